@@ -1,0 +1,38 @@
+# asyncmb: the two set-up commands are `make run` and `make test`.
+GO      ?= go
+BIN     := bin/asyncmb
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Fuzz time per fuzz target in `make test` (CI runs each briefly).
+FUZZTIME ?= 10s
+
+.PHONY: build test vet unit fuzz run bench clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/asyncmb
+
+vet:
+	$(GO) vet ./...
+
+unit: build
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Each fuzz target is run briefly on its seed corpus plus FUZZTIME of mutation.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+test: vet unit fuzz
+
+run: build
+	$(BIN) info testdata/a9a
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1s ./kernels/ ./data/
+
+clean:
+	rm -rf bin

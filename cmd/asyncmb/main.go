@@ -1,0 +1,109 @@
+// Command asyncmb solves regularized stochastic optimization problems with the
+// asynchronous mini-batch algorithm (Feyzmahdavian, Aytekin and Johansson,
+// IEEE TAC 2016) on a master and P workers talking raw TCP.
+//
+// This package is thin: it declares commands and flags with urfave/cli/v2,
+// turns flags into the plain config structs of the other packages, and maps
+// errors to exit codes. Each command lives in its own file and adds itself to
+// the app with register from an init function.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes, documented in --help and the README.
+const (
+	exitOK         = 0
+	exitFailure    = 1 // the run failed (bad data, I/O error, ...)
+	exitUsage      = 2 // bad flags or arguments
+	exitRendezvous = 3 // ranks did not all meet before the deadline
+	exitLostPeer   = 4 // a rank died or stopped answering during the run
+	exitInterrupt  = 130
+)
+
+// version is set at link time: -ldflags "-X main.version=...".
+var version = "dev"
+
+var commands []*cli.Command
+
+// register adds a command to the app; each command file calls it from init.
+// A command's flag parse errors become usage errors (exit 2).
+func register(c *cli.Command) {
+	if c.OnUsageError == nil {
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	}
+	commands = append(commands, c)
+}
+
+// usageError marks an error caused by the user's flags or arguments (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usage error (exit code 2).
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// exitCoder lets other packages' errors choose an exit code without
+// importing urfave/cli (for example a rendezvous timeout returns 3).
+type exitCoder interface{ ExitCode() int }
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	cmds := append([]*cli.Command(nil), commands...)
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
+	return &cli.App{
+		Name:    "asyncmb",
+		Usage:   "asynchronous mini-batch proximal SGD on a master and P workers over TCP",
+		Version: version,
+		Description: "Fits L1/L2/elastic-net regularized models (logistic, least squares, squared hinge)\n" +
+			"with the asynchronous mini-batch algorithm of Feyzmahdavian, Aytekin and Johansson (2016).\n\n" +
+			"Every flag can also be set by the ASYNCMB_<FLAG> environment variable shown in its help;\n" +
+			"a command-line value beats the environment, which beats the default.\n\n" +
+			"Exit codes: 0 ok, 1 run failed, 2 usage error, 3 rendezvous timeout, 4 lost peer, 130 interrupted.",
+		Commands:             cmds,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
+			return usageError{err}
+		},
+	}
+}
+
+// exitCode maps an error from a command to the process exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return exitFailure
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.Run(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "asyncmb: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
