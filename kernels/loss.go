@@ -49,7 +49,7 @@ func (l Loss) String() string {
 // Classification reports whether the loss expects labels in {-1,+1}.
 func (l Loss) Classification() bool { return l == Logistic || l == SqHinge }
 
-// Curvature is the bound on l” used for Lipschitz constants: 1/4 for
+// Curvature is the bound on the second derivative of l used for Lipschitz constants: 1/4 for
 // logistic, 1 for squared, 2 for squared hinge.
 func (l Loss) Curvature() float64 {
 	switch l {

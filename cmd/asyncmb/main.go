@@ -42,6 +42,17 @@ func register(c *cli.Command) {
 	commands = append(commands, c)
 }
 
+var benchCommands []*cli.Command
+
+// registerBench adds a subcommand to `asyncmb bench` (kernels, comm, rates,
+// train, ...); each benchmark file calls it from init.
+func registerBench(c *cli.Command) {
+	if c.OnUsageError == nil {
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	}
+	benchCommands = append(benchCommands, c)
+}
+
 // usageError marks an error caused by the user's flags or arguments (exit 2).
 type usageError struct{ err error }
 
@@ -59,6 +70,16 @@ type exitCoder interface{ ExitCode() int }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	cmds := append([]*cli.Command(nil), commands...)
+	if len(benchCommands) > 0 {
+		subs := append([]*cli.Command(nil), benchCommands...)
+		sort.Slice(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
+		cmds = append(cmds, &cli.Command{
+			Name:        "bench",
+			Usage:       "measure kernels, communication, convergence rates and training against baselines run in the same process",
+			Description: "Each benchmark prints its figures and their ratio to a baseline measured in the same run.",
+			Subcommands: subs,
+		})
+	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	return &cli.App{
 		Name:    "asyncmb",
