@@ -1,0 +1,171 @@
+package data
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// builder accumulates parsed rows in CSR form. Slices grow by append, i.e.
+// geometrically from what has been read, never from a count in the file.
+type builder struct {
+	features int // largest allowed 1-based index; 0 means any up to maxIndex
+	indptr   []int64
+	indices  []int32
+	values   []float64
+	y        []float64
+	maxIndex int
+}
+
+func newBuilder(features int, sizeHint int64) *builder {
+	// A sparse entry takes at least 4 bytes ("1:1 "), a row at least 2.
+	// Start from a modest fraction of the bytes to be parsed; append grows it.
+	nnzHint := int(min(sizeHint/16, 1<<24))
+	rowHint := int(min(sizeHint/128, 1<<20))
+	b := &builder{
+		features: features,
+		indptr:   make([]int64, 1, rowHint+1),
+		indices:  make([]int32, 0, nnzHint),
+		values:   make([]float64, 0, nnzHint),
+		y:        make([]float64, 0, rowHint),
+	}
+	return b
+}
+
+// lineError is a defect found on a line: col is the 0-based byte column.
+// err == nil means no defect.
+type lineError struct {
+	col int
+	msg string
+	err error
+}
+
+// parseLine parses one line (without its '\n') and appends its row, if it
+// has one: blank lines and comment lines add nothing. On a defect the
+// builder is left in an unspecified state and must be discarded.
+func (b *builder) parseLine(line []byte) lineError {
+	if k := bytes.IndexByte(line, '#'); k >= 0 {
+		line = line[:k]
+	}
+	if k := bytes.IndexByte(line, 0); k >= 0 {
+		return lineError{k, "NUL byte: this looks like a binary file, not LIBSVM text", ErrBinary}
+	}
+	n := len(line)
+	i := 0
+	for i < n && isSpace(line[i]) {
+		i++
+	}
+	if i == n {
+		return lineError{}
+	}
+	y, j, ok := parseFloat(line, i)
+	if !ok {
+		return badNumber(line, i, "label", "a number such as -1, +1, 0 or 2.5")
+	}
+	prev := 0
+	for {
+		i = j
+		for i < n && isSpace(line[i]) {
+			i++
+		}
+		if i == n {
+			break
+		}
+		if line[i] == 'q' && bytes.HasPrefix(line[i:], []byte("qid:")) {
+			if _, k, ok := parseIndex(line, i+4); !ok || (k < n && !isSpace(line[k])) {
+				return lineError{i, fmt.Sprintf("bad query id %q: expected qid:N with N a non-negative integer", token(line, i)), ErrSyntax}
+			}
+			j = tokenEnd(line, i)
+			continue
+		}
+		idx, k, ok := parseIndex(line, i)
+		if !ok {
+			if k > i { // digits, but too many
+				return lineError{i, fmt.Sprintf("feature index %q is larger than %d", token(line, i), maxIndex), ErrSyntax}
+			}
+			if line[i] == ':' {
+				return lineError{i, fmt.Sprintf("missing feature index before ':' in %q: expected index:value", token(line, i)), ErrSyntax}
+			}
+			return badText(line, i, fmt.Sprintf("bad feature %q: expected index:value with a positive integer index", token(line, i)))
+		}
+		if k == n || line[k] != ':' {
+			if k == n || isSpace(line[k]) {
+				return lineError{k, fmt.Sprintf("missing ':' after feature index %d: expected index:value", idx), ErrSyntax}
+			}
+			return badText(line, k, fmt.Sprintf("bad feature %q: expected ':' after the index", token(line, i)))
+		}
+		switch {
+		case idx == 0:
+			return lineError{i, "feature index 0: LIBSVM indices start at 1", ErrSyntax}
+		case idx == prev:
+			return lineError{i, fmt.Sprintf("repeated feature index %d: indices must increase along a line", idx), ErrSyntax}
+		case idx < prev:
+			return lineError{i, fmt.Sprintf("feature index %d after %d: indices must increase along a line", idx, prev), ErrSyntax}
+		case b.features > 0 && idx > b.features:
+			return lineError{i, fmt.Sprintf("feature index %d is beyond the dimension %d (--features)", idx, b.features), ErrFeatures}
+		}
+		k++
+		if k == n || isSpace(line[k]) {
+			return lineError{k, fmt.Sprintf("missing value after '%d:': expected index:value", idx), ErrSyntax}
+		}
+		v, next, ok := parseFloat(line, k)
+		if !ok {
+			return badNumber(line, k, fmt.Sprintf("value of feature %d", idx), "a number")
+		}
+		b.indices = append(b.indices, int32(idx-1))
+		b.values = append(b.values, v)
+		prev = idx
+		j = next
+	}
+	b.y = append(b.y, y)
+	b.indptr = append(b.indptr, int64(len(b.indices)))
+	if prev > b.maxIndex {
+		b.maxIndex = prev
+	}
+	return lineError{}
+}
+
+// token returns the token starting at s[i], cut to 40 bytes for messages.
+func token(s []byte, i int) []byte {
+	t := s[i:tokenEnd(s, i)]
+	if len(t) > 40 {
+		t = t[:40]
+	}
+	return t
+}
+
+// badNumber explains why the number token at s[i] was rejected: not finite,
+// out of range, binary junk, or not a number.
+func badNumber(s []byte, i int, what, want string) lineError {
+	tok := s[i:tokenEnd(s, i)]
+	f, err := strconv.ParseFloat(string(tok), 64)
+	switch {
+	case err == nil && (math.IsNaN(f) || math.IsInf(f, 0)):
+		return lineError{i, fmt.Sprintf("%s is %q: NaN and Inf are not allowed", what, token(s, i)), ErrNotFinite}
+	case err != nil && errorsIsRange(err):
+		return lineError{i, fmt.Sprintf("%s %q is out of the float64 range", what, token(s, i)), ErrNotFinite}
+	}
+	return badText(s, i, fmt.Sprintf("bad %s %q: expected %s", what, token(s, i), want))
+}
+
+func errorsIsRange(err error) bool {
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrRange
+}
+
+// badText returns a syntax error for the token at s[i], or a binary-data
+// error if the token holds control bytes or is not valid UTF-8.
+func badText(s []byte, i int, msg string) lineError {
+	tok := s[i:tokenEnd(s, i)]
+	for k, c := range tok {
+		if c < 0x20 || c == 0x7f {
+			return lineError{i + k, fmt.Sprintf("control byte 0x%02x: this looks like a binary file, not LIBSVM text", c), ErrBinary}
+		}
+	}
+	if !utf8.Valid(tok) {
+		return lineError{i, fmt.Sprintf("invalid UTF-8 text %q: this looks like a binary file, not LIBSVM text", token(s, i)), ErrBinary}
+	}
+	return lineError{i, msg, ErrSyntax}
+}
