@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/asyncmb/asyncmb/kernels"
 )
@@ -93,17 +94,16 @@ func BinaryMap(values []float64) (LabelMap, error) {
 	case 2:
 		return LabelMap{Neg: v[0], Pos: v[1]}, nil
 	}
-	show := v
-	more := ""
-	if len(show) > 5 {
-		show, more = show[:5], " ..."
+	show := fmt.Sprint(v)
+	if len(v) > 5 {
+		show = strings.TrimSuffix(fmt.Sprint(v[:5]), "]") + " ...]"
 	}
 	n := fmt.Sprint(len(v))
 	if len(v) > LabelCap {
 		n = fmt.Sprintf("more than %d", LabelCap)
 	}
-	return LabelMap{}, fmt.Errorf("%w: %s distinct labels %v%s; a classification loss needs exactly two (use a regression loss for targets)",
-		ErrLabels, n, show, more)
+	return LabelMap{}, fmt.Errorf("%w: %s distinct labels %s; a classification loss needs exactly two (use a regression loss for targets)",
+		ErrLabels, n, show)
 }
 
 // ApplyBinary maps Y in place: m.Neg -> -1, m.Pos -> +1. A label that is
