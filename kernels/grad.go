@@ -1,64 +1,141 @@
 package kernels
 
 import (
+	"math/bits"
 	"sync"
 )
 
-// MulVecCSR computes dst = A x:
+// MulVecCSR computes dst = A x on the calling goroutine:
 //
 //	for i := range dst { dst[i] = sum_k Data[k] * x[Indices[k]] over row i }
 //
-// len(x) must be a.Cols and len(dst) a.Rows.
+// len(x) must be a.Cols and len(dst) a.Rows. See ParMul for the parallel form.
 func MulVecCSR(a *CSR, x, dst []float64) {
-	if len(x) != a.Cols || len(dst) != a.Rows {
+	if len(x) != a.Cols || len(dst) != a.Rows || len(a.Indptr) != a.Rows+1 {
 		panic("kernels: MulVecCSR shape mismatch")
 	}
+	mulVecCSR(a, x, dst, 0, a.Rows)
+}
+
+// mulVecCSR writes dst[i] = a_i.x for rows [lo, hi).
+func mulVecCSR(a *CSR, x, dst []float64, lo, hi int) {
+	ip, ind, val := a.Indptr[lo:hi+1], a.Indices, a.Data
+	dst = dst[lo:hi]
 	for i := range dst {
-		lo, hi := a.Indptr[i], a.Indptr[i+1]
-		dst[i] = dotSparse(a.Indices[lo:hi], a.Data[lo:hi], x)
+		s, e := ip[i], ip[i+1]
+		dst[i] = dotSparse(ind[s:e], val[s:e], x)
 	}
 }
 
-// MulTransVecCSR computes dst = A^T r, overwriting dst:
+// MulTransVecCSR computes dst = A^T r, overwriting dst, on the calling
+// goroutine:
 //
 //	dst[:] = 0; for each row i, for k in row i { dst[Indices[k]] += Data[k] * r[i] }
 //
-// len(r) must be a.Rows and len(dst) a.Cols.
+// len(r) must be a.Rows and len(dst) a.Cols. See ParMul for the parallel form.
 func MulTransVecCSR(a *CSR, r, dst []float64) {
-	if len(r) != a.Rows || len(dst) != a.Cols {
+	if len(r) != a.Rows || len(dst) != a.Cols || len(a.Indptr) != a.Rows+1 {
 		panic("kernels: MulTransVecCSR shape mismatch")
 	}
 	clear(dst)
+	mulTransVecCSRAdd(a, r, dst, 0, a.Rows)
+}
+
+// mulTransVecCSRAdd adds sum_{i in [lo,hi)} r[i] a_i to dst.
+func mulTransVecCSRAdd(a *CSR, r, dst []float64, lo, hi int) {
+	ip, ind, val := a.Indptr[lo:hi+1], a.Indices, a.Data
+	r = r[lo:hi]
 	for i, ri := range r {
 		if ri == 0 {
 			continue
 		}
-		lo, hi := a.Indptr[i], a.Indptr[i+1]
-		axpySparse(ri, a.Indices[lo:hi], a.Data[lo:hi], dst)
+		s, e := ip[i], ip[i+1]
+		axpySparse(ri, ind[s:e], val[s:e], dst)
 	}
 }
 
-// MulVecDense computes dst = A x for a dense row-major A.
+// MulVecDense computes dst = A x for a dense row-major A on the calling
+// goroutine:
+//
+//	for i := range dst { dst[i] = sum_j A[i*Cols+j] * x[j] }
 func MulVecDense(a *Dense, x, dst []float64) {
 	if len(x) != a.Cols || len(dst) != a.Rows || len(a.Data) != a.Rows*a.Cols {
 		panic("kernels: MulVecDense shape mismatch")
 	}
-	for i := range dst {
-		dst[i] = dotDense(a.Data[i*a.Cols:(i+1)*a.Cols], x)
+	mulVecDense(a, x, dst, 0, a.Rows)
+}
+
+// mulVecDense writes dst[i] = a_i.x for rows [lo, hi), four rows at a time so
+// that each load of x serves four rows and the four sums are independent.
+func mulVecDense(a *Dense, x, dst []float64, lo, hi int) {
+	c := a.Cols
+	x = x[:c]
+	i := lo
+	for ; i+4 <= hi; i += 4 {
+		blk := a.Data[i*c : (i+4)*c]
+		s0, s1, s2, s3 := dot4(blk[:c], blk[c:2*c], blk[2*c:3*c], blk[3*c:4*c], x)
+		d := dst[i : i+4]
+		d[0], d[1], d[2], d[3] = s0, s1, s2, s3
+	}
+	for ; i < hi; i++ {
+		dst[i] = dotDense(a.Data[i*c:(i+1)*c], x)
 	}
 }
 
-// MulTransVecDense computes dst = A^T r for a dense row-major A, overwriting dst.
+// dot4 returns the dot products of x with a0..a3 (all of length len(x)).
+//
+//	for j, v := range x { s0 += a0[j]*v; s1 += a1[j]*v; s2 += a2[j]*v; s3 += a3[j]*v }
+func dot4(a0, a1, a2, a3, x []float64) (s0, s1, s2, s3 float64) {
+	n := len(x)
+	a0, a1, a2, a3 = a0[:n], a1[:n], a2[:n], a3[:n]
+	for j, v := range x {
+		s0 += a0[j] * v
+		s1 += a1[j] * v
+		s2 += a2[j] * v
+		s3 += a3[j] * v
+	}
+	return
+}
+
+// MulTransVecDense computes dst = A^T r for a dense row-major A, overwriting
+// dst, on the calling goroutine:
+//
+//	dst[:] = 0; for i, ri := range r { for j := range dst { dst[j] += ri * A[i*Cols+j] } }
 func MulTransVecDense(a *Dense, r, dst []float64) {
 	if len(r) != a.Rows || len(dst) != a.Cols || len(a.Data) != a.Rows*a.Cols {
 		panic("kernels: MulTransVecDense shape mismatch")
 	}
 	clear(dst)
-	for i, ri := range r {
-		if ri == 0 {
-			continue
+	mulTransVecDenseAdd(a, r, dst, 0, a.Rows, 0, a.Cols)
+}
+
+// mulTransVecDenseAdd adds sum_{i in [lo,hi)} r[i] A[i, c0:c1] to dst[c0:c1],
+// four rows at a time so that each load and store of dst serves four rows.
+func mulTransVecDenseAdd(a *Dense, r, dst []float64, lo, hi, c0, c1 int) {
+	c := a.Cols
+	y := dst[c0:c1]
+	i := lo
+	for ; i+4 <= hi; i += 4 {
+		r4 := r[i : i+4]
+		axpy4(r4[0], r4[1], r4[2], r4[3],
+			a.Data[i*c+c0:i*c+c1], a.Data[(i+1)*c+c0:(i+1)*c+c1],
+			a.Data[(i+2)*c+c0:(i+2)*c+c1], a.Data[(i+3)*c+c0:(i+3)*c+c1], y)
+	}
+	for ; i < hi; i++ {
+		if ri := r[i]; ri != 0 {
+			axpyDense(ri, a.Data[i*c+c0:i*c+c1], y)
 		}
-		axpyDense(ri, a.Data[i*a.Cols:(i+1)*a.Cols], dst)
+	}
+}
+
+// axpy4 adds r0 a0 + r1 a1 + r2 a2 + r3 a3 to y (all of length len(y)).
+//
+//	for j := range y { y[j] += r0*a0[j] + r1*a1[j] + r2*a2[j] + r3*a3[j] }
+func axpy4(r0, r1, r2, r3 float64, a0, a1, a2, a3, y []float64) {
+	n := len(y)
+	a0, a1, a2, a3 = a0[:n], a1[:n], a2[:n], a3[:n]
+	for j := range y {
+		y[j] += (r0*a0[j] + r1*a1[j]) + (r2*a2[j] + r3*a3[j])
 	}
 }
 
@@ -70,8 +147,10 @@ func MulTransVecDense(a *Dense, r, dst []float64) {
 // and returns the mini-batch loss (1/b) sum_{i in rows} l(a_i.x, y_i).
 // rows may repeat (sampling with replacement). It is O(d + nnz(batch)); use
 // SparseAcc.GradBatchCSR when d is much larger than the batch's nonzeros.
+// Each row is read once: its margin, loss and derivative are computed and the
+// row is added to g while it is still in cache.
 func GradBatchCSR(l Loss, a *CSR, y []float64, rows []int, x, g []float64) float64 {
-	if len(x) != a.Cols || len(g) != a.Cols || len(y) != a.Rows {
+	if len(x) != a.Cols || len(g) != a.Cols || len(y) != a.Rows || len(a.Indptr) != a.Rows+1 {
 		panic("kernels: GradBatchCSR shape mismatch")
 	}
 	clear(g)
@@ -80,12 +159,15 @@ func GradBatchCSR(l Loss, a *CSR, y []float64, rows []int, x, g []float64) float
 	}
 	inv := 1 / float64(len(rows))
 	var loss float64
+	ip, ind, val := a.Indptr, a.Indices, a.Data
 	for _, i := range rows {
-		lo, hi := a.Indptr[i], a.Indptr[i+1]
-		idx, val := a.Indices[lo:hi], a.Data[lo:hi]
-		m := dotSparse(idx, val, x)
-		loss += l.Value(m, y[i])
-		axpySparse(l.Deriv(m, y[i])*inv, idx, val, g)
+		s, e := ip[i], ip[i+1]
+		idx, v := ind[s:e], val[s:e]
+		li, di := l.ValueDeriv(dotSparse(idx, v, x), y[i])
+		loss += li
+		if di != 0 {
+			axpySparse(di*inv, idx, v, g)
+		}
 	}
 	return loss * inv
 }
@@ -101,11 +183,14 @@ func GradBatchDense(l Loss, a *Dense, y []float64, rows []int, x, g []float64) f
 	}
 	inv := 1 / float64(len(rows))
 	var loss float64
+	c := a.Cols
 	for _, i := range rows {
-		row := a.Data[i*a.Cols : (i+1)*a.Cols]
-		m := dotDense(row, x)
-		loss += l.Value(m, y[i])
-		axpyDense(l.Deriv(m, y[i])*inv, row, g)
+		row := a.Data[i*c : (i+1)*c]
+		li, di := l.ValueDeriv(dotDense(row, x), y[i])
+		loss += li
+		if di != 0 {
+			axpyDense(di*inv, row, g)
+		}
 	}
 	return loss * inv
 }
@@ -122,25 +207,28 @@ type SparseVec struct {
 func (v *SparseVec) Len() int { return len(v.Idx) }
 
 // SparseAcc accumulates mini-batch gradients of a d-dimensional model
-// without touching all d entries: a dense scratch vector that is kept zero
-// between calls, and the list of entries a call touched. A SparseAcc is not
-// safe for concurrent use; give each goroutine its own.
+// without touching all d entries: a dense scratch vector and a bitmap of the
+// entries in use, both kept zero between calls, and the list of entries a
+// call touched. A SparseAcc is not safe for concurrent use; give each
+// goroutine its own.
 type SparseAcc struct {
 	scratch []float64
-	seen    []bool
+	seen    []uint64 // bit j%64 of word j/64 is set while scratch[j] is in use
 	touched []int32
 }
 
 // NewSparseAcc returns an accumulator for dimension d (it allocates O(d) once).
 func NewSparseAcc(d int) *SparseAcc {
-	return &SparseAcc{scratch: make([]float64, d), seen: make([]bool, d)}
+	return &SparseAcc{scratch: make([]float64, d), seen: make([]uint64, (d+63)/64)}
 }
 
 // GradBatchCSR computes the same gradient and loss as the package-level
 // GradBatchCSR but writes the gradient into out as a sparse vector (sorted
-// indices, reusing out's capacity). Cost O(nnz(batch) log nnz(g)), not O(d).
+// indices, reusing out's capacity; entries whose sum is exactly zero may be
+// listed). Cost O(nnz(batch) + min(d/64, t log t)) for t touched entries,
+// never O(d) float work.
 func (s *SparseAcc) GradBatchCSR(l Loss, a *CSR, y []float64, rows []int, x []float64, out *SparseVec) float64 {
-	if len(x) != a.Cols || len(s.scratch) != a.Cols || len(y) != a.Rows {
+	if len(x) != a.Cols || len(s.scratch) != a.Cols || len(y) != a.Rows || len(a.Indptr) != a.Rows+1 {
 		panic("kernels: SparseAcc.GradBatchCSR shape mismatch")
 	}
 	out.Idx, out.Val = out.Idx[:0], out.Val[:0]
@@ -149,30 +237,70 @@ func (s *SparseAcc) GradBatchCSR(l Loss, a *CSR, y []float64, rows []int, x []fl
 	}
 	inv := 1 / float64(len(rows))
 	var loss float64
-	scratch, seen := s.scratch, s.seen
+	scratch, seen, touched := s.scratch, s.seen, s.touched[:0]
+	ip, ind, val := a.Indptr, a.Indices, a.Data
 	for _, i := range rows {
-		lo, hi := a.Indptr[i], a.Indptr[i+1]
-		idx, val := a.Indices[lo:hi], a.Data[lo:hi]
-		m := dotSparse(idx, val, x)
-		loss += l.Value(m, y[i])
-		c := l.Deriv(m, y[i]) * inv
+		lo, hi := ip[i], ip[i+1]
+		idx, v := ind[lo:hi], val[lo:hi]
+		li, di := l.ValueDeriv(dotSparse(idx, v, x), y[i])
+		loss += li
+		c := di * inv
+		v = v[:len(idx)]
 		for k, j := range idx {
-			if !seen[j] {
-				seen[j] = true
-				s.touched = append(s.touched, j)
+			w, bit := j>>6, uint64(1)<<(uint(j)&63)
+			if seen[w]&bit == 0 {
+				seen[w] |= bit
+				touched = append(touched, j)
 			}
-			scratch[j] += c * val[k]
+			scratch[j] += c * v[k]
 		}
 	}
-	sortInt32(s.touched)
-	for _, j := range s.touched {
-		out.Idx = append(out.Idx, j)
-		out.Val = append(out.Val, scratch[j])
-		scratch[j] = 0
-		seen[j] = false
+	s.touched = touched
+	t := len(touched)
+	out.Idx = grow(out.Idx, t)
+	out.Val = growF(out.Val, t)
+	oi, ov := out.Idx[:t], out.Val[:t]
+	if len(seen) <= t*bits.Len(uint(t)) {
+		// Sweep the bitmap: it yields the indices in order and clears itself.
+		n := 0
+		for w, word := range seen {
+			if word == 0 {
+				continue
+			}
+			seen[w] = 0
+			for word != 0 {
+				j := int32(w<<6 | bits.TrailingZeros64(word))
+				word &= word - 1
+				oi[n], ov[n] = j, scratch[j]
+				scratch[j] = 0
+				n++
+			}
+		}
+	} else {
+		sortInt32(touched)
+		for k, j := range touched {
+			oi[k], ov[k] = j, scratch[j]
+			scratch[j] = 0
+			seen[j>>6] = 0
+		}
 	}
-	s.touched = s.touched[:0]
+	s.touched = touched[:0]
 	return loss * inv
+}
+
+// grow returns s resliced to length n, reallocating only if cap(s) < n.
+func grow(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	return s[:n]
+}
+
+func growF(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
 }
 
 // FullGrad evaluates the full-data smooth objective f(x) = (1/n) sum_i l(a_i.x, y_i)
@@ -184,7 +312,8 @@ type FullGrad struct {
 	y       []float64
 	n, d    int
 	workers int
-	parts   []int       // row boundaries, len workers+1
+	parts   []int       // row boundaries, len workers+1, balanced by nonzeros
+	cols    []int       // column boundaries for the reduction, len workers+1
 	gbuf    [][]float64 // per-worker gradient accumulators (worker 0 writes g directly)
 	lbuf    []float64
 }
@@ -196,20 +325,10 @@ func NewFullGrad(m Matrix, y []float64, workers int) *FullGrad {
 	if len(y) != n {
 		panic("kernels: NewFullGrad len(y) != rows")
 	}
-	if workers < 1 {
-		workers = 1
-	}
-	if workers > n && n > 0 {
-		workers = n
-	}
+	workers = clampWorkers(workers, n)
 	f := &FullGrad{m: m, y: y, n: n, d: d, workers: workers}
-	f.parts = make([]int, workers+1)
-	nnz := m.NNZ()
-	// Balance by nonzeros, not rows.
-	for w := 1; w < workers; w++ {
-		f.parts[w] = f.rowAtNNZ(int64(nnz) * int64(w) / int64(workers))
-	}
-	f.parts[workers] = n
+	f.parts = rowParts(m, workers)
+	f.cols = evenParts(d, workers)
 	f.gbuf = make([][]float64, workers)
 	for w := 1; w < workers; w++ {
 		f.gbuf[w] = make([]float64, d)
@@ -218,22 +337,8 @@ func NewFullGrad(m Matrix, y []float64, workers int) *FullGrad {
 	return f
 }
 
-func (f *FullGrad) rowAtNNZ(target int64) int {
-	if f.m.CSR == nil {
-		return int(target / int64(max(f.d, 1)))
-	}
-	ip := f.m.CSR.Indptr
-	lo, hi := 0, f.n
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if ip[mid] < target {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
-}
+// Workers is the number of goroutines Eval uses.
+func (f *FullGrad) Workers() int { return f.workers }
 
 // Eval returns f(x) and, if g is not nil, writes its gradient into g (len d).
 func (f *FullGrad) Eval(l Loss, x, g []float64) float64 {
@@ -266,12 +371,7 @@ func (f *FullGrad) Eval(l Loss, x, g []float64) float64 {
 	}
 	inv := 1 / float64(f.n)
 	if g != nil {
-		for w := 1; w < f.workers; w++ {
-			axpyDense(1, f.gbuf[w], g)
-		}
-		for j := range g {
-			g[j] *= inv
-		}
+		reduceScale(g, f.gbuf[1:], inv, f.cols)
 	}
 	return loss * inv
 }
@@ -283,36 +383,38 @@ func (f *FullGrad) evalRange(l Loss, x, g []float64, lo, hi int) float64 {
 		clear(g)
 	}
 	var loss float64
-	y := f.y
+	y := f.y[lo:hi]
 	if a := f.m.CSR; a != nil {
-		for i := lo; i < hi; i++ {
-			s, e := a.Indptr[i], a.Indptr[i+1]
-			idx, val := a.Indices[s:e], a.Data[s:e]
-			m := dotSparse(idx, val, x)
-			loss += l.Value(m, y[i])
-			if g != nil {
-				axpySparse(l.Deriv(m, y[i]), idx, val, g)
+		ip, ind, val := a.Indptr[lo:hi+1], a.Indices, a.Data
+		for i, yi := range y {
+			s, e := ip[i], ip[i+1]
+			idx, v := ind[s:e], val[s:e]
+			li, di := l.ValueDeriv(dotSparse(idx, v, x), yi)
+			loss += li
+			if g != nil && di != 0 {
+				axpySparse(di, idx, v, g)
 			}
 		}
 		return loss
 	}
 	a := f.m.Dense
-	for i := lo; i < hi; i++ {
-		row := a.Data[i*a.Cols : (i+1)*a.Cols]
-		m := dotDense(row, x)
-		loss += l.Value(m, y[i])
-		if g != nil {
-			axpyDense(l.Deriv(m, y[i]), row, g)
+	c := a.Cols
+	for i, yi := range y {
+		row := a.Data[(lo+i)*c : (lo+i+1)*c]
+		li, di := l.ValueDeriv(dotDense(row, x), yi)
+		loss += li
+		if g != nil && di != 0 {
+			axpyDense(di, row, g)
 		}
 	}
 	return loss
 }
 
-// Margins writes dst[i] = a_i.x for every row (len(dst) == rows).
+// Margins writes dst[i] = a_i.x for every row (len(dst) == rows), using the
+// FullGrad's goroutines.
 func (f *FullGrad) Margins(x, dst []float64) {
-	if f.m.CSR != nil {
-		MulVecCSR(f.m.CSR, x, dst)
-		return
+	if len(x) != f.d || len(dst) != f.n {
+		panic("kernels: FullGrad.Margins shape mismatch")
 	}
-	MulVecDense(f.m.Dense, x, dst)
+	parallel(f.workers, func(w int) { mulVecRange(f.m, x, dst, f.parts[w], f.parts[w+1]) })
 }

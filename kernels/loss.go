@@ -105,6 +105,35 @@ func (l Loss) Deriv(m, y float64) float64 {
 	panic("kernels: Deriv of unknown loss")
 }
 
+// ValueDeriv returns l(m, y) and dl/dm at (m, y) together; for Logistic it
+// needs one exp and one log1p instead of the two exps of Value plus Deriv.
+// Both results equal Value and Deriv up to rounding:
+//
+//	Logistic: z = -y m, e = exp(-|z|): l = max(z,0) + log1p(e),
+//	          l' = -y/(1+e) if z >= 0, else -y e/(1+e)
+func (l Loss) ValueDeriv(m, y float64) (float64, float64) {
+	switch l {
+	case Logistic:
+		z := -y * m
+		if z >= 0 {
+			e := math.Exp(-z)
+			return z + math.Log1p(e), -y / (1 + e)
+		}
+		e := math.Exp(z)
+		return math.Log1p(e), -y * e / (1 + e)
+	case Squared:
+		r := m - y
+		return 0.5 * r * r, r
+	case SqHinge:
+		h := 1 - y*m
+		if h <= 0 {
+			return 0, 0
+		}
+		return h * h, -2 * y * h
+	}
+	panic("kernels: ValueDeriv of unknown loss")
+}
+
 // softplus returns log(1 + exp(z)) without overflow.
 func softplus(z float64) float64 {
 	if z > 0 {
