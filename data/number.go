@@ -12,8 +12,9 @@ var pow10 = [...]float64{
 }
 
 // isSpace reports whether c separates tokens on a line.
+// Space, \t, \v, \f and \r (and \n, which never occurs inside a line).
 func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
+	return c == ' ' || c-'\t' < 5
 }
 
 // tokenEnd returns the index of the first separator in s at or after i (or len(s)).
@@ -29,12 +30,13 @@ func tokenEnd(s []byte, i int) int {
 // token and ok=false if the token is not a number strconv.ParseFloat accepts
 // (or it overflows to ±Inf).
 //
-// The fast path reads sign, up to 19 significant digits, a decimal point and
-// a decimal exponent; when the mantissa is below 2^53 and the power of ten is
-// within 10^±22, mantissa and power are both exact and one IEEE multiply or
-// divide gives the correctly rounded result (Clinger 1990), so the result
-// equals strconv.ParseFloat's bit for bit. Anything else (long mantissas,
-// large exponents, hex floats, "inf", junk) goes to strconv.ParseFloat.
+// The fast path reads a sign, at most 19 digits around an optional decimal
+// point and a decimal exponent; when the mantissa is below 2^53 and the
+// power of ten is within 10^±22, mantissa and power are both exact and one
+// IEEE multiply or divide gives the correctly rounded result (Clinger 1990),
+// so the result equals strconv.ParseFloat's bit for bit. Anything else (long
+// mantissas, large exponents, hex floats, "inf", junk) goes to
+// strconv.ParseFloat.
 func parseFloat(s []byte, i int) (float64, int, bool) {
 	start := i
 	n := len(s)
@@ -44,55 +46,60 @@ func parseFloat(s []byte, i int) (float64, int, bool) {
 		i++
 	}
 	var mant uint64
-	nd := 0 // significant digits accumulated in mant
-	intEnd, mant, nd, ok := mantissaDigits(s, i, mant, nd)
-	if !ok {
-		return parseFloatSlow(s, start)
+	j := i
+	for j < n && s[j]-'0' < 10 {
+		mant = mant*10 + uint64(s[j]-'0')
+		j++
 	}
-	digits := intEnd - i // all digits seen in the mantissa
-	fracExp := 0         // power-of-ten correction from digits after the point
-	i = intEnd
-	if i < n && s[i] == '.' {
-		var fracEnd int
-		fracEnd, mant, nd, ok = mantissaDigits(s, i+1, mant, nd)
-		if !ok {
-			return parseFloatSlow(s, start)
+	nd := j - i // digits in mant (it wraps beyond 19: then nd says so)
+	if (j == n || isSpace(s[j])) && nd > 0 && nd <= 15 {
+		// An integer below 10^15 (e.g. "1", the most common value): exact.
+		f := float64(mant)
+		if neg {
+			f = -f
 		}
-		fracExp = i + 1 - fracEnd
-		digits -= fracExp
-		i = fracEnd
+		return f, j, true
 	}
-	if digits == 0 {
+	e10 := 0
+	if j < n && s[j] == '.' {
+		j++
+		f := j
+		for j < n && s[j]-'0' < 10 {
+			mant = mant*10 + uint64(s[j]-'0')
+			j++
+		}
+		nd += j - f
+		e10 = f - j
+	}
+	if nd == 0 || nd > 19 {
 		return parseFloatSlow(s, start)
 	}
-	exp := 0
-	if i < n && (s[i] == 'e' || s[i] == 'E') {
-		i++
+	if j < n && (s[j] == 'e' || s[j] == 'E') {
+		j++
 		eneg := false
-		if i < n && (s[i] == '+' || s[i] == '-') {
-			eneg = s[i] == '-'
-			i++
+		if j < n && (s[j] == '+' || s[j] == '-') {
+			eneg = s[j] == '-'
+			j++
 		}
-		if i >= n || s[i]-'0' >= 10 {
+		e := j
+		exp := 0
+		for j < n && s[j]-'0' < 10 {
+			exp = exp*10 + int(s[j]-'0')
+			j++
+		}
+		if j == e || j-e > 4 {
 			return parseFloatSlow(s, start)
-		}
-		for i < n && s[i]-'0' < 10 {
-			if exp > 10000 {
-				return parseFloatSlow(s, start)
-			}
-			exp = exp*10 + int(s[i]-'0')
-			i++
 		}
 		if eneg {
 			exp = -exp
 		}
+		e10 += exp
 	}
-	if i < n && !isSpace(s[i]) {
+	if j < n && !isSpace(s[j]) {
 		return parseFloatSlow(s, start)
 	}
 	var f float64
 	if mant != 0 {
-		e10 := exp + fracExp
 		if mant >= 1<<53 || e10 < -22 || e10 > 22 {
 			return parseFloatSlow(s, start)
 		}
@@ -106,24 +113,7 @@ func parseFloat(s []byte, i int) (float64, int, bool) {
 	if neg {
 		f = -f
 	}
-	return f, i, true
-}
-
-// mantissaDigits appends the decimal digits at s[i:] to mant, which holds nd
-// significant digits (leading zeros are not counted). It returns the index
-// of the first non-digit and ok=false if mant would exceed 19 digits.
-func mantissaDigits(s []byte, i int, mant uint64, nd int) (int, uint64, int, bool) {
-	for i < len(s) && s[i]-'0' < 10 {
-		if mant != 0 || s[i] != '0' {
-			if nd == 19 {
-				return i, mant, nd, false
-			}
-			mant = mant*10 + uint64(s[i]-'0')
-			nd++
-		}
-		i++
-	}
-	return i, mant, nd, true
+	return f, j, true
 }
 
 // parseFloatSlow parses the token at s[start:] with strconv.ParseFloat.
@@ -141,15 +131,15 @@ const maxIndex = math.MaxInt32
 
 // parseIndex parses the decimal digits at s[i:] up to the next byte that is
 // not a digit. ok is false if there are no digits or the number exceeds
-// maxIndex.
+// maxIndex (next is then just past the digits).
 func parseIndex(s []byte, i int) (idx int, next int, ok bool) {
-	start := i
-	for i < len(s) && s[i]-'0' < 10 {
-		idx = idx*10 + int(s[i]-'0')
-		if idx > maxIndex {
-			return 0, i, false
-		}
-		i++
+	j := i
+	for j < len(s) && s[j]-'0' < 10 {
+		idx = idx*10 + int(s[j]-'0')
+		j++
 	}
-	return idx, i, i > start
+	if j == i || j-i > 10 || idx > maxIndex {
+		return 0, j, false
+	}
+	return idx, j, true
 }

@@ -4,34 +4,72 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
 
-// builder accumulates parsed rows in CSR form. Slices grow by append, i.e.
+// builder accumulates parsed rows in CSR form. Its slices grow
 // geometrically from what has been read, never from a count in the file.
 type builder struct {
-	features int // largest allowed 1-based index; 0 means any up to maxIndex
+	limit    int // largest allowed 1-based index (Features, or maxIndex)
 	indptr   []int64
 	indices  []int32
 	values   []float64
 	y        []float64
 	maxIndex int
+
+	total  int64 // bytes to be parsed (the shard's range), for growth estimates
+	parsed int64 // bytes of lines parsed so far
 }
 
-func newBuilder(features int, sizeHint int64) *builder {
-	// A sparse entry takes at least 4 bytes ("1:1 "), a row at least 2.
-	// Start from a modest fraction of the bytes to be parsed; append grows it.
-	nnzHint := int(min(sizeHint/16, 1<<24))
-	rowHint := int(min(sizeHint/128, 1<<20))
-	b := &builder{
-		features: features,
-		indptr:   make([]int64, 1, rowHint+1),
-		indices:  make([]int32, 0, nnzHint),
-		values:   make([]float64, 0, nnzHint),
-		y:        make([]float64, 0, rowHint),
+func newBuilder(features int, total int64) *builder {
+	// Start small: one 64 KiB chunk of typical text. reserve grows it.
+	limit := maxIndex
+	if features > 0 {
+		limit = features
 	}
-	return b
+	return &builder{
+		limit:   limit,
+		indptr:  make([]int64, 1, 1024),
+		indices: make([]int32, 0, 4096),
+		values:  make([]float64, 0, 4096),
+		y:       make([]float64, 0, 1024),
+		total:   total,
+	}
+}
+
+// reserve makes room for a line of n bytes: at most n/4+1 entries
+// ("i:v" plus a separator) and one row, so appends in parseLine never
+// reallocate. When a slice is full it grows to the larger of twice its size
+// and the count projected for the whole range from the bytes parsed so far
+// (plus 1/8), so a file is usually parsed with one or two reallocations.
+func (b *builder) reserve(n int) {
+	b.parsed += int64(n) + 1
+	need := n/4 + 1
+	if len(b.indices)+need > cap(b.indices) {
+		c := b.grow(len(b.indices), need, cap(b.indices))
+		b.indices = slices.Grow(b.indices, c-len(b.indices))
+		b.values = slices.Grow(b.values, c-len(b.values))
+	}
+	if len(b.y)+1 > cap(b.y) {
+		c := b.grow(len(b.y), 1, cap(b.y))
+		b.y = slices.Grow(b.y, c-len(b.y))
+		b.indptr = slices.Grow(b.indptr, c+1-len(b.indptr))
+	}
+}
+
+// grow returns the new capacity for a slice of length have that needs need
+// more elements and has capacity old.
+func (b *builder) grow(have, need, old int) int {
+	c := max(2*old, have+need)
+	if b.parsed > 0 && b.parsed < b.total {
+		proj := float64(have) * float64(b.total) / float64(b.parsed) * 1.125
+		if proj > float64(c) && proj < float64(b.total) {
+			c = int(proj)
+		}
+	}
+	return c
 }
 
 // lineError is a defect found on a line: col is the 0-based byte column.
@@ -46,6 +84,7 @@ type lineError struct {
 // has one: blank lines and comment lines add nothing. On a defect the
 // builder is left in an unspecified state and must be discarded.
 func (b *builder) parseLine(line []byte) lineError {
+	b.reserve(len(line))
 	if k := bytes.IndexByte(line, '#'); k >= 0 {
 		line = line[:k]
 	}
@@ -103,8 +142,8 @@ func (b *builder) parseLine(line []byte) lineError {
 			return lineError{i, fmt.Sprintf("repeated feature index %d: indices must increase along a line", idx), ErrSyntax}
 		case idx < prev:
 			return lineError{i, fmt.Sprintf("feature index %d after %d: indices must increase along a line", idx, prev), ErrSyntax}
-		case b.features > 0 && idx > b.features:
-			return lineError{i, fmt.Sprintf("feature index %d is beyond the dimension %d (--features)", idx, b.features), ErrFeatures}
+		case idx > b.limit:
+			return lineError{i, fmt.Sprintf("feature index %d is beyond the dimension %d (--features)", idx, b.limit), ErrFeatures}
 		}
 		k++
 		if k == n || isSpace(line[k]) {

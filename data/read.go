@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 
 	"github.com/asyncmb/asyncmb/kernels"
 )
@@ -30,11 +32,18 @@ type Options struct {
 	Features int
 	// MaxLine is the longest accepted line in bytes; 0 means DefaultMaxLine.
 	MaxLine int
+	// Workers is how many goroutines Read may use (one byte range each, at
+	// least MinPiece bytes); 0 means GOMAXPROCS, 1 parses serially.
+	// ReadShard always uses one.
+	Workers int
 }
 
 func (o Options) validate() error {
 	if o.Features < 0 || o.Features > maxIndex {
 		return fmt.Errorf("data: Features=%d outside [0, %d]", o.Features, maxIndex)
+	}
+	if o.Workers < 0 {
+		return fmt.Errorf("data: Workers=%d is negative", o.Workers)
 	}
 	if o.MaxLine < 0 {
 		return fmt.Errorf("data: MaxLine=%d is negative", o.MaxLine)
@@ -44,16 +53,99 @@ func (o Options) validate() error {
 
 // Read parses the whole LIBSVM file at path. A file without any row is an
 // error (ErrEmpty). Defects are reported as *ParseError naming the file,
-// line and column.
+// line and column (the first defect in the file, also when parsing in
+// parallel). Files of at least 2*MinPiece bytes are parsed by up to
+// opt.Workers goroutines, each on its own byte range, and the pieces are
+// concatenated.
 func Read(path string, opt Options) (*Dataset, error) {
-	d, err := ReadShard(path, 0, 1, opt)
+	if err := opt.validate(); err != nil {
+		return nil, err
+	}
+	f, size, err := openSized(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	w := opt.Workers
+	if w == 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	w = int(max(1, min(int64(w), size/MinPiece)))
+	parts := make([]*Dataset, w)
+	errs := make([]error, w)
+	var wg sync.WaitGroup
+	for k := range w {
+		wg.Go(func() {
+			start, end := shardRange(size, k, w)
+			parts[k], errs[k] = readRange(f, path, start, end, opt)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	d := concat(parts)
+	d.Size = size
 	if d.X.Rows == 0 {
-		return nil, &ParseError{Path: path, Msg: "no rows: the file is empty or holds only comments and blank lines", Err: ErrEmpty}
+		return nil, &ParseError{Path: path, Msg: "no rows: the file holds only comments and blank lines", Err: ErrEmpty}
 	}
 	return d, nil
+}
+
+// MinPiece is the smallest byte range Read gives one goroutine.
+const MinPiece = 1 << 20
+
+// concat joins consecutive byte-range pieces of one file into one Dataset.
+// A single piece is returned as is.
+func concat(parts []*Dataset) *Dataset {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	var rows, nnz int
+	first, last := parts[0], parts[len(parts)-1]
+	d := &Dataset{Path: first.Path, Start: first.Start, End: last.End}
+	for _, p := range parts {
+		rows += p.X.Rows
+		nnz += p.X.NNZ()
+		d.MaxIndex = max(d.MaxIndex, p.MaxIndex)
+		d.X.Cols = max(d.X.Cols, p.X.Cols)
+		d.BytesRead += p.BytesRead
+	}
+	d.X.Rows = rows
+	d.X.Indptr = make([]int64, 1, rows+1)
+	d.X.Indices = make([]int32, 0, nnz)
+	d.X.Data = make([]float64, 0, nnz)
+	d.Y = make([]float64, 0, rows)
+	for _, p := range parts {
+		base := int64(len(d.X.Indices))
+		for _, q := range p.X.Indptr[1:] {
+			d.X.Indptr = append(d.X.Indptr, base+q)
+		}
+		d.X.Indices = append(d.X.Indices, p.X.Indices...)
+		d.X.Data = append(d.X.Data, p.X.Data...)
+		d.Y = append(d.Y, p.Y...)
+	}
+	return d
+}
+
+// openSized opens path and returns its size; an empty file is ErrEmpty.
+func openSized(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if st.Size() == 0 {
+		f.Close()
+		return nil, 0, &ParseError{Path: path, Msg: "no rows: the file is empty", Err: ErrEmpty}
+	}
+	return f, st.Size(), nil
 }
 
 // ReadShard parses shard k of K of the file at path: the rows whose lines
@@ -72,19 +164,11 @@ func ReadShard(path string, k, K int, opt Options) (*Dataset, error) {
 	if err := opt.validate(); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	size := st.Size()
-	if size == 0 {
-		return nil, &ParseError{Path: path, Msg: "no rows: the file is empty", Err: ErrEmpty}
-	}
 	start, end := shardRange(size, k, K)
 	d, err := readRange(f, path, start, end, opt)
 	if err != nil {
@@ -114,9 +198,6 @@ func readRange(f *os.File, path string, start, end int64, opt Options) (*Dataset
 		// Read from the byte before the range: if it is a newline, a line
 		// starts at start; otherwise the partial line is skipped below.
 		pos = start - 1
-	}
-	if _, err := f.Seek(pos, io.SeekStart); err != nil {
-		return nil, err
 	}
 	br := &boundedReader{r: f, pos: pos, end: end}
 	lr := newLineReader(br, pos, maxLine)
@@ -197,11 +278,12 @@ func countNewlines(f *os.File, off int64) (int64, error) {
 	return n, nil
 }
 
-// boundedReader reads r (positioned at pos) in large reads up to end, then
-// in tailChunk reads, so a shard reads at most its range plus one line plus
-// tailChunk bytes. It counts the bytes read.
+// boundedReader reads r from pos on, in large reads up to end, then in
+// tailChunk reads, so a shard reads at most its range plus one line plus
+// tailChunk bytes. It counts the bytes read. It uses ReadAt, so several
+// boundedReaders may share one file.
 type boundedReader struct {
-	r    io.Reader
+	r    io.ReaderAt
 	pos  int64
 	end  int64
 	read int64
@@ -215,7 +297,10 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > limit {
 		p = p[:limit]
 	}
-	n, err := b.r.Read(p)
+	n, err := b.r.ReadAt(p, b.pos)
+	if n > 0 && err == io.EOF {
+		err = nil // report EOF on the next call, as io.Reader does
+	}
 	b.pos += int64(n)
 	b.read += int64(n)
 	return n, err

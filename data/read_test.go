@@ -3,6 +3,7 @@ package data
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -63,7 +64,8 @@ func TestReadTestdataCounts(t *testing.T) {
 					t.Fatal("ToBinary on regression targets: no error")
 				}
 			}
-			if d.Size != d.End || d.Start != 0 || d.BytesRead != d.Size {
+			// Parallel pieces each read one byte before and a little past their range.
+			if d.Size != d.End || d.Start != 0 || d.BytesRead < d.Size || d.BytesRead > d.Size+int64(runtime.GOMAXPROCS(0))*8192 {
 				t.Fatalf("range [%d,%d) size %d read %d", d.Start, d.End, d.Size, d.BytesRead)
 			}
 		})
