@@ -48,3 +48,20 @@ func TestParseFloatMatchesStrconv(t *testing.T) {
 		checkFloat(t, s)
 	}
 }
+
+// FuzzParseFloat checks the fast number parser against strconv.ParseFloat
+// bit for bit on arbitrary tokens.
+func FuzzParseFloat(f *testing.F) {
+	for _, s := range []string{"0.708333", "-0.320755", "6.2699720e-02", "1", "+1", "-0", "1e22", "1e23",
+		"9007199254740993", ".5", "5.", "0x1p-2", "inf", "1e-400", "123456789012345678901"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for i := 0; i < len(s); i++ {
+			if isSpace(s[i]) || s[i] == '\n' {
+				return // tokens never hold separators
+			}
+		}
+		checkFloat(t, s)
+	})
+}

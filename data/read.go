@@ -66,6 +66,11 @@ func Read(path string, opt Options) (*Dataset, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return readAll(f, size, path, opt)
+}
+
+// readAll is Read on any ReaderAt of size bytes (size > 0).
+func readAll(f io.ReaderAt, size int64, path string, opt Options) (*Dataset, error) {
 	w := opt.Workers
 	if w == 0 {
 		w = runtime.GOMAXPROCS(0)
@@ -188,7 +193,7 @@ func shardRange(size int64, k, K int) (int64, int64) {
 }
 
 // readRange parses the lines of f that start in [start, end).
-func readRange(f *os.File, path string, start, end int64, opt Options) (*Dataset, error) {
+func readRange(f io.ReaderAt, path string, start, end int64, opt Options) (*Dataset, error) {
 	maxLine := opt.MaxLine
 	if maxLine == 0 {
 		maxLine = DefaultMaxLine
@@ -248,7 +253,7 @@ func readRange(f *os.File, path string, start, end int64, opt Options) (*Dataset
 // path and the line number, found by counting newlines before its offset (a
 // second read of the file's prefix, paid only on error). Other errors are
 // wrapped with the path.
-func withLine(f *os.File, path string, err error) error {
+func withLine(f io.ReaderAt, path string, err error) error {
 	var pe *ParseError
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("data: reading %s: %w", path, err)
@@ -263,7 +268,7 @@ func withLine(f *os.File, path string, err error) error {
 }
 
 // countNewlines counts '\n' bytes in f[0:off).
-func countNewlines(f *os.File, off int64) (int64, error) {
+func countNewlines(f io.ReaderAt, off int64) (int64, error) {
 	buf := make([]byte, readChunk)
 	var n, pos int64
 	for pos < off {

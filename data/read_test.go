@@ -1,6 +1,9 @@
 package data
 
 import (
+	"bytes"
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -241,4 +244,58 @@ func mustFloat(t testing.TB, s string) float64 {
 		t.Fatalf("bad float %q", s)
 	}
 	return f
+}
+
+// TestWriteRoundTrip writes every testdata file back out and reads it again.
+func TestWriteRoundTrip(t *testing.T) {
+	for _, tf := range testFiles {
+		d, err := Read(testPath(tf.name), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), tf.name)
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Write(f, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		d2, err := Read(out, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameRows(d, d2) {
+			t.Fatalf("%s: round trip differs", tf.name)
+		}
+	}
+}
+
+func TestWriterRejects(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	for _, c := range []struct {
+		y   float64
+		idx []int32
+		val []float64
+		err error
+	}{
+		{math.NaN(), nil, nil, ErrNotFinite},
+		{1, []int32{0, 0}, []float64{1, 2}, ErrSyntax},
+		{1, []int32{-1}, []float64{1}, ErrSyntax},
+		{1, []int32{3}, []float64{math.Inf(1)}, ErrNotFinite},
+	} {
+		if err := w.WriteRow(c.y, c.idx, c.val); !errors.Is(err, c.err) {
+			t.Errorf("WriteRow(%v, %v, %v) = %v, want %v", c.y, c.idx, c.val, err, c.err)
+		}
+	}
+	if err := w.WriteRow(-1, []int32{0, 4}, []float64{0.5, math.Copysign(0, -1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil || buf.String() != "-1 1:0.5 5:-0\n" {
+		t.Fatalf("wrote %q, %v", buf.String(), err)
+	}
 }
