@@ -1,0 +1,254 @@
+package comm
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// link is one authenticated TCP connection to a peer. A reader goroutine
+// decodes its frames into the mailbox; a watchdog goroutine sends
+// heartbeats when it is idle and fails it when the peer stays silent (or a
+// write stays blocked) longer than HeartbeatTimeout.
+type link struct {
+	c    *Comm
+	p    *peer
+	nc   net.Conn
+	addr string
+	br   *bufio.Reader
+
+	wmu     sync.Mutex // protects bw, byeSent and every write on nc
+	bw      *bufio.Writer
+	byeSent bool
+
+	// Monotonic times (Comm.now) of the last byte read and written, and of
+	// the start of the write in progress (0 when none).
+	lastRecv, lastSend, writeStart atomic.Int64
+
+	failOnce sync.Once
+	err      error         // first failure, set in failOnce before nc is closed
+	byeRecv  atomic.Bool   // the peer said bye: an EOF after it is orderly
+	done     chan struct{} // closed when the reader has ended
+
+	hb       [frameHeaderLen]byte // a heartbeat frame from us
+	wire     []byte               // reader: compressed payload (reused)
+	tmp      []byte               // reader: shuffled raw payload (reused)
+	quickAck func()
+}
+
+const linkBufSize = 64 << 10
+
+func (c *Comm) newLink(p *peer, nc net.Conn) *link {
+	l := &link{c: c, p: p, nc: nc, addr: nc.RemoteAddr().String(), done: make(chan struct{})}
+	l.br = bufio.NewReaderSize(linkIO{l}, linkBufSize)
+	l.bw = bufio.NewWriterSize(linkIO{l}, linkBufSize)
+	now := c.now()
+	l.lastRecv.Store(now)
+	l.lastSend.Store(now)
+	appendHeader(l.hb[:0], &frameHeader{typ: frameHeartbeat, src: uint32(c.cfg.Rank)})
+	if c.cfg.QuickAck {
+		l.quickAck = quickAcker(nc)
+	}
+	return l
+}
+
+// start launches the reader and the watchdog.
+func (l *link) start() {
+	l.c.wg.Add(2)
+	go l.readLoop()
+	go l.watch()
+}
+
+// linkIO is the io.Reader/io.Writer under the link's bufio pair: it records
+// progress for the watchdog and cuts long writes into chunks so that a
+// slow but live peer is not mistaken for a stalled one.
+type linkIO struct{ l *link }
+
+func (x linkIO) Read(b []byte) (int, error) {
+	n, err := x.l.nc.Read(b)
+	if n > 0 {
+		x.l.lastRecv.Store(x.l.c.now())
+	}
+	return n, err
+}
+
+const writeChunk = 1 << 20
+
+func (x linkIO) Write(b []byte) (int, error) {
+	l := x.l
+	total := 0
+	for len(b) > 0 {
+		n := min(len(b), writeChunk)
+		l.writeStart.Store(l.c.now())
+		m, err := l.nc.Write(b[:n])
+		now := l.c.now()
+		l.writeStart.Store(0)
+		l.lastSend.Store(now)
+		total += m
+		if err != nil {
+			return total, err
+		}
+		b = b[n:]
+	}
+	return total, nil
+}
+
+// fail records err as the link's failure (the first one wins) and closes
+// the connection, which ends the reader.
+func (l *link) fail(err error) {
+	l.failOnce.Do(func() {
+		l.err = err
+		l.nc.Close()
+	})
+}
+
+func (l *link) opError(op string, err error) *OpError {
+	return &OpError{Op: op, Rank: l.c.cfg.Rank, Peer: l.p.rank, Addr: l.addr, Err: err}
+}
+
+// write sends a frame header and payload pieces as a unit and flushes.
+func (l *link) write(hdr []byte, pieces ...[]byte) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.byeSent {
+		return ErrPeerClosed
+	}
+	l.bw.Write(hdr)
+	for _, p := range pieces {
+		l.bw.Write(p)
+	}
+	// bufio.Writer keeps its first error: Flush reports any of the above.
+	if err := l.bw.Flush(); err != nil {
+		l.fail(err)
+		return err
+	}
+	return nil
+}
+
+// sendBye sends a bye frame (once) and shuts our write half: we will send
+// nothing more on this link.
+func (l *link) sendBye() {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.byeSent {
+		return
+	}
+	l.byeSent = true
+	var h [frameHeaderLen]byte
+	appendHeader(h[:0], &frameHeader{typ: frameBye, src: uint32(l.c.cfg.Rank)})
+	l.nc.SetWriteDeadline(time.Now().Add(l.c.cfg.HeartbeatTimeout))
+	l.bw.Write(h[:])
+	l.bw.Flush()
+	if tc, ok := l.nc.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+	}
+}
+
+func (l *link) readLoop() {
+	defer l.c.wg.Done()
+	defer close(l.done)
+	err := l.readFrames()
+	orderly := l.byeRecv.Load() && errors.Is(err, io.EOF)
+	l.fail(err)
+	l.p.linkDown(l, orderly)
+}
+
+func (l *link) readFrames() error {
+	c := l.c
+	var hb [frameHeaderLen]byte
+	for {
+		if _, err := io.ReadFull(l.br, hb[:]); err != nil {
+			if err == io.ErrUnexpectedEOF || (err == io.EOF && !l.byeRecv.Load()) {
+				err = fmt.Errorf("%w: connection closed (%v)", ErrPeerLost, err)
+			}
+			return err
+		}
+		h, err := parseHeader(hb[:], c.cfg.MaxFrame)
+		if err != nil {
+			return err
+		}
+		if int(h.src) != l.p.rank {
+			return fmt.Errorf("%w: frame claims source rank %d on rank %d's link", ErrCorrupt, h.src, l.p.rank)
+		}
+		if l.byeRecv.Load() {
+			return fmt.Errorf("%w: frame after bye", ErrCorrupt)
+		}
+		switch h.typ {
+		case frameHeartbeat:
+			continue
+		case frameBye:
+			l.byeRecv.Store(true)
+			l.sendBye()
+			continue
+		}
+		f := c.pool.get(int(h.rawLen))
+		wire := f.buf[:h.wireLen]
+		if h.codec != CodecNone {
+			l.wire = grow(l.wire, int(h.wireLen))
+			wire = l.wire
+		}
+		if _, err := io.ReadFull(l.br, wire); err != nil {
+			f.release()
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("%w: frame cut off (%v)", ErrPeerLost, err)
+		}
+		raw, tmp, err := decodePayload(&h, wire, l.tmp, f.buf)
+		l.tmp = tmp
+		if err != nil {
+			f.release()
+			return err
+		}
+		if l.quickAck != nil {
+			l.quickAck()
+		}
+		f.raw, f.src, f.tag = raw, l.p.rank, int(h.tag)
+		l.p.ctr.recvMsgs.Add(1)
+		l.p.ctr.recvWire.Add(frameHeaderLen + h.wireLen)
+		l.p.ctr.recvRaw.Add(frameHeaderLen + h.rawLen)
+		c.mb.push(f)
+	}
+}
+
+// watch sends heartbeats on an idle link and fails a silent or stalled one.
+func (l *link) watch() {
+	defer l.c.wg.Done()
+	cfg := &l.c.cfg
+	every := max(cfg.HeartbeatInterval/4, 5*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	iv, to := int64(cfg.HeartbeatInterval), int64(cfg.HeartbeatTimeout)
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-t.C:
+		}
+		now := l.c.now()
+		if now-l.lastRecv.Load() > to {
+			l.fail(fmt.Errorf("%w (%v)", ErrHeartbeat, cfg.HeartbeatTimeout))
+			return
+		}
+		if ws := l.writeStart.Load(); ws != 0 && now-ws > to {
+			l.fail(fmt.Errorf("%w: a write was blocked for %v", ErrHeartbeat, cfg.HeartbeatTimeout))
+			return
+		}
+		if now-l.lastSend.Load() >= iv && l.wmu.TryLock() {
+			if !l.byeSent {
+				l.nc.SetWriteDeadline(time.Now().Add(cfg.HeartbeatTimeout))
+				l.bw.Write(l.hb[:])
+				if err := l.bw.Flush(); err != nil {
+					l.fail(err)
+				}
+				l.nc.SetWriteDeadline(time.Time{})
+			}
+			l.wmu.Unlock()
+		}
+	}
+}

@@ -1,0 +1,276 @@
+package comm
+
+import (
+	"context"
+	"math/bits"
+	"slices"
+	"sync"
+)
+
+// frame is a received message: the raw payload in a pooled buffer.
+type frame struct {
+	pool     *framePool
+	class    int    // size class of buf (-1: not pooled)
+	buf      []byte // owned buffer
+	raw      []byte // payload, a prefix of buf
+	src, tag int
+}
+
+func (f *frame) release() {
+	if f.pool != nil {
+		f.pool.put(f)
+	}
+}
+
+// framePool recycles receive buffers by power-of-two size class, so that
+// steady-state receiving does not allocate.
+type framePool struct {
+	classes [maxPooledClass + 1]sync.Pool
+}
+
+const (
+	minPooledClass = 6  // 64 B
+	maxPooledClass = 28 // 256 MiB; larger frames get exact, unpooled buffers
+)
+
+func (fp *framePool) get(n int) *frame {
+	class := max(minPooledClass, bits.Len(uint(max(n, 1)-1)))
+	if class > maxPooledClass {
+		return &frame{pool: fp, class: -1, buf: make([]byte, n)}
+	}
+	if f, ok := fp.classes[class].Get().(*frame); ok {
+		return f
+	}
+	return &frame{pool: fp, class: class, buf: make([]byte, 1<<class)}
+}
+
+func (fp *framePool) put(f *frame) {
+	if f.class < 0 {
+		return
+	}
+	f.raw = nil
+	fp.classes[f.class].Put(f)
+}
+
+// anySrc is the source of a RecvAny waiter.
+const anySrc = -1
+
+// waiter is a blocked Recv (src >= 0) or RecvAny (src == anySrc). A pusher
+// that removes it from the queue under mailbox.mu sends exactly one frame
+// on ch (capacity 1, so the send never blocks).
+type waiter struct {
+	src int
+	ch  chan *frame
+}
+
+var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan *frame, 1)} }}
+
+// tagQueue holds the undelivered frames of one tag in arrival order and the
+// receivers waiting for that tag.
+type tagQueue struct {
+	pending []*frame
+	waiters []*waiter
+}
+
+// peerState records why no more frames will come from a rank.
+type peerState struct {
+	err     error // nil while the peer may still send
+	orderly bool  // err is an orderly close (bye), not a loss
+}
+
+// mailbox matches received frames to Recv(src, tag) and RecvAny(tag):
+// frames of one (src, tag) are delivered in arrival order; RecvAny takes the
+// earliest frame of the tag from any source.
+type mailbox struct {
+	self int
+
+	mu     sync.Mutex // protects the fields below
+	queues map[int]*tagQueue
+	peers  []peerState
+	closed error
+}
+
+func newMailbox(self, size int) *mailbox {
+	return &mailbox{self: self, queues: map[int]*tagQueue{}, peers: make([]peerState, size)}
+}
+
+func (mb *mailbox) queue(tag int) *tagQueue {
+	q := mb.queues[tag]
+	if q == nil {
+		q = &tagQueue{}
+		mb.queues[tag] = q
+	}
+	return q
+}
+
+// push delivers f to a waiting receiver or queues it.
+func (mb *mailbox) push(f *frame) {
+	mb.mu.Lock()
+	if mb.closed != nil {
+		mb.mu.Unlock()
+		f.release()
+		return
+	}
+	q := mb.queue(f.tag)
+	for i, w := range q.waiters {
+		if w.src == anySrc || w.src == f.src {
+			q.waiters = slices.Delete(q.waiters, i, i+1)
+			mb.mu.Unlock()
+			w.ch <- f
+			return
+		}
+	}
+	q.pending = append(q.pending, f)
+	mb.mu.Unlock()
+}
+
+// takeLocked removes and returns the first pending frame of q from src (or
+// from anyone), or nil.
+func takeLocked(q *tagQueue, src int) *frame {
+	for i, f := range q.pending {
+		if src == anySrc || f.src == src {
+			if i == 0 {
+				q.pending[0] = nil
+				q.pending = q.pending[1:]
+				if len(q.pending) == 0 {
+					q.pending = q.pending[:0:0]
+				}
+			} else {
+				q.pending = slices.Delete(q.pending, i, i+1)
+			}
+			return f
+		}
+	}
+	return nil
+}
+
+// deadErrLocked reports why a receive from src (or anySrc) can never be
+// satisfied, or nil. RecvAny fails when any peer was lost, or when every
+// peer has closed.
+func (mb *mailbox) deadErrLocked(src int) error {
+	if mb.closed != nil {
+		return mb.closed
+	}
+	if src != anySrc {
+		return mb.peers[src].err
+	}
+	var last error
+	for r, st := range mb.peers {
+		if r == mb.self {
+			continue
+		}
+		if st.err == nil {
+			return nil
+		}
+		if !st.orderly {
+			return st.err
+		}
+		last = st.err
+	}
+	return last
+}
+
+// lostErrLocked is the first non-orderly peer failure (RecvAny reports it
+// even while other peers live).
+func (mb *mailbox) lostErrLocked() error {
+	for r, st := range mb.peers {
+		if r != mb.self && st.err != nil && !st.orderly {
+			return st.err
+		}
+	}
+	return nil
+}
+
+// pop waits for a frame of tag from src (anySrc: any source).
+func (mb *mailbox) pop(ctx context.Context, src, tag int) (*frame, error) {
+	mb.mu.Lock()
+	q := mb.queue(tag)
+	if f := takeLocked(q, src); f != nil {
+		mb.mu.Unlock()
+		return f, nil
+	}
+	err := mb.deadErrLocked(src)
+	if err == nil && src == anySrc {
+		err = mb.lostErrLocked()
+	}
+	if err != nil {
+		mb.mu.Unlock()
+		return nil, err
+	}
+	w := waiterPool.Get().(*waiter)
+	w.src = src
+	q.waiters = append(q.waiters, w)
+	mb.mu.Unlock()
+
+	select {
+	case f := <-w.ch:
+		waiterPool.Put(w)
+		if f == wakeup {
+			return mb.pop(ctx, src, tag)
+		}
+		return f, nil
+	case <-ctx.Done():
+	}
+	mb.mu.Lock()
+	if i := slices.Index(q.waiters, w); i >= 0 {
+		q.waiters = slices.Delete(q.waiters, i, i+1)
+		mb.mu.Unlock()
+		waiterPool.Put(w)
+		return nil, ctx.Err()
+	}
+	mb.mu.Unlock()
+	// A pusher removed us and is handing over a frame: put it back first
+	// in line.
+	f := <-w.ch
+	waiterPool.Put(w)
+	if f != wakeup {
+		mb.mu.Lock()
+		q.pending = slices.Insert(q.pending, 0, f)
+		mb.mu.Unlock()
+	}
+	return nil, ctx.Err()
+}
+
+// wakeup is sent to waiters whose wait can no longer succeed; they then
+// re-check and return the error.
+var wakeup = &frame{}
+
+// fail records that no more frames will come from src and wakes the
+// receivers that depend on it.
+func (mb *mailbox) fail(src int, err error, orderly bool) {
+	mb.mu.Lock()
+	if mb.peers[src].err == nil {
+		mb.peers[src] = peerState{err: err, orderly: orderly}
+	}
+	mb.wakeLocked(func(w *waiter) bool { return w.src == src || w.src == anySrc })
+	mb.mu.Unlock()
+}
+
+// close fails every current and future receive with err and drops the
+// queued frames.
+func (mb *mailbox) close(err error) {
+	mb.mu.Lock()
+	if mb.closed == nil {
+		mb.closed = err
+	}
+	mb.wakeLocked(func(*waiter) bool { return true })
+	for _, q := range mb.queues {
+		for _, f := range q.pending {
+			f.release()
+		}
+		q.pending = nil
+	}
+	mb.mu.Unlock()
+}
+
+func (mb *mailbox) wakeLocked(match func(*waiter) bool) {
+	for _, q := range mb.queues {
+		q.waiters = slices.DeleteFunc(q.waiters, func(w *waiter) bool {
+			if match(w) {
+				w.ch <- wakeup
+				return true
+			}
+			return false
+		})
+	}
+}

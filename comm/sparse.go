@@ -1,0 +1,121 @@
+package comm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// ErrSparse reports a malformed sparse vector encoding.
+var ErrSparse = errors.New("comm: malformed sparse vector")
+
+// AppendFloat64s appends the little-endian IEEE-754 bytes of x to dst.
+func AppendFloat64s(dst []byte, x []float64) []byte {
+	for _, v := range x {
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
+	}
+	return dst
+}
+
+// DecodeFloat64s appends the float64s encoded in src (len(src) a multiple
+// of 8; a trailing partial value is ignored) to dst.
+func DecodeFloat64s(dst []float64, src []byte) []float64 {
+	for len(src) >= 8 {
+		dst = append(dst, math.Float64frombits(binary.LittleEndian.Uint64(src)))
+		src = src[8:]
+	}
+	return dst
+}
+
+// appendIdx appends the delta-varint encoding of idx (the first index, then
+// each gap) to dst. It panics unless idx is strictly increasing within
+// [0, dim): that is a caller bug.
+func appendIdx(dst []byte, idx []int32, dim int) []byte {
+	prev := int64(-1)
+	for _, j := range idx {
+		if int64(j) <= prev || int(j) >= dim {
+			panic("comm: sparse indices must be strictly increasing and in [0, dim)")
+		}
+		dst = binary.AppendUvarint(dst, uint64(int64(j)-prev-1))
+		prev = int64(j)
+	}
+	return dst
+}
+
+// decodeIdx appends nnz indices decoded from src (exactly consumed) to dst
+// and checks they are strictly increasing within [0, dim).
+func decodeIdx(dst []int32, src []byte, nnz, dim int) ([]int32, error) {
+	if nnz > len(src) {
+		return dst, fmt.Errorf("%w: %d indices in %d bytes", ErrSparse, nnz, len(src))
+	}
+	dst = growInt32(dst, nnz)
+	prev := int64(-1)
+	for k := range nnz {
+		gap, n := binary.Uvarint(src)
+		if n <= 0 || gap > math.MaxInt32 {
+			return dst[:0], fmt.Errorf("%w: bad index varint", ErrSparse)
+		}
+		src = src[n:]
+		j := prev + 1 + int64(gap)
+		if j >= int64(dim) {
+			return dst[:0], fmt.Errorf("%w: index %d outside [0,%d)", ErrSparse, j, dim)
+		}
+		dst[k] = int32(j)
+		prev = j
+	}
+	if len(src) != 0 {
+		return dst[:0], fmt.Errorf("%w: %d trailing bytes after the indices", ErrSparse, len(src))
+	}
+	return dst, nil
+}
+
+func growInt32(b []int32, n int) []int32 {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]int32, n)
+}
+
+// AppendSparse appends a self-contained encoding of the sparse vector
+// (dim, idx, val) to dst and returns it:
+//
+//	uvarint dim, uvarint nnz, nnz uvarint index gaps (the first index, then
+//	idx[k]-idx[k-1]-1), nnz float64 little-endian values.
+//
+// idx must be strictly increasing in [0, dim) and len(val) == len(idx);
+// otherwise AppendSparse panics (a caller bug). It allocates only when dst
+// lacks capacity.
+func AppendSparse(dst []byte, dim int, idx []int32, val []float64) []byte {
+	if len(idx) != len(val) {
+		panic("comm: AppendSparse: len(idx) != len(val)")
+	}
+	dst = binary.AppendUvarint(dst, uint64(dim))
+	dst = binary.AppendUvarint(dst, uint64(len(idx)))
+	dst = appendIdx(dst, idx, dim)
+	return AppendFloat64s(dst, val)
+}
+
+// DecodeSparse decodes an AppendSparse encoding, appending to idx[:0] and
+// val[:0] (reused when their capacity suffices). It returns the dimension,
+// or an error wrapping ErrSparse for malformed input; it never allocates
+// more than the input's length justifies.
+func DecodeSparse(src []byte, idx []int32, val []float64) (dim int, idxOut []int32, valOut []float64, err error) {
+	d, n := binary.Uvarint(src)
+	if n <= 0 || d > math.MaxInt32+1 {
+		return 0, idx[:0], val[:0], fmt.Errorf("%w: bad dimension", ErrSparse)
+	}
+	src = src[n:]
+	nnz, n := binary.Uvarint(src)
+	if n <= 0 || nnz > d || nnz > uint64(len(src)/9) {
+		return 0, idx[:0], val[:0], fmt.Errorf("%w: bad entry count", ErrSparse)
+	}
+	src = src[n:]
+	// The indices end where the values (8*nnz bytes) begin.
+	vb := len(src) - 8*int(nnz)
+	idx, err = decodeIdx(idx[:0], src[:vb], int(nnz), int(d))
+	if err != nil {
+		return 0, idx, val[:0], err
+	}
+	return int(d), idx, DecodeFloat64s(val[:0], src[vb:]), nil
+}

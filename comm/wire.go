@@ -1,0 +1,188 @@
+package comm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// Frame header layout (all integers little-endian); see README.md.
+//
+//	off size field
+//	  0    4 magic "AMBF"
+//	  4    1 version (ProtocolVersion)
+//	  5    1 codec of the payload (Codec)
+//	  6    1 flags (flagShuffled)
+//	  7    1 frame type (frameData, frameHeartbeat, frameBye)
+//	  8    4 tag
+//	 12    4 source rank
+//	 16    8 payload length on the wire (after compression)
+//	 24    8 raw length (before compression)
+//	 32    4 CRC32C (Castagnoli) of the wire payload
+//	 36    4 CRC32C of header bytes 0..35
+const (
+	frameHeaderLen = 40
+	// ProtocolVersion is the version of the frame and handshake formats.
+	ProtocolVersion = 1
+	frameMagic      = "AMBF"
+
+	maxRanks = 1 << 20
+	maxJobID = 64
+)
+
+// Frame types.
+const (
+	frameData      = 0 // payload is a message (msg.go)
+	frameHeartbeat = 1 // empty; keeps an idle link alive
+	frameBye       = 2 // empty; orderly close: nothing more will be sent
+	frameTypeMax   = frameBye
+)
+
+// Flags.
+const (
+	flagShuffled = 1 << 0 // the raw payload's float block is byte-shuffled
+	flagsKnown   = flagShuffled
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// frameHeader is the decoded fixed header of a frame.
+type frameHeader struct {
+	codec   Codec
+	flags   uint8
+	typ     uint8
+	tag     uint32
+	src     uint32
+	wireLen uint64
+	rawLen  uint64
+	crc     uint32
+}
+
+// appendHeader appends the 40-byte encoding of h to dst.
+func appendHeader(dst []byte, h *frameHeader) []byte {
+	start := len(dst)
+	dst = append(dst, frameMagic...)
+	dst = append(dst, ProtocolVersion, byte(h.codec), h.flags, h.typ)
+	dst = binary.LittleEndian.AppendUint32(dst, h.tag)
+	dst = binary.LittleEndian.AppendUint32(dst, h.src)
+	dst = binary.LittleEndian.AppendUint64(dst, h.wireLen)
+	dst = binary.LittleEndian.AppendUint64(dst, h.rawLen)
+	dst = binary.LittleEndian.AppendUint32(dst, h.crc)
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
+// parseHeader decodes and checks a 40-byte header: magic, version, header
+// CRC, known codec/flags/type, and both lengths against maxFrame, so that
+// nothing is allocated for a bad claim.
+func parseHeader(b []byte, maxFrame int64) (frameHeader, error) {
+	var h frameHeader
+	if len(b) < frameHeaderLen {
+		return h, io.ErrUnexpectedEOF
+	}
+	b = b[:frameHeaderLen]
+	if string(b[0:4]) != frameMagic {
+		return h, ErrBadMagic
+	}
+	if b[4] != ProtocolVersion {
+		return h, fmt.Errorf("%w: frame version %d, ours %d", ErrVersion, b[4], ProtocolVersion)
+	}
+	if got, want := crc32.Checksum(b[:36], castagnoli), binary.LittleEndian.Uint32(b[36:]); got != want {
+		return h, fmt.Errorf("%w: frame header", ErrChecksum)
+	}
+	h.codec, h.flags, h.typ = Codec(b[5]), b[6], b[7]
+	h.tag = binary.LittleEndian.Uint32(b[8:])
+	h.src = binary.LittleEndian.Uint32(b[12:])
+	h.wireLen = binary.LittleEndian.Uint64(b[16:])
+	h.rawLen = binary.LittleEndian.Uint64(b[24:])
+	h.crc = binary.LittleEndian.Uint32(b[32:])
+	switch {
+	case h.codec > CodecZstd:
+		return h, fmt.Errorf("%w: unknown codec %d", ErrCorrupt, h.codec)
+	case h.flags&^flagsKnown != 0:
+		return h, fmt.Errorf("%w: unknown flags %#x", ErrCorrupt, h.flags)
+	case h.typ > frameTypeMax:
+		return h, fmt.Errorf("%w: unknown frame type %d", ErrCorrupt, h.typ)
+	case h.wireLen > uint64(maxFrame) || h.rawLen > uint64(maxFrame):
+		return h, fmt.Errorf("%w: wire %d raw %d bytes, limit %d", ErrFrameTooLarge, h.wireLen, h.rawLen, maxFrame)
+	case h.codec == CodecNone && h.wireLen != h.rawLen:
+		return h, fmt.Errorf("%w: uncompressed frame with wire %d != raw %d", ErrCorrupt, h.wireLen, h.rawLen)
+	case h.codec == CodecNone && h.flags&flagShuffled != 0:
+		return h, fmt.Errorf("%w: shuffled flag on an uncompressed frame", ErrCorrupt)
+	case h.typ != frameData && h.wireLen != 0:
+		return h, fmt.Errorf("%w: control frame with a payload", ErrCorrupt)
+	}
+	return h, nil
+}
+
+// ReadFrame reads one frame from r and returns its type, tag, source rank
+// and raw (decompressed) payload appended to dst[:0]; scratch holds the
+// compressed bytes and is returned for reuse. Lengths are checked against
+// maxFrame before any allocation; a frame cut off by EOF gives
+// io.ErrUnexpectedEOF (a clean EOF before the first byte gives io.EOF).
+//
+// ReadFrame is the standalone decoder the fuzz test drives; links use the
+// same parseHeader/decodePayload steps with pooled buffers.
+func ReadFrame(r io.Reader, maxFrame int64, dst, scratch []byte) (typ uint8, tag, src uint32, payload, scratchOut []byte, err error) {
+	var hb [frameHeaderLen]byte
+	if _, err = io.ReadFull(r, hb[:]); err != nil {
+		return 0, 0, 0, dst[:0], scratch, err
+	}
+	h, err := parseHeader(hb[:], maxFrame)
+	if err != nil {
+		return 0, 0, 0, dst[:0], scratch, err
+	}
+	wire := dst
+	if h.codec != CodecNone {
+		wire = scratch
+	}
+	wire = grow(wire, int(h.wireLen))
+	if _, err = io.ReadFull(r, wire); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, 0, 0, dst[:0], scratch, err
+	}
+	if h.codec != CodecNone {
+		scratch = wire
+	}
+	var tmp []byte
+	payload, tmp, err = decodePayload(&h, wire, nil, dst)
+	_ = tmp
+	return h.typ, h.tag, h.src, payload, scratch, err
+}
+
+// decodePayload checks the CRC of wire and returns the raw payload: wire
+// itself when uncompressed, else decompressed into dst (grown to rawLen).
+// A shuffled float block is decompressed into tmp first and unshuffled into
+// dst; tmp is returned for reuse.
+func decodePayload(h *frameHeader, wire, tmp, dst []byte) (raw, tmpOut []byte, err error) {
+	if crc32.Checksum(wire, castagnoli) != h.crc {
+		return dst[:0], tmp, fmt.Errorf("%w: payload", ErrChecksum)
+	}
+	switch {
+	case h.codec == CodecNone:
+		return wire, tmp, nil
+	case h.flags&flagShuffled == 0:
+		raw, err = decompress(h.codec, dst, wire, int(h.rawLen))
+		return raw, tmp, err
+	}
+	tmp, err = decompress(h.codec, tmp, wire, int(h.rawLen))
+	if err != nil {
+		return dst[:0], tmp, err
+	}
+	raw = grow(dst, len(tmp))
+	if err = unshuffleInto(raw, tmp); err != nil {
+		return dst[:0], tmp, err
+	}
+	return raw, tmp, nil
+}
+
+// grow returns b resliced to length n, reallocating only when its capacity
+// is too small.
+func grow(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n, max(n, 2*cap(b)))
+}
