@@ -38,8 +38,8 @@ type Comm struct {
 	pool   framePool
 	hsSem  chan struct{} // bounds concurrent incoming handshakes
 
-	refused atomic.Uint64
-	mu      sync.Mutex // protects refusals
+	refused  atomic.Uint64
+	mu       sync.Mutex // protects refusals
 	refusals []error
 
 	closing   atomic.Bool
