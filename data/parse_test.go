@@ -3,6 +3,7 @@ package data
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -152,7 +153,7 @@ func TestLabelValuesCap(t *testing.T) {
 	if v := d.LabelValues(); len(v) != LabelCap+1 || !slices.IsSorted(v) {
 		t.Fatalf("len %d sorted %v", len(v), slices.IsSorted(v))
 	}
-	d.Y = []float64{0, -0.0, 1}
+	d.Y = []float64{0, math.Copysign(0, -1), 1}
 	if v := d.LabelValues(); len(v) != 2 {
 		t.Fatalf("-0 and 0 should be one label: %v", v)
 	}

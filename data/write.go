@@ -14,6 +14,11 @@ import (
 // error every call returns that error. A Writer is not safe for concurrent
 // use.
 type Writer struct {
+	// Digits is the number of significant digits written for labels and
+	// values; 0 (the default) writes the shortest form that reads back to
+	// the same float64.
+	Digits int
+
 	w    *bufio.Writer
 	line []byte // reused line buffer
 	err  error
@@ -26,40 +31,58 @@ func NewWriter(w io.Writer) *Writer {
 }
 
 // WriteRow writes one row: label y and the entries val at the 0-based,
-// strictly increasing indices idx (len(idx) must equal len(val)). A
-// non-finite number or a bad index is an error and nothing is written.
+// strictly increasing indices idx (see AppendRow). A row that AppendRow
+// rejects is an error and nothing is written.
 func (w *Writer) WriteRow(y float64, idx []int32, val []float64) error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(idx) != len(val) {
-		return fmt.Errorf("data: WriteRow: %d indices and %d values", len(idx), len(val))
+	b, err := AppendRow(w.line[:0], y, idx, val, w.Digits)
+	if err != nil {
+		return err
 	}
-	if math.IsNaN(y) || math.IsInf(y, 0) {
-		return fmt.Errorf("%w: WriteRow: label %g", ErrNotFinite, y)
-	}
-	b := strconv.AppendFloat(w.line[:0], y, 'g', -1, 64)
-	prev := int32(-1)
-	for k, j := range idx {
-		v := val[k]
-		if j <= prev || j == math.MaxInt32 {
-			return fmt.Errorf("%w: WriteRow: index %d after %d", ErrSyntax, j, prev)
-		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("%w: WriteRow: value %g at index %d", ErrNotFinite, v, j)
-		}
-		prev = j
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, int64(j)+1, 10)
-		b = append(b, ':')
-		b = strconv.AppendFloat(b, v, 'g', -1, 64)
-	}
-	b = append(b, '\n')
 	w.line = b
 	n, err := w.w.Write(b)
 	w.n += int64(n)
 	w.err = err
 	return err
+}
+
+// AppendRow appends one LIBSVM line (with its '\n') to dst and returns the
+// extended buffer: label y, then "index:value" for the 0-based, strictly
+// increasing indices idx (written 1-based) and the values val, numbers with
+// digits significant digits (0: the shortest form that reads back exactly).
+// len(idx) must equal len(val). A non-finite number (ErrNotFinite) or a
+// negative, repeated or decreasing index (ErrSyntax) is an error, and dst
+// is returned unchanged.
+func AppendRow(dst []byte, y float64, idx []int32, val []float64, digits int) ([]byte, error) {
+	if len(idx) != len(val) {
+		return dst, fmt.Errorf("data: AppendRow: %d indices and %d values", len(idx), len(val))
+	}
+	if math.IsNaN(y) || math.IsInf(y, 0) {
+		return dst, fmt.Errorf("%w: AppendRow: label %g", ErrNotFinite, y)
+	}
+	prec := -1
+	if digits > 0 {
+		prec = digits
+	}
+	b := strconv.AppendFloat(dst, y, 'g', prec, 64)
+	prev := int32(-1)
+	for k, j := range idx {
+		v := val[k]
+		if j <= prev || j == math.MaxInt32 {
+			return dst, fmt.Errorf("%w: AppendRow: index %d after %d", ErrSyntax, j, prev)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return dst, fmt.Errorf("%w: AppendRow: value %g at index %d", ErrNotFinite, v, j)
+		}
+		prev = j
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(j)+1, 10)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, v, 'g', prec, 64)
+	}
+	return append(b, '\n'), nil
 }
 
 // Written is the number of bytes passed to the underlying buffer so far.
