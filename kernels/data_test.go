@@ -79,7 +79,7 @@ func TestRealDataProducts(t *testing.T) {
 				t.Fatal(err)
 			}
 			x, r := randVec(rng, a.Cols, 1), randVec(rng, a.Rows, 1)
-			wantAx, wantATr := kernels.RefMulVec(a, x), kernels.RefMulTransVec(a, r)
+			wantAx, wantATr := kernels.RefMulVec(a, x, nil), kernels.RefMulTransVec(a, r, nil)
 			got := make([]float64, a.Rows)
 			kernels.MulVecCSR(a, x, got)
 			checkNear(t, "MulVecCSR", got, wantAx, 1e-13)
@@ -144,7 +144,7 @@ func TestRealDataGradients(t *testing.T) {
 					for k := range rows {
 						rows[k] = rng.IntN(a.Rows)
 					}
-					wantLoss, wantG := kernels.RefGrad(l, a, ds.Y, rows, x)
+					wantLoss, wantG := kernels.RefGrad(l, a, ds.Y, rows, x, nil)
 					loss := kernels.GradBatchCSR(l, a, ds.Y, rows, x, g)
 					checkNear(t, fmt.Sprintf("b=%d GradBatchCSR loss", b), []float64{loss}, []float64{wantLoss}, 1e-13)
 					checkNear(t, fmt.Sprintf("b=%d GradBatchCSR", b), g, wantG, 1e-13)
@@ -172,7 +172,7 @@ func TestRealDataGradients(t *testing.T) {
 					}
 				}
 
-				wantLoss, wantG := kernels.RefGrad(l, a, ds.Y, all, x)
+				wantLoss, wantG := kernels.RefGrad(l, a, ds.Y, all, x, nil)
 				for workers := 1; workers <= 8; workers++ {
 					ms := []kernels.Matrix{{CSR: a}}
 					if dense != nil {
@@ -209,8 +209,8 @@ func TestRealDataFiniteDifference(t *testing.T) {
 			xp, xm := slices.Clone(x), slices.Clone(x)
 			xp[j] += h
 			xm[j] -= h
-			fp, _ := kernels.RefGrad(l, a, ds.Y, rows, xp)
-			fm, _ := kernels.RefGrad(l, a, ds.Y, rows, xm)
+			fp, _ := kernels.RefGrad(l, a, ds.Y, rows, xp, nil)
+			fm, _ := kernels.RefGrad(l, a, ds.Y, rows, xm, nil)
 			fd := (fp - fm) / (2 * h)
 			if kernels.NearSlice([]float64{g[j]}, []float64{fd}, 1e-6) >= 0 {
 				t.Errorf("%v: d/dx[%d] = %v, central difference %v", l, j, g[j], fd)

@@ -13,8 +13,8 @@ var (
 )
 
 // refMulVecDense is dst[i] = sum_j A[i,j] x[j] as a plain double loop.
-func refMulVecDense(a *Dense, x []float64) []float64 {
-	dst := make([]float64, a.Rows)
+func refMulVecDense(a *Dense, x, dst []float64) []float64 {
+	dst = zeroed(dst, a.Rows)
 	for i := range dst {
 		for j := 0; j < a.Cols; j++ {
 			dst[i] += a.Data[i*a.Cols+j] * x[j]
@@ -24,8 +24,8 @@ func refMulVecDense(a *Dense, x []float64) []float64 {
 }
 
 // refMulTransVecDense is dst[j] = sum_i A[i,j] r[i] as a plain double loop.
-func refMulTransVecDense(a *Dense, r []float64) []float64 {
-	dst := make([]float64, a.Cols)
+func refMulTransVecDense(a *Dense, r, dst []float64) []float64 {
+	dst = zeroed(dst, a.Cols)
 	for i := range r {
 		for j := range dst {
 			dst[j] += a.Data[i*a.Cols+j] * r[i]
@@ -35,8 +35,8 @@ func refMulTransVecDense(a *Dense, r []float64) []float64 {
 }
 
 // refGradDense is refGrad for a dense matrix.
-func refGradDense(l Loss, a *Dense, y []float64, rows []int, x []float64) (float64, []float64) {
-	g := make([]float64, a.Cols)
+func refGradDense(l Loss, a *Dense, y []float64, rows []int, x, g []float64) (float64, []float64) {
+	g = zeroed(g, a.Cols)
 	var loss float64
 	for _, i := range rows {
 		var m float64

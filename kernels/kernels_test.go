@@ -12,8 +12,10 @@ import (
 // plain loop each, written straight from the definitions, using Value and
 // Deriv separately (not ValueDeriv).
 
-func refMulVec(a *CSR, x []float64) []float64 {
-	dst := make([]float64, a.Rows)
+// Each reference writes into dst (allocated when nil) and returns it.
+
+func refMulVec(a *CSR, x, dst []float64) []float64 {
+	dst = zeroed(dst, a.Rows)
 	for i := range dst {
 		for k := a.Indptr[i]; k < a.Indptr[i+1]; k++ {
 			dst[i] += a.Data[k] * x[a.Indices[k]]
@@ -22,8 +24,8 @@ func refMulVec(a *CSR, x []float64) []float64 {
 	return dst
 }
 
-func refMulTransVec(a *CSR, r []float64) []float64 {
-	dst := make([]float64, a.Cols)
+func refMulTransVec(a *CSR, r, dst []float64) []float64 {
+	dst = zeroed(dst, a.Cols)
 	for i := range r {
 		for k := a.Indptr[i]; k < a.Indptr[i+1]; k++ {
 			dst[a.Indices[k]] += a.Data[k] * r[i]
@@ -33,8 +35,8 @@ func refMulTransVec(a *CSR, r []float64) []float64 {
 }
 
 // refGrad returns (1/b) sum_{i in rows} l(a_i.x, y_i) and its gradient.
-func refGrad(l Loss, a *CSR, y []float64, rows []int, x []float64) (float64, []float64) {
-	g := make([]float64, a.Cols)
+func refGrad(l Loss, a *CSR, y []float64, rows []int, x, g []float64) (float64, []float64) {
+	g = zeroed(g, a.Cols)
 	var loss float64
 	for _, i := range rows {
 		var m float64
@@ -57,9 +59,18 @@ func refGrad(l Loss, a *CSR, y []float64, rows []int, x []float64) (float64, []f
 	return loss / b, g
 }
 
+// zeroed returns dst cleared, or a new zero slice of length n if dst is nil.
+func zeroed(dst []float64, n int) []float64 {
+	if dst == nil {
+		return make([]float64, n)
+	}
+	clear(dst)
+	return dst
+}
+
 // refObjective is (1/b) sum_{i in rows} l(a_i.x, y_i) alone, for finite differences.
 func refObjective(l Loss, a *CSR, y []float64, rows []int, x []float64) float64 {
-	v, _ := refGrad(l, a, y, rows, x)
+	v, _ := refGrad(l, a, y, rows, x, nil)
 	return v
 }
 
@@ -257,7 +268,7 @@ func TestProductsMatchReference(t *testing.T) {
 	for _, sz := range []struct{ n, d, maxRow int }{{0, 5, 3}, {1, 1, 1}, {7, 3, 3}, {13, 9, 9}, {50, 37, 11}, {203, 70, 30}} {
 		a, dense := randCSR(rng, sz.n, sz.d, sz.maxRow)
 		x, r := randVec(rng, sz.d, 1), randVec(rng, sz.n, 1)
-		wantAx, wantATr := refMulVec(a, x), refMulTransVec(a, r)
+		wantAx, wantATr := refMulVec(a, x, nil), refMulTransVec(a, r, nil)
 		name := fmt.Sprintf("%dx%d", sz.n, sz.d)
 
 		dst := guardedVec(sz.n, nil)
@@ -303,7 +314,7 @@ func TestParMulLargeReduction(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	a, _ := randCSR(rng, 300, 1<<15, 200)
 	r := randVec(rng, a.Rows, 1)
-	want := refMulTransVec(a, r)
+	want := refMulTransVec(a, r, nil)
 	for workers := 1; workers <= 8; workers++ {
 		dst := guardedVec(a.Cols, randVec(rng, a.Cols, 1))
 		NewParMul(Matrix{CSR: a}, workers).MulTransVec(r, dst)
@@ -393,7 +404,7 @@ func TestGradBatchMatchesReference(t *testing.T) {
 			y := labels(rng, l, sz.n)
 			x := randVec(rng, sz.d, 0.7)
 			rows := randRows(rng, sz.n, sz.b)
-			wantLoss, wantG := refGrad(l, a, y, rows, x)
+			wantLoss, wantG := refGrad(l, a, y, rows, x, nil)
 
 			g := guardedVec(sz.d, randVec(rng, sz.d, 5))
 			loss := GradBatchCSR(l, a, guardedVec(sz.n, y), rows, guardedVec(sz.d, x), g)
@@ -512,7 +523,7 @@ func TestFullGradWorkersMatchSerial(t *testing.T) {
 	for _, l := range losses {
 		y := labels(rng, l, a.Rows)
 		x := randVec(rng, a.Cols, 0.4)
-		wantLoss, wantG := refGrad(l, a, y, all, x)
+		wantLoss, wantG := refGrad(l, a, y, all, x, nil)
 		for workers := 1; workers <= 8; workers++ {
 			for _, m := range []Matrix{{CSR: a}, {Dense: dense}} {
 				name := fmt.Sprintf("%v workers=%d dense=%v", l, workers, m.Dense != nil)
@@ -529,7 +540,7 @@ func TestFullGradWorkersMatchSerial(t *testing.T) {
 				}
 				margins := guardedVec(a.Rows, nil)
 				f.Margins(x, margins)
-				checkClose(t, name+" Margins", margins, refMulVec(a, x), 1e-13)
+				checkClose(t, name+" Margins", margins, refMulVec(a, x, nil), 1e-13)
 				checkGuards(t, name+" Margins", margins)
 			}
 		}
@@ -546,7 +557,7 @@ func TestFullGradLargeD(t *testing.T) {
 	}
 	y := labels(rng, Logistic, a.Rows)
 	x := randVec(rng, a.Cols, 0.1)
-	wantLoss, wantG := refGrad(Logistic, a, y, all, x)
+	wantLoss, wantG := refGrad(Logistic, a, y, all, x, nil)
 	for workers := 1; workers <= 4; workers++ {
 		g := guardedVec(a.Cols, nil)
 		loss := NewFullGrad(Matrix{CSR: a}, y, workers).Eval(Logistic, x, g)
@@ -566,12 +577,12 @@ func TestDenseMatchesCSRForm(t *testing.T) {
 		dense := &Dense{Rows: sz[0], Cols: sz[1], Data: randVec(rng, sz[0]*sz[1], 1)}
 		c := denseAsCSR(dense)
 		x, r := randVec(rng, sz[1], 1), randVec(rng, sz[0], 1)
-		got, want := make([]float64, sz[0]), refMulVec(c, x)
+		got, want := make([]float64, sz[0]), refMulVec(c, x, nil)
 		MulVecDense(dense, x, got)
 		checkClose(t, fmt.Sprint(sz, " A x"), got, want, 1e-13)
 		gotT := make([]float64, sz[1])
 		MulTransVecDense(dense, r, gotT)
-		checkClose(t, fmt.Sprint(sz, " A^T r"), gotT, refMulTransVec(c, r), 1e-13)
+		checkClose(t, fmt.Sprint(sz, " A^T r"), gotT, refMulTransVec(c, r, nil), 1e-13)
 	}
 }
 

@@ -5,9 +5,9 @@ import "sync"
 // ParMul computes the full-data products A x and A^T r of one matrix on
 // several goroutines. Rows are split into contiguous blocks with equal
 // numbers of nonzeros; A x writes disjoint parts of dst, and A^T r lets each
-// goroutine scatter its block into its own accumulator (goroutine 0 uses dst)
-// and then sums the accumulators column block by column block, again in
-// parallel. A dense A^T r splits columns instead and needs no accumulators.
+// goroutine add its block's rows into its own accumulator (goroutine 0 uses
+// dst) and then sums the accumulators column block by column block, again in
+// parallel when d is large.
 //
 // NewParMul allocates everything once; MulVec and MulTransVec do not
 // allocate beyond starting their goroutines. A ParMul is not safe for
@@ -18,7 +18,7 @@ type ParMul struct {
 	workers int
 	parts   []int       // row boundaries, len workers+1
 	cols    []int       // column boundaries, len workers+1
-	bufs    [][]float64 // per-goroutine A^T r accumulators for w >= 1 (CSR only)
+	bufs    [][]float64 // per-goroutine A^T r accumulators for w >= 1
 }
 
 // NewParMul prepares products with matrix m on workers goroutines (workers < 1
@@ -33,11 +33,9 @@ func NewParMul(m Matrix, workers int) *ParMul {
 	}
 	workers = clampWorkers(workers, n)
 	p := &ParMul{m: m, n: n, d: d, workers: workers, parts: rowParts(m, workers), cols: evenParts(d, workers)}
-	if m.CSR != nil {
-		p.bufs = make([][]float64, workers)
-		for w := 1; w < workers; w++ {
-			p.bufs[w] = make([]float64, d)
-		}
+	p.bufs = make([][]float64, workers)
+	for w := 1; w < workers; w++ {
+		p.bufs[w] = make([]float64, d)
 	}
 	return p
 }
@@ -65,24 +63,9 @@ func (p *ParMul) MulTransVec(r, dst []float64) {
 	if len(r) != p.n || len(dst) != p.d {
 		panic("kernels: ParMul.MulTransVec shape mismatch")
 	}
-	if a := p.m.Dense; a != nil {
-		if p.workers == 1 || p.d < 64 {
-			MulTransVecDense(a, r, dst)
-			return
-		}
-		parallel(p.workers, func(w int) {
-			c0, c1 := p.cols[w], p.cols[w+1]
-			clear(dst[c0:c1])
-			mulTransVecDenseAdd(a, r, dst, 0, p.n, c0, c1)
-		})
-		return
-	}
-	a := p.m.CSR
-	if a == nil {
-		return
-	}
 	if p.workers == 1 {
-		MulTransVecCSR(a, r, dst)
+		clear(dst)
+		mulTransVecAdd(p.m, r, dst, 0, p.n)
 		return
 	}
 	parallel(p.workers, func(w int) {
@@ -91,9 +74,21 @@ func (p *ParMul) MulTransVec(r, dst []float64) {
 			acc = p.bufs[w]
 		}
 		clear(acc)
-		mulTransVecCSRAdd(a, r, acc, p.parts[w], p.parts[w+1])
+		mulTransVecAdd(p.m, r, acc, p.parts[w], p.parts[w+1])
 	})
 	reduceScale(dst, p.bufs[1:], 1, p.cols)
+}
+
+// mulTransVecAdd adds sum_{i in [lo,hi)} r[i] a_i to dst for whichever
+// matrix m holds.
+func mulTransVecAdd(m Matrix, r, dst []float64, lo, hi int) {
+	if m.CSR != nil {
+		mulTransVecCSRAdd(m.CSR, r, dst, lo, hi)
+		return
+	}
+	if m.Dense != nil {
+		mulTransVecDenseAdd(m.Dense, r, dst, lo, hi)
+	}
 }
 
 // mulVecRange writes dst[i] = a_i.x for rows [lo, hi) of whichever matrix m holds.

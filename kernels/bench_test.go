@@ -1,0 +1,353 @@
+package kernels_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asyncmb/asyncmb/kernels"
+)
+
+// Every benchmark reports, besides ns/op and MB/s (from b.SetBytes):
+//
+//	ns/nnz    time per stored matrix entry touched
+//	GB/s      bytes the kernel must move (matrix entries, offsets, vectors) per second
+//	x-stream  GB/s divided by the streaming-read bandwidth of this machine,
+//	          measured in the same run by summing a 128 MiB array with the same
+//	          number of goroutines (above 1 means the data sat in cache)
+//	x-naive   time of the plain reference loop divided by the kernel's time,
+//	          both measured in the same run
+//
+// Run: go test -run '^$' -bench . ./kernels/
+
+// benchMatrix is one benchmark input: a9a, rcv1_small or a dense random matrix.
+type benchMatrix struct {
+	name string
+	m    kernels.Matrix
+	y    []float64
+	x, r []float64 // a model vector (len cols) and a residual (len rows)
+}
+
+var (
+	benchOnce sync.Once
+	benchMats []*benchMatrix
+)
+
+// benchMatrices loads a9a and rcv1_small from testdata and builds the dense
+// 4096x1024 case, once per test binary.
+func benchMatrices(b *testing.B) []*benchMatrix {
+	benchOnce.Do(func() {
+		rng := rand.New(rand.NewPCG(41, 42))
+		for _, name := range []string{"a9a", "rcv1_small"} {
+			ds := realSetNamed(name).load(b)
+			benchMats = append(benchMats, &benchMatrix{name: name, m: kernels.Matrix{CSR: &ds.X}, y: ds.Y})
+		}
+		d := &kernels.Dense{Rows: 4096, Cols: 1024, Data: randVec(rng, 4096*1024, 1)}
+		y := make([]float64, d.Rows)
+		for i := range y {
+			y[i] = float64(2*rng.IntN(2) - 1)
+		}
+		benchMats = append(benchMats, &benchMatrix{name: "dense4096x1024", m: kernels.Matrix{Dense: d}, y: y})
+		for _, bm := range benchMats {
+			n, d := bm.m.Dims()
+			bm.x, bm.r = randVec(rng, d, 0.1), randVec(rng, n, 1)
+		}
+	})
+	if len(benchMats) != 3 {
+		b.Fatal("benchmark inputs failed to load")
+	}
+	return benchMats
+}
+
+// productBytes is what A x or A^T r must move: every stored entry (value and,
+// for CSR, its int32 index), the row offsets, and the two vectors.
+func productBytes(m kernels.Matrix) int64 {
+	n, d := m.Dims()
+	nnz := int64(m.NNZ())
+	if m.CSR != nil {
+		return nnz*12 + int64(n+1)*8 + int64(n)*8 + int64(d)*8
+	}
+	return nnz*8 + int64(n)*8 + int64(d)*8
+}
+
+var (
+	streamMu sync.Mutex
+	streamGB = map[int]float64{}
+)
+
+// streamBandwidth is the best of five timed sums of a 128 MiB array split
+// across workers goroutines, in GB/s: the machine's streaming-read bandwidth.
+func streamBandwidth(workers int) float64 {
+	streamMu.Lock()
+	defer streamMu.Unlock()
+	if v, ok := streamGB[workers]; ok {
+		return v
+	}
+	buf := make([]float64, 16<<20)
+	for i := range buf {
+		buf[i] = float64(i & 7)
+	}
+	parts := make([]float64, workers)
+	best := time.Duration(1 << 62)
+	for rep := 0; rep < 5; rep++ {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				parts[w] = kernels.SumDense(buf[len(buf)*w/workers : len(buf)*(w+1)/workers])
+			}()
+		}
+		wg.Wait()
+		best = min(best, time.Since(start))
+	}
+	var total float64
+	for _, p := range parts {
+		total += p
+	}
+	if total != float64(len(buf)/8*28) {
+		panic(fmt.Sprintf("stream sum %v, want %v", total, len(buf)/8*28))
+	}
+	v := float64(len(buf)*8) / float64(best.Nanoseconds())
+	streamGB[workers] = v
+	return v
+}
+
+var (
+	naiveMu sync.Mutex
+	naiveNs = map[string]float64{}
+)
+
+// naiveTime returns the median time in ns of f (the reference loop), run
+// after one warm-up until 7 runs or 200 ms have passed; it is measured once
+// per key and benchmark binary.
+func naiveTime(key string, f func()) float64 {
+	naiveMu.Lock()
+	defer naiveMu.Unlock()
+	if v, ok := naiveNs[key]; ok {
+		return v
+	}
+	f()
+	var times []float64
+	start := time.Now()
+	for len(times) < 7 || time.Since(start) < 200*time.Millisecond {
+		t0 := time.Now()
+		f()
+		times = append(times, float64(time.Since(t0).Nanoseconds()))
+		if len(times) >= 1000 {
+			break
+		}
+	}
+	sort.Float64s(times)
+	v := times[len(times)/2]
+	naiveNs[key] = v
+	return v
+}
+
+// report adds the package's custom metrics for one benchmark run.
+func report(b *testing.B, bytes, nnz int64, workers int, naive float64) {
+	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	gbs := float64(bytes) / ns
+	b.ReportMetric(ns/float64(nnz), "ns/nnz")
+	b.ReportMetric(gbs, "GB/s")
+	b.ReportMetric(gbs/streamBandwidth(workers), "x-stream")
+	b.ReportMetric(naive/ns, "x-naive")
+}
+
+func mustNear(b *testing.B, name string, got, want []float64, tol float64) {
+	b.Helper()
+	if j := kernels.NearSlice(got, want, tol); j >= 0 {
+		b.Fatalf("%s: result differs from the reference at %d", name, j)
+	}
+}
+
+var benchWorkers = []int{1, 2}
+
+func BenchmarkMulVec(b *testing.B) {
+	for _, bm := range benchMatrices(b) {
+		n, _ := bm.m.Dims()
+		want := make([]float64, n)
+		var naive func()
+		if a := bm.m.CSR; a != nil {
+			naive = func() { kernels.RefMulVec(a, bm.x, want) }
+		} else {
+			naive = func() { kernels.RefMulVecDense(bm.m.Dense, bm.x, want) }
+		}
+		for _, workers := range benchWorkers {
+			b.Run(fmt.Sprintf("%s/workers=%d", bm.name, workers), func(b *testing.B) {
+				nt := naiveTime("MulVec/"+bm.name, naive)
+				p := kernels.NewParMul(bm.m, workers)
+				dst := make([]float64, n)
+				b.SetBytes(productBytes(bm.m))
+				b.ReportAllocs()
+				for b.Loop() {
+					p.MulVec(bm.x, dst)
+				}
+				mustNear(b, "MulVec", dst, want, 1e-12)
+				report(b, productBytes(bm.m), int64(bm.m.NNZ()), workers, nt)
+			})
+		}
+	}
+}
+
+func BenchmarkMulTransVec(b *testing.B) {
+	for _, bm := range benchMatrices(b) {
+		_, d := bm.m.Dims()
+		want := make([]float64, d)
+		var naive func()
+		if a := bm.m.CSR; a != nil {
+			naive = func() { kernels.RefMulTransVec(a, bm.r, want) }
+		} else {
+			naive = func() { kernels.RefMulTransVecDense(bm.m.Dense, bm.r, want) }
+		}
+		for _, workers := range benchWorkers {
+			b.Run(fmt.Sprintf("%s/workers=%d", bm.name, workers), func(b *testing.B) {
+				nt := naiveTime("MulTransVec/"+bm.name, naive)
+				p := kernels.NewParMul(bm.m, workers)
+				dst := make([]float64, d)
+				b.SetBytes(productBytes(bm.m))
+				b.ReportAllocs()
+				for b.Loop() {
+					p.MulTransVec(bm.r, dst)
+				}
+				mustNear(b, "MulTransVec", dst, want, 1e-12)
+				report(b, productBytes(bm.m), int64(bm.m.NNZ()), workers, nt)
+			})
+		}
+	}
+}
+
+// BenchmarkGradBatch times one logistic mini-batch gradient of b rows drawn
+// with replacement, written densely (out=dense: GradBatchCSR/GradBatchDense)
+// or sparsely (out=sparse: SparseAcc.GradBatchCSR). Each iteration uses the
+// next of 64 prepared batches.
+func BenchmarkGradBatch(b *testing.B) {
+	const batches = 64
+	l := kernels.Logistic
+	for _, bm := range benchMatrices(b) {
+		n, d := bm.m.Dims()
+		for _, size := range []int{64, 256} {
+			rng := rand.New(rand.NewPCG(uint64(size), 43))
+			sets := make([][]int, batches)
+			var nnz int64
+			for k := range sets {
+				sets[k] = make([]int, size)
+				for j := range sets[k] {
+					i := rng.IntN(n)
+					sets[k][j] = i
+					if a := bm.m.CSR; a != nil {
+						nnz += a.Indptr[i+1] - a.Indptr[i]
+					} else {
+						nnz += int64(d)
+					}
+				}
+			}
+			nnz /= batches // mean stored entries per batch
+			idxBytes := int64(12)
+			if bm.m.CSR == nil {
+				idxBytes = 8
+			}
+			outs := []string{"dense"}
+			if bm.m.CSR != nil {
+				outs = append(outs, "sparse")
+			}
+			for _, out := range outs {
+				b.Run(fmt.Sprintf("%s/b=%d/out=%s", bm.name, size, out), func(b *testing.B) {
+					want := make([]float64, d)
+					var naive func()
+					if a := bm.m.CSR; a != nil {
+						naive = func() {
+							for _, rows := range sets {
+								kernels.RefGrad(l, a, bm.y, rows, bm.x, want)
+							}
+						}
+					} else {
+						naive = func() {
+							for _, rows := range sets {
+								kernels.RefGradDense(l, bm.m.Dense, bm.y, rows, bm.x, want)
+							}
+						}
+					}
+					nt := naiveTime(fmt.Sprintf("GradBatch/%s/%d", bm.name, size), naive) / batches
+					g := make([]float64, d)
+					acc := kernels.NewSparseAcc(d)
+					var sv kernels.SparseVec
+					// Bytes: the batch's entries and offsets, labels, x reads
+					// of those entries, and for a dense output clearing g.
+					bytes := nnz*idxBytes + int64(size)*24
+					if out == "dense" {
+						bytes += int64(d) * 8
+					}
+					b.SetBytes(bytes)
+					b.ReportAllocs()
+					k := 0
+					for b.Loop() {
+						rows := sets[k%batches]
+						switch {
+						case out == "sparse":
+							acc.GradBatchCSR(l, bm.m.CSR, bm.y, rows, bm.x, &sv)
+						case bm.m.CSR != nil:
+							kernels.GradBatchCSR(l, bm.m.CSR, bm.y, rows, bm.x, g)
+						default:
+							kernels.GradBatchDense(l, bm.m.Dense, bm.y, rows, bm.x, g)
+						}
+						k++
+					}
+					// Check the last batch against the reference loop.
+					last := sets[(k-1+batches)%batches]
+					if a := bm.m.CSR; a != nil {
+						kernels.RefGrad(l, a, bm.y, last, bm.x, want)
+					} else {
+						kernels.RefGradDense(l, bm.m.Dense, bm.y, last, bm.x, want)
+					}
+					if out == "sparse" {
+						clear(g)
+						for k, j := range sv.Idx {
+							g[j] = sv.Val[k]
+						}
+					}
+					mustNear(b, "GradBatch", g, want, 1e-12)
+					report(b, bytes, nnz, 1, nt)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkFullGrad times the full-data logistic loss and gradient.
+func BenchmarkFullGrad(b *testing.B) {
+	l := kernels.Logistic
+	for _, bm := range benchMatrices(b) {
+		n, d := bm.m.Dims()
+		all := make([]int, n)
+		for i := range all {
+			all[i] = i
+		}
+		want := make([]float64, d)
+		var naive func()
+		if a := bm.m.CSR; a != nil {
+			naive = func() { kernels.RefGrad(l, a, bm.y, all, bm.x, want) }
+		} else {
+			naive = func() { kernels.RefGradDense(l, bm.m.Dense, bm.y, all, bm.x, want) }
+		}
+		bytes := productBytes(bm.m) + int64(n)*8 + int64(d)*8
+		for _, workers := range benchWorkers {
+			b.Run(fmt.Sprintf("%s/workers=%d", bm.name, workers), func(b *testing.B) {
+				nt := naiveTime("FullGrad/"+bm.name, naive)
+				f := kernels.NewFullGrad(bm.m, bm.y, workers)
+				g := make([]float64, d)
+				b.SetBytes(bytes)
+				b.ReportAllocs()
+				for b.Loop() {
+					f.Eval(l, bm.x, g)
+				}
+				mustNear(b, "FullGrad", g, want, 1e-12)
+				report(b, bytes, int64(bm.m.NNZ()), workers, nt)
+			})
+		}
+	}
+}
