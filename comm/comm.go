@@ -3,7 +3,6 @@ package comm
 import (
 	"context"
 	"fmt"
-	"hash/crc32"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -99,13 +98,8 @@ type peer struct {
 
 	dialMu sync.Mutex // serializes lazy dials
 
-	sendMu sync.Mutex // protects the send scratch below
-	hdr    []byte     // frame header
-	head   []byte     // message header and ints
-	idx    []byte     // sparse index block
-	raw    []byte     // contiguous shuffled raw payload (compression input)
-	z      []byte     // compressed payload
-	conv   []byte     // float/int encodings on big-endian hosts
+	sendMu sync.Mutex // protects enc
+	enc    encoder
 }
 
 func (p *peer) address() string {
@@ -238,82 +232,19 @@ func (c *Comm) send(ctx context.Context, dst, tag int, m *Msg) error {
 	return nil
 }
 
-// Compression tuning: a frame is sent compressed only if that saves at
-// least 1/minSavingDiv of it; float blocks longer than sampleFloats are
-// first judged on a shuffled sample of that many values.
-const (
-	minSavingDiv = 8
-	sampleFloats = 8192
-)
-
 // sendOn encodes m and writes it on l; it returns the wire and raw payload
 // lengths.
 func (p *peer) sendOn(l *link, tag int, m *Msg) (wire, raw int, err error) {
-	c := p.c
-	lay := layoutOf(m)
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
-	if m.Idx != nil {
-		p.idx = appendIdx(p.idx[:0], m.Idx, m.Dim)
-		lay.idxLen = len(p.idx)
+	hdr, payload, wire, raw, err := p.enc.encode(tag, m)
+	if err != nil {
+		return 0, 0, err
 	}
-	lay.finish()
-	if int64(lay.total) > c.cfg.MaxFrame {
-		return 0, 0, fmt.Errorf("%w: message of %d bytes, limit %d", ErrFrameTooLarge, lay.total, c.cfg.MaxFrame)
-	}
-	p.head = appendInt64s(lay.appendHeader(p.head[:0]), m.Ints)
-	flt := floatBytes(m.floats(), p.conv)
-	var idx []byte
-	if m.Idx != nil {
-		idx = p.idx
-	}
-	pieces := [4][]byte{p.head, flt, idx, m.Bytes}
-	h := frameHeader{typ: frameData, tag: uint32(tag), src: uint32(c.cfg.Rank), rawLen: uint64(lay.total)}
-	payload := pieces[:]
-	if c.cfg.Codec != CodecNone && lay.total >= c.cfg.MinCompress && p.worthCompressing(flt) {
-		p.raw = grow(p.raw, lay.total)
-		n := copy(p.raw, p.head)
-		Shuffle(p.raw[n:n+len(flt)], flt)
-		n += len(flt)
-		n += copy(p.raw[n:], idx)
-		copy(p.raw[n:], m.Bytes)
-		if p.z, err = Compress(c.cfg.Codec, p.z, p.raw); err != nil {
-			return 0, 0, err
-		}
-		if len(p.z) <= lay.total-lay.total/minSavingDiv {
-			h.codec = c.cfg.Codec
-			if len(flt) > 0 {
-				h.flags = flagShuffled
-			}
-			payload = [][]byte{p.z}
-		}
-	}
-	var crc uint32
-	for _, b := range payload {
-		crc = crc32.Update(crc, castagnoli, b)
-		h.wireLen += uint64(len(b))
-	}
-	h.crc = crc
-	p.hdr = appendHeader(p.hdr[:0], &h)
-	if err := l.write(p.hdr, payload...); err != nil {
+	if err := l.write(hdr, payload...); err != nil {
 		return 0, 0, l.opError("send", err)
 	}
-	return int(h.wireLen), lay.total, nil
-}
-
-// worthCompressing judges a long float block on a shuffled sample: it says
-// no when the sample does not shrink enough, saving the cost of
-// compressing the whole.
-func (p *peer) worthCompressing(flt []byte) bool {
-	if len(flt) <= 8*sampleFloats {
-		return true
-	}
-	s := flt[:8*sampleFloats]
-	p.raw = grow(p.raw, len(s))
-	Shuffle(p.raw, s)
-	z, err := Compress(p.c.cfg.Codec, p.z, p.raw)
-	p.z = z
-	return err == nil && len(z) <= len(s)-len(s)/minSavingDiv
+	return wire, raw, nil
 }
 
 // sendSelf delivers m to our own mailbox (a copy).

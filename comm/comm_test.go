@@ -94,9 +94,9 @@ func rankVec(r, n int) []float64 {
 }
 
 func TestCollectives(t *testing.T) {
-	ctx := ctxT(t)
 	for p := 1; p <= 8; p++ {
 		t.Run(fmt.Sprintf("P=%d", p), func(t *testing.T) {
+			ctx := ctxT(t)
 			comms := startRanks(t, p, nil)
 			for _, n := range []int{0, 1, 7, 5000, 300_000} {
 				// Allreduce sum, max, min.
@@ -192,9 +192,9 @@ func closeTo(got, want []float64, tol float64, what string) error {
 // TestPointToPoint sends every kind of message between every pair, also
 // through lazily opened links, and checks content and per-pair order.
 func TestPointToPoint(t *testing.T) {
-	ctx := ctxT(t)
 	for p := 1; p <= 8; p++ {
 		t.Run(fmt.Sprintf("P=%d", p), func(t *testing.T) {
+			ctx := ctxT(t)
 			comms := startRanks(t, p, nil)
 			const rounds = 3
 			onAll(t, comms, func(c *Comm) error {

@@ -73,7 +73,11 @@ type RendezvousError struct {
 
 func (e *RendezvousError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "comm: rank %d: rendezvous timed out; ranks that never arrived: %v", e.Rank, e.Missing)
+	if len(e.Missing) > 0 {
+		fmt.Fprintf(&b, "comm: rank %d: rendezvous timed out; ranks that never arrived: %v", e.Rank, e.Missing)
+	} else {
+		fmt.Fprintf(&b, "comm: rank %d: rendezvous failed", e.Rank)
+	}
 	if e.Err != nil {
 		fmt.Fprintf(&b, " (last error: %v)", e.Err)
 	}

@@ -250,9 +250,6 @@ func (c *Comm) handshakeAccept(nc net.Conn) (hello, error) {
 	case peer.rank < 0 || peer.rank >= c.cfg.Size || peer.rank == c.cfg.Rank:
 		return peer, hc.refuse(refuseOther, fmt.Errorf("%w: dialer claims rank %d", ErrRefused, peer.rank))
 	}
-	if err := c.admit(peer.rank); err != nil {
-		return peer, hc.refuse(refuseOther, err)
-	}
 	me := hello{rank: c.cfg.Rank, size: c.cfg.Size, job: c.cfg.JobID}
 	if _, err := rand.Read(me.nonce[:]); err != nil {
 		return peer, err
@@ -272,6 +269,9 @@ func (c *Comm) handshakeAccept(nc net.Conn) (hello, error) {
 		return peer, fmt.Errorf("%w: handshake record kind %d, want proof", ErrCorrupt, kind)
 	case !hmac.Equal(body, mac(c.cfg.Secret, "asyncmb-dialer", myBody, peerBody)):
 		return peer, hc.refuse(refuseAuth, fmt.Errorf("%w: rank %d's proof does not match our secret", ErrAuth, peer.rank))
+	}
+	if err := c.admit(peer.rank); err != nil {
+		return peer, hc.refuse(refuseOther, err)
 	}
 	return peer, hc.write(hsOK, nil)
 }

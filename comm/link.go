@@ -164,7 +164,7 @@ func (l *link) readFrames() error {
 	for {
 		if _, err := io.ReadFull(l.br, hb[:]); err != nil {
 			if err == io.ErrUnexpectedEOF || (err == io.EOF && !l.byeRecv.Load()) {
-				err = fmt.Errorf("%w: connection closed (%v)", ErrPeerLost, err)
+				err = fmt.Errorf("%w: connection closed: %w", ErrPeerLost, err)
 			}
 			return err
 		}
@@ -197,7 +197,7 @@ func (l *link) readFrames() error {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("%w: frame cut off (%v)", ErrPeerLost, err)
+			return fmt.Errorf("%w: frame cut off: %w", ErrPeerLost, err)
 		}
 		raw, tmp, err := decodePayload(&h, wire, l.tmp, f.buf)
 		l.tmp = tmp

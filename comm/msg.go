@@ -191,6 +191,9 @@ func (m *Msg) decode(b []byte) error {
 	case vecDense:
 		m.Dense = fl
 	case vecSparse:
+		if m.idx == nil {
+			m.idx = make([]int32, 0, l.nnz)
+		}
 		m.idx, err = decodeIdx(m.idx[:0], b[l.idxOff:l.bytOff], l.nnz, l.vecLen)
 		if err != nil {
 			return err

@@ -30,7 +30,7 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 	c.coll.init(c)
 	for r := range c.peers {
 		if r != cfg.Rank {
-			c.peers[r] = &peer{c: c, rank: r, ready: make(chan struct{})}
+			c.peers[r] = &peer{c: c, rank: r, ready: make(chan struct{}), enc: newEncoder(&c.cfg)}
 		}
 	}
 	if cfg.Size == 1 {
@@ -176,10 +176,8 @@ func (c *Comm) rendezvousJoin(ctx context.Context) error {
 	var m Msg
 	defer m.Release()
 	if err := c.Recv(ctx, 0, tagTable, &m); err != nil {
-		if ctx.Err() != nil {
-			return &RendezvousError{Rank: c.cfg.Rank, Err: fmt.Errorf("rank 0 did not send the table of ranks: %w", err)}
-		}
-		return err
+		// Rank 0 gave up (it reports the missing ranks) or vanished.
+		return &RendezvousError{Rank: c.cfg.Rank, Err: fmt.Errorf("rank 0 did not send the table of ranks: %w", err)}
 	}
 	return c.setTable(m.Bytes)
 }

@@ -52,7 +52,7 @@ func decodeIdx(dst []int32, src []byte, nnz, dim int) ([]int32, error) {
 	dst = growInt32(dst, nnz)
 	prev := int64(-1)
 	for k := range nnz {
-		gap, n := binary.Uvarint(src)
+		gap, n := uvarint(src)
 		if n <= 0 || gap > math.MaxInt32 {
 			return dst[:0], fmt.Errorf("%w: bad index varint", ErrSparse)
 		}
@@ -101,12 +101,12 @@ func AppendSparse(dst []byte, dim int, idx []int32, val []float64) []byte {
 // or an error wrapping ErrSparse for malformed input; it never allocates
 // more than the input's length justifies.
 func DecodeSparse(src []byte, idx []int32, val []float64) (dim int, idxOut []int32, valOut []float64, err error) {
-	d, n := binary.Uvarint(src)
+	d, n := uvarint(src)
 	if n <= 0 || d > math.MaxInt32+1 {
 		return 0, idx[:0], val[:0], fmt.Errorf("%w: bad dimension", ErrSparse)
 	}
 	src = src[n:]
-	nnz, n := binary.Uvarint(src)
+	nnz, n := uvarint(src)
 	if n <= 0 || nnz > d || nnz > uint64(len(src)/9) {
 		return 0, idx[:0], val[:0], fmt.Errorf("%w: bad entry count", ErrSparse)
 	}
@@ -118,4 +118,15 @@ func DecodeSparse(src []byte, idx []int32, val []float64) (dim int, idxOut []int
 		return 0, idx, val[:0], err
 	}
 	return int(d), idx, DecodeFloat64s(val[:0], src[vb:]), nil
+}
+
+// uvarint is binary.Uvarint that also refuses non-minimal encodings (a
+// trailing 0x00 continuation byte), so that every value has exactly one
+// encoding.
+func uvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n > 1 && b[n-1] == 0 {
+		return 0, -n
+	}
+	return v, n
 }

@@ -115,41 +115,63 @@ func parseHeader(b []byte, maxFrame int64) (frameHeader, error) {
 	return h, nil
 }
 
-// ReadFrame reads one frame from r and returns its type, tag, source rank
-// and raw (decompressed) payload appended to dst[:0]; scratch holds the
-// compressed bytes and is returned for reuse. Lengths are checked against
-// maxFrame before any allocation; a frame cut off by EOF gives
-// io.ErrUnexpectedEOF (a clean EOF before the first byte gives io.EOF).
-//
-// ReadFrame is the standalone decoder the fuzz test drives; links use the
-// same parseHeader/decodePayload steps with pooled buffers.
-func ReadFrame(r io.Reader, maxFrame int64, dst, scratch []byte) (typ uint8, tag, src uint32, payload, scratchOut []byte, err error) {
-	var hb [frameHeaderLen]byte
-	if _, err = io.ReadFull(r, hb[:]); err != nil {
-		return 0, 0, 0, dst[:0], scratch, err
+// FrameReader reads frames from R, the standalone form of the links'
+// reader (used by the fuzz test and tools). Lengths are checked against
+// MaxFrame (DefaultMaxFrame if 0) before any allocation; a frame cut off
+// by EOF gives io.ErrUnexpectedEOF (a clean EOF before a frame gives
+// io.EOF). Its buffers are reused; it is not safe for concurrent use.
+type FrameReader struct {
+	R        io.Reader
+	MaxFrame int64
+
+	hb             [frameHeaderLen]byte
+	buf, wire, tmp []byte
+}
+
+// Frame is a frame read by a FrameReader. Payload is the raw message
+// payload (see DecodeMsg), valid until the next call to Next.
+type Frame struct {
+	Type     uint8 // 0 data, 1 heartbeat, 2 bye
+	Codec    Codec
+	Tag, Src int
+	Payload  []byte
+}
+
+// Next reads the next frame.
+func (fr *FrameReader) Next() (Frame, error) {
+	maxFrame := fr.MaxFrame
+	if maxFrame == 0 {
+		maxFrame = DefaultMaxFrame
 	}
-	h, err := parseHeader(hb[:], maxFrame)
+	if _, err := io.ReadFull(fr.R, fr.hb[:]); err != nil {
+		return Frame{}, err
+	}
+	h, err := parseHeader(fr.hb[:], maxFrame)
 	if err != nil {
-		return 0, 0, 0, dst[:0], scratch, err
+		return Frame{}, err
 	}
-	wire := dst
+	wire := grow(fr.buf, int(h.wireLen))
 	if h.codec != CodecNone {
-		wire = scratch
+		fr.wire = grow(fr.wire, int(h.wireLen))
+		wire = fr.wire
+	} else {
+		fr.buf = wire
 	}
-	wire = grow(wire, int(h.wireLen))
-	if _, err = io.ReadFull(r, wire); err != nil {
+	if _, err = io.ReadFull(fr.R, wire); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, 0, 0, dst[:0], scratch, err
+		return Frame{}, err
+	}
+	raw, tmp, err := decodePayload(&h, wire, fr.tmp, fr.buf)
+	fr.tmp = tmp
+	if err != nil {
+		return Frame{}, err
 	}
 	if h.codec != CodecNone {
-		scratch = wire
+		fr.buf = raw
 	}
-	var tmp []byte
-	payload, tmp, err = decodePayload(&h, wire, nil, dst)
-	_ = tmp
-	return h.typ, h.tag, h.src, payload, scratch, err
+	return Frame{Type: h.typ, Codec: h.codec, Tag: int(h.tag), Src: int(h.src), Payload: raw}, nil
 }
 
 // decodePayload checks the CRC of wire and returns the raw payload: wire
@@ -186,3 +208,5 @@ func grow(b []byte, n int) []byte {
 	}
 	return make([]byte, n, max(n, 2*cap(b)))
 }
+
+func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
