@@ -1,0 +1,421 @@
+package ranks
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// Lazy is the iterate of a proximal SGD run whose regularizer drifts every
+// coordinate the same way when its gradient entry is zero — none, l1, l2 and
+// elastic net — updated in O(nnz(g)) per step instead of O(d), together with
+// its running average. Coordinates outside a gradient's support are brought
+// up to date just in time, when a later gradient touches them or when the
+// whole iterate is read (Sync), and the result equals the eager update
+//
+//	x <- Reg.Step(x, g, alpha)   (= prox_{alpha Psi}(x - alpha g))
+//	avg.Add(x)
+//
+// to rounding.
+//
+// The drift. With g_j = 0 the step maps the magnitude m = |x_j| to
+// max(m c_s - d_s, 0), keeping the sign, where c_s = 1/(1 + alpha_s lambda2)
+// and d_s = alpha_s lambda1 c_s. Composed over steps a..b-1 this is
+//
+//	m_b = max(Q_b (m_a/Q_a - (D_b - D_a)), 0),
+//	Q_e = prod_{s<e} c_s,  D_e = sum_{s<e} d_s / Q_{s+1},
+//
+// because once the magnitude reaches 0 it stays there. Lazy keeps Q_e and D_e
+// for every step e since the last full synchronisation (the history window),
+// plus the prefix sums WQ_e = sum_{r<=e} w_r Q_r and WQD_e = sum_{r<=e} w_r
+// Q_r D_r of the averaging weights w_r, so that a coordinate's contribution
+// to the weighted sum of iterates over a stretch of untouched steps is
+//
+//	sum_{e=a+1..E} w_e m_e = u (WQ_E - WQ_a) - (WQD_E - WQD_a),  u = m_a/Q_a + D_a,
+//
+// where E is the last step before the magnitude hits 0 (found by binary
+// search: D_e is non-decreasing). When the window is full (or Q_e would
+// underflow) every coordinate is brought up to date in O(d) and the history
+// restarts: amortised, a step costs O(nnz(g) + d/window).
+//
+// The average follows the solver.Averager it was built from (last, uniform,
+// weighted, or tail with doubling blocks or a horizon) and is exported back
+// into one by Export, so checkpoints see the same state as with eager steps.
+// A Lazy is not safe for concurrent use.
+type Lazy struct {
+	reg      solver.Reg
+	lam1     float64 // L1 weight of the drift
+	lam2     float64 // L2 weight of the drift
+	avg      solver.Averager
+	d        int
+	window   int
+	noAvg    bool
+	x        []float64 // x_j as of history step last[j]
+	last     []int32   // history step at which x_j and sum_j are current
+	sum      []float64 // weighted sum of the iterates of the current block
+	prevSum  []float64 // solver.AvgTail: weighted sum of the previous block
+	sumW     float64   // total weight in sum
+	prevW    float64   // total weight in prevSum
+	hQ, hD   []float64 // Q_e, D_e for history steps e = 0..len-1
+	hWQ      []float64 // prefix sums of w_e Q_e
+	hWQD     []float64 // prefix sums of w_e Q_e D_e
+	nz       []int32   // coordinates that may be nonzero (superset of the support of x)
+	nzPos    []int32   // position of j in nz, or -1
+	syncs    int64     // full synchronisations so far
+	maxCatch int       // coordinates caught up in the last Step (for telemetry)
+}
+
+// LazyWindow is the default history window: a full synchronisation every
+// max(LazyWindow, d/8) steps keeps the amortised O(d) part below 8 coordinates
+// per step.
+const LazyWindow = 4096
+
+// Lazyable reports whether r's drift can be applied lazily (none, l1, l2,
+// elastic); other regularizers need the eager O(d) Step.
+func Lazyable(r solver.Reg) bool {
+	switch r.Kind {
+	case solver.RegNone, solver.RegL1, solver.RegL2, solver.RegElastic:
+		return true
+	}
+	return false
+}
+
+// NewLazy starts a lazy iterate at x0 (copied) with the averaging state of
+// avg (its Kind, T0, Horizon and any iterates already averaged, as restored
+// from a checkpoint). window <= 0 picks the default. It returns an error for
+// a regularizer that is not Lazyable.
+func NewLazy(reg solver.Reg, avg solver.Averager, x0 []float64, window int) (*Lazy, error) {
+	if !Lazyable(reg) {
+		return nil, fmt.Errorf("ranks: the %s regularizer has no lazy update (use the eager Step)", reg.Kind)
+	}
+	d := len(x0)
+	if window <= 0 {
+		window = max(LazyWindow, d/8)
+	}
+	z := &Lazy{reg: reg, avg: avg, d: d, window: window}
+	switch reg.Kind {
+	case solver.RegL1:
+		z.lam1 = reg.Lambda
+	case solver.RegL2:
+		z.lam2 = reg.Lambda
+	case solver.RegElastic:
+		z.lam1, z.lam2 = reg.Lambda, reg.Lambda2
+	}
+	z.noAvg = avg.Kind == solver.AvgLast
+	z.x = append([]float64(nil), x0...)
+	z.last = make([]int32, d)
+	z.nzPos = make([]int32, d)
+	for j, v := range z.x {
+		z.nzPos[j] = -1
+		if v != 0 {
+			z.nzPos[j] = int32(len(z.nz))
+			z.nz = append(z.nz, int32(j))
+		}
+	}
+	if !z.noAvg {
+		z.sum = make([]float64, d)
+		z.importAvg()
+	}
+	z.resetHistory()
+	return z, nil
+}
+
+// importAvg turns the averager's running means into weighted sums.
+func (z *Lazy) importAvg() {
+	a := &z.avg
+	switch a.Kind {
+	case solver.AvgUniform:
+		z.sumW = float64(a.N)
+	case solver.AvgWeighted:
+		z.sumW = a.W
+	case solver.AvgTail:
+		z.sumW = float64(a.CurN)
+		if a.Horizon == 0 {
+			z.prevW = float64(a.PrevN)
+			z.prevSum = make([]float64, z.d)
+			for j := range z.prevSum {
+				if a.Prev != nil {
+					z.prevSum[j] = a.Prev[j] * z.prevW
+				}
+			}
+		}
+	}
+	if a.Cur != nil {
+		for j := range z.sum {
+			z.sum[j] = a.Cur[j] * z.sumW
+		}
+	}
+}
+
+func (z *Lazy) resetHistory() {
+	z.hQ = append(z.hQ[:0], 1)
+	z.hD = append(z.hD[:0], 0)
+	z.hWQ = append(z.hWQ[:0], 0)
+	z.hWQD = append(z.hWQD[:0], 0)
+}
+
+// N is the number of steps applied (iterates averaged) so far.
+func (z *Lazy) N() int64 { return z.avg.N }
+
+// Dim is the dimension d.
+func (z *Lazy) Dim() int { return z.d }
+
+// Syncs is the number of O(d) synchronisations so far.
+func (z *Lazy) Syncs() int64 { return z.syncs }
+
+// weight is the averaging weight of iterate k (1-based) and whether the
+// tail average starts a new block at it.
+func (z *Lazy) weight(k int64) (w float64, newBlock bool) {
+	a := &z.avg
+	switch a.Kind {
+	case solver.AvgUniform:
+		return 1, false
+	case solver.AvgWeighted:
+		return float64(k) + a.T0, false
+	case solver.AvgTail:
+		if a.Horizon > 0 {
+			if k <= a.Horizon/2 {
+				return 0, false
+			}
+			return 1, false
+		}
+		return 1, k >= 2 && k&(k-1) == 0
+	}
+	return 0, false
+}
+
+// Step applies one update with the sparse gradient (idx, val) — strictly
+// increasing indices in [0, d), values only read — and step size alpha:
+// every coordinate j gets x_j <- prox(x_j - alpha g_j), the iterate is added
+// to the average, and only the coordinates in idx are touched now.
+func (z *Lazy) Step(idx []int32, val []float64, alpha float64) {
+	if len(idx) != len(val) {
+		panic("ranks: Lazy.Step len(idx) != len(val)")
+	}
+	if !(alpha >= 0) {
+		panic("ranks: Lazy.Step with negative or NaN alpha")
+	}
+	k := z.avg.N + 1
+	w, newBlock := z.weight(k)
+	if newBlock {
+		z.startBlock()
+	}
+	e := len(z.hQ) - 1
+	if e >= z.window || z.hQ[e] < 1e-150 {
+		z.Sync()
+		e = 0
+	}
+	// Extend the history by this step.
+	c := 1 / (1 + alpha*z.lam2)
+	q := z.hQ[e] * c
+	dd := z.hD[e] + alpha*z.lam1*c/q
+	z.hQ = append(z.hQ, q)
+	z.hD = append(z.hD, dd)
+	z.hWQ = append(z.hWQ, z.hWQ[e]+w*q)
+	z.hWQD = append(z.hWQD, z.hWQD[e]+w*q*dd)
+	z.sumW += w
+	z.avg.N = k
+
+	val = val[:len(idx)]
+	for n, j := range idx {
+		z.catchUp(int(j), e)
+		v := z.reg.ProxScalar(z.x[j]-alpha*val[n], alpha)
+		z.x[j] = v
+		if !z.noAvg {
+			z.sum[j] += w * v
+		}
+		z.last[j] = int32(e + 1)
+		if v != 0 && z.nzPos[j] < 0 {
+			z.nzPos[j] = int32(len(z.nz))
+			z.nz = append(z.nz, j)
+		}
+	}
+	z.maxCatch = len(idx)
+}
+
+// catchUp brings x_j and sum_j from their history step to step b.
+func (z *Lazy) catchUp(j, b int) {
+	a := int(z.last[j])
+	if a == b {
+		return
+	}
+	z.last[j] = int32(b)
+	xj := z.x[j]
+	if xj == 0 {
+		return
+	}
+	sign := 1.0
+	m := xj
+	if m < 0 {
+		sign, m = -1, -m
+	}
+	u := m/z.hQ[a] + z.hD[a]
+	// E: the last step in (a, b] with D_E < u (magnitude still positive).
+	E := b
+	if !(z.hD[b] < u) {
+		lo, hi := a, b // hD[lo] < u <= hD[hi]
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			if z.hD[mid] < u {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		E = lo
+	}
+	if !z.noAvg && E > a {
+		z.sum[j] += sign * (u*(z.hWQ[E]-z.hWQ[a]) - (z.hWQD[E] - z.hWQD[a]))
+	}
+	if E == b {
+		z.x[j] = sign * z.hQ[b] * (u - z.hD[b])
+	} else {
+		z.x[j] = 0
+	}
+}
+
+// startBlock begins a new tail-average block (at iterates 2, 4, 8, ...):
+// every sum is brought up to date, the current block becomes the previous.
+func (z *Lazy) startBlock() {
+	z.Sync()
+	z.sum, z.prevSum = z.prevSum, z.sum
+	if z.sum == nil {
+		z.sum = make([]float64, z.d)
+	}
+	clear(z.sum)
+	z.prevW, z.sumW = z.sumW, 0
+}
+
+// Sync brings every coordinate up to date in O(d) and restarts the history
+// window; it drops coordinates that reached zero from the nonzero list.
+func (z *Lazy) Sync() {
+	b := len(z.hQ) - 1
+	if b > 0 {
+		for j := range z.x {
+			z.catchUp(j, b)
+			z.last[j] = 0
+		}
+	}
+	z.resetHistory()
+	z.syncs++
+	z.compactNZ()
+}
+
+func (z *Lazy) compactNZ() {
+	out := z.nz[:0]
+	for _, j := range z.nz {
+		if z.x[j] != 0 {
+			z.nzPos[j] = int32(len(out))
+			out = append(out, j)
+		} else {
+			z.nzPos[j] = -1
+		}
+	}
+	z.nz = out
+}
+
+// X synchronises and returns the current iterate (a view owned by z, valid
+// until the next Step).
+func (z *Lazy) X() []float64 {
+	z.Sync()
+	return z.x
+}
+
+// At returns the current value of x_j, bringing that coordinate up to date.
+func (z *Lazy) At(j int) float64 {
+	z.catchUp(j, len(z.hQ)-1)
+	return z.x[j]
+}
+
+// AppendNonzeros brings the coordinates that may be nonzero up to date and
+// appends the nonzero ones to idx and val in increasing index order, in
+// O(nnz(x) log nnz(x)). It is the master's sparse reply.
+func (z *Lazy) AppendNonzeros(idx []int32, val []float64) ([]int32, []float64) {
+	b := len(z.hQ) - 1
+	sortInt32s(z.nz)
+	out := z.nz[:0]
+	for _, j := range z.nz {
+		z.catchUp(int(j), b)
+		if v := z.x[j]; v != 0 {
+			z.nzPos[j] = int32(len(out))
+			out = append(out, j)
+			idx = append(idx, j)
+			val = append(val, v)
+		} else {
+			z.nzPos[j] = -1
+		}
+	}
+	z.nz = out
+	return idx, val
+}
+
+// NNZUpper is the size of the list of coordinates that may be nonzero (an
+// upper bound on nnz(x), exact after Sync or AppendNonzeros).
+func (z *Lazy) NNZUpper() int { return len(z.nz) }
+
+// Average synchronises and writes the output of the averager into dst, as
+// solver.Averager.Value would (the iterate itself for solver.AvgLast or before any step).
+func (z *Lazy) Average(dst []float64) {
+	if len(dst) != z.d {
+		panic("ranks: Lazy.Average len(dst) != d")
+	}
+	z.Sync()
+	totW := z.sumW + z.prevW
+	if z.noAvg || z.avg.N == 0 || totW == 0 {
+		copy(dst, z.x)
+		return
+	}
+	for j := range dst {
+		s := z.sum[j]
+		if z.prevSum != nil {
+			s += z.prevSum[j]
+		}
+		dst[j] = s / totW
+	}
+}
+
+// Export synchronises and returns the iterate and the averaging state as an
+// solver.Averager with the same fields the eager path would have (for checkpoints
+// and for switching to the eager path). The slices are fresh copies.
+func (z *Lazy) Export() ([]float64, solver.Averager) {
+	z.Sync()
+	a := z.avg
+	a.Cur, a.Prev = nil, nil
+	if !z.noAvg {
+		a.Cur = make([]float64, z.d)
+		if z.sumW > 0 {
+			for j := range a.Cur {
+				a.Cur[j] = z.sum[j] / z.sumW
+			}
+		}
+		switch a.Kind {
+		case solver.AvgWeighted:
+			a.W = z.sumW
+		case solver.AvgTail:
+			a.CurN = int64(math.Round(z.sumW))
+			if z.prevSum != nil {
+				a.PrevN = int64(math.Round(z.prevW))
+				a.Prev = make([]float64, z.d)
+				if z.prevW > 0 {
+					for j := range a.Prev {
+						a.Prev[j] = z.prevSum[j] / z.prevW
+					}
+				}
+			}
+		}
+	}
+	return append([]float64(nil), z.x...), a
+}
+
+func sortInt32s(s []int32) {
+	// Insertion sort is fine for nearly sorted lists; fall back to the
+	// standard library otherwise.
+	for i := 1; i < len(s); i++ {
+		if s[i] < s[i-1] {
+			slices.Sort(s)
+			return
+		}
+	}
+}

@@ -1,0 +1,657 @@
+package ranks
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// Mode is how the master orders updates and replies.
+type Mode uint8
+
+const (
+	// ModeAsync is the paper's algorithm: one update per arriving
+	// gradient, in arrival order, and a reply to that worker only.
+	ModeAsync Mode = iota
+	// ModeSync waits for one gradient from every worker (all computed at
+	// the same x), applies their mean once and replies to all: the
+	// baseline that waits for stragglers.
+	ModeSync
+	// ModeBounded is async, but no applied gradient is more than MaxDelay
+	// updates stale: a worker whose next gradient could arrive more than
+	// MaxDelay updates late waits for fresh x (its reply is withheld until
+	// it is safe).
+	ModeBounded
+	numModes
+)
+
+var modeNames = [numModes]string{"async", "sync", "bounded"}
+
+// ParseMode maps "async", "sync" or "bounded" to a Mode.
+func ParseMode(s string) (Mode, error) {
+	for i, n := range modeNames {
+		if n == s {
+			return Mode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("ranks: unknown mode %q (want async, sync or bounded)", s)
+}
+
+func (m Mode) String() string {
+	if m < numModes {
+		return modeNames[m]
+	}
+	return fmt.Sprintf("Mode(%d)", uint8(m))
+}
+
+// MasterConfig configures the master's state machine.
+type MasterConfig struct {
+	Workers   int             // P >= 1
+	X0        []float64       // starting point (len d; copied)
+	Reg       solver.Reg      // Psi
+	Schedule  solver.Schedule // step sizes; Alpha(t, delay)
+	Average   solver.Averager // the output: Kind, T0, Horizon (state fields zero)
+	Mode      Mode
+	MaxDelay  int   // ModeBounded: the largest delay applied (>= 0)
+	SyncEvery int64 // ModeAsync/ModeBounded: a barrier every SyncEvery updates (0: none)
+	Iters     int64 // stop after this many updates (0: no limit)
+	Samples   int64 // stop after this many mini-batch rows in applied gradients (0: no limit)
+	// SnapshotEvery asks the driver for a snapshot every this many updates
+	// (0: never; the driver still records the first and the last).
+	SnapshotEvery int64
+	// Pipeline: workers send a gradient and compute the next one at the
+	// same x while the reply is in flight (two gradients per worker in
+	// flight, one more update of delay).
+	Pipeline bool
+	// Eager forces the O(d) update even where the lazy one applies.
+	Eager bool
+	// LazyWindow is the lazy history window (0: default).
+	LazyWindow int
+}
+
+func (c *MasterConfig) validate() error {
+	switch {
+	case c.Workers < 1:
+		return fmt.Errorf("ranks: need at least one worker, got %d", c.Workers)
+	case len(c.X0) == 0:
+		return errors.New("ranks: empty starting point")
+	case c.Mode >= numModes:
+		return fmt.Errorf("ranks: unknown mode %d", c.Mode)
+	case c.MaxDelay < 0:
+		return fmt.Errorf("ranks: max delay %d < 0", c.MaxDelay)
+	case c.SyncEvery < 0 || c.Iters < 0 || c.Samples < 0 || c.SnapshotEvery < 0:
+		return errors.New("ranks: negative sync-every, iters, samples or snapshot-every")
+	case c.Mode == ModeSync && (c.Pipeline || c.SyncEvery > 0):
+		return errors.New("ranks: sync mode takes neither pipelining nor sync-every")
+	}
+	if err := c.Reg.Validate(len(c.X0)); err != nil {
+		return err
+	}
+	return c.Schedule.Validate()
+}
+
+// Grad is a worker's mini-batch gradient as the master receives it. The
+// vector is dense (Dense, len d) or sparse (Idx strictly increasing, Val);
+// the master only reads it during Step (it may be a view into a receive
+// buffer).
+type Grad struct {
+	Worker    int     // 1..P
+	TRead     int64   // version (update count) of the x it was computed at
+	Rows      int     // rows in the mini-batch
+	Loss      float64 // mini-batch loss at x_TRead
+	ComputeNs int64   // time the worker spent computing it
+	IdleNs    int64   // time the worker waited for x before computing it
+	Dense     []float64
+	Idx       []int32
+	Val       []float64
+}
+
+// ReplyKind says how a reply carries x.
+type ReplyKind uint8
+
+const (
+	// ReplyDense carries all of x.
+	ReplyDense ReplyKind = iota + 1
+	// ReplySparse carries x's nonzeros; every other coordinate is 0.
+	ReplySparse
+	// ReplyDelta carries the coordinates that changed since the version
+	// the worker holds (Base); the others keep their values.
+	ReplyDelta
+	// ReplyStop ends the worker's loop.
+	ReplyStop
+)
+
+func (k ReplyKind) String() string {
+	switch k {
+	case ReplyDense:
+		return "dense"
+	case ReplySparse:
+		return "sparse"
+	case ReplyDelta:
+		return "delta"
+	case ReplyStop:
+		return "stop"
+	}
+	return fmt.Sprintf("ReplyKind(%d)", uint8(k))
+}
+
+// Reply is one message from the master to a worker. Its slices are owned by
+// the master and valid until the next call of Start, Step or Stop.
+type Reply struct {
+	Worker int
+	Kind   ReplyKind
+	T      int64 // version of x carried
+	Base   int64 // ReplyDelta: the version the delta applies to
+	Dense  []float64
+	Idx    []int32
+	Val    []float64
+}
+
+// Ready is what one input to the master produced: the replies to send (in
+// order), whether the driver should record a snapshot of x now, and whether
+// the run is over (the driver then calls Stop).
+type Ready struct {
+	Replies  []Reply
+	Snapshot bool
+	Done     bool
+}
+
+// Master is the master's logic as a pure state machine: it never opens a
+// socket, starts a goroutine or reads a clock. Start gives the first
+// replies, Step consumes one gradient, Stop ends the run. Versions and
+// delays are counted in updates. Not safe for concurrent use.
+type Master struct {
+	cfg     MasterConfig
+	d       int
+	t       int64 // updates applied
+	samples int64 // rows in applied gradients
+	done    bool
+
+	lazy  *Lazy     // lazy iterate and average, or nil
+	x     []float64 // eager iterate (nil when lazy)
+	avg   solver.Averager
+	gbuf  []float64 // eager: dense gradient scratch (kept zero); sync: the sum
+	all   []int32   // 0..d-1, for dense gradients on the lazy path
+	delta bool      // the regularizer leaves untouched coordinates alone
+
+	workers []mworker
+	// withheld lists, in arrival order, one entry per reply owed and not
+	// yet sent: waiting for the other workers' gradients (sync), for a
+	// barrier (sync-every) or for staleness to allow it (bounded).
+	withheld    []int
+	computing   int // gradients being computed (replies sent, not yet returned)
+	inBarrier   bool
+	nextBarrier int64
+
+	// log of gradient supports for delta replies: the support of update
+	// logBase+k is logIdx[logStart[k]:logStart[k+1]].
+	logBase  int64
+	logStart []int
+	logIdx   []int32
+
+	// reply arenas, reset by each call
+	ready  Ready
+	outIdx []int32
+	outVal []float64
+	xOut   []float64
+	mark   []int64 // delta dedup stamps
+	stamp  int64
+
+	stats MasterStats
+}
+
+type mworker struct {
+	sent    []int64 // versions of the gradients it computes, oldest first
+	holds   int64   // version of the worker's copy of x (for deltas), -1 none
+	started bool    // it has been sent x once
+}
+
+// NewMaster checks cfg and builds the master at x0, version 0.
+func NewMaster(cfg MasterConfig) (*Master, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	d := len(cfg.X0)
+	m := &Master{cfg: cfg, d: d, avg: cfg.Average}
+	m.avg.N, m.avg.W, m.avg.Cur, m.avg.Prev, m.avg.CurN, m.avg.PrevN = 0, 0, nil, nil, 0, 0
+	if !cfg.Eager && Lazyable(cfg.Reg) {
+		z, err := NewLazy(cfg.Reg, m.avg, cfg.X0, cfg.LazyWindow)
+		if err != nil {
+			return nil, err
+		}
+		m.lazy = z
+		m.all = make([]int32, d)
+		for j := range m.all {
+			m.all[j] = int32(j)
+		}
+	} else {
+		m.x = slices.Clone(cfg.X0)
+	}
+	m.gbuf = make([]float64, d)
+	switch cfg.Reg.Kind {
+	case solver.RegNone, solver.RegBox, solver.RegNonneg:
+		m.delta = cfg.Mode != ModeSync
+	}
+	m.workers = make([]mworker, cfg.Workers+1)
+	for i := range m.workers {
+		m.workers[i].holds = -1
+	}
+	m.mark = make([]int64, d)
+	if cfg.SyncEvery > 0 {
+		m.nextBarrier = cfg.SyncEvery
+	}
+	m.stats.init(cfg.Workers)
+	return m, nil
+}
+
+// T is the number of updates applied (the version of x).
+func (m *Master) T() int64 { return m.t }
+
+// SamplesDone is the number of mini-batch rows in the applied gradients.
+func (m *Master) SamplesDone() int64 { return m.samples }
+
+// Dim is the dimension d.
+func (m *Master) Dim() int { return m.d }
+
+// Done reports whether the run is over.
+func (m *Master) Done() bool { return m.done }
+
+// Stats returns the master's counters (a copy).
+func (m *Master) Stats() MasterStats { return m.stats.clone() }
+
+// Lazy reports whether updates use the lazy O(nnz(g)) path.
+func (m *Master) Lazy() bool { return m.lazy != nil }
+
+// Iterate writes the current iterate x_t into dst (O(d)).
+func (m *Master) Iterate(dst []float64) {
+	if m.lazy != nil {
+		copy(dst, m.lazy.X())
+		return
+	}
+	copy(dst, m.x)
+}
+
+// Output writes the run's output (the average the policy prescribes, or
+// the last iterate) into dst (O(d)).
+func (m *Master) Output(dst []float64) {
+	if m.lazy != nil {
+		m.lazy.Average(dst)
+		return
+	}
+	m.avg.Value(m.x, dst)
+}
+
+// Checkpoint returns copies of the iterate and the averaging state (for
+// solver checkpoints and for resuming).
+func (m *Master) Checkpoint() (x []float64, avg solver.Averager) {
+	if m.lazy != nil {
+		return m.lazy.Export()
+	}
+	a := m.avg
+	a.Cur, a.Prev = slices.Clone(a.Cur), slices.Clone(a.Prev)
+	return slices.Clone(m.x), a
+}
+
+func (m *Master) reset() {
+	m.ready = Ready{Replies: m.ready.Replies[:0]}
+	m.outIdx, m.outVal = m.outIdx[:0], m.outVal[:0]
+}
+
+// Start returns the first replies: x_0 to every worker (in bounded mode,
+// to as many as the delay bound allows; the others wait for fresh x).
+func (m *Master) Start() Ready {
+	m.reset()
+	for w := 1; w <= m.cfg.Workers; w++ {
+		m.withhold(w)
+	}
+	m.release()
+	m.ready.Snapshot = true
+	return m.ready
+}
+
+// Stop ends the run (if the driver's own stopping rule fired) and returns a
+// stop reply for every worker.
+func (m *Master) Stop() Ready {
+	m.reset()
+	m.done = true
+	for w := 1; w <= m.cfg.Workers; w++ {
+		m.ready.Replies = append(m.ready.Replies, Reply{Worker: w, Kind: ReplyStop, T: m.t})
+	}
+	return m.ready
+}
+
+// Step consumes one gradient and returns what it produced. A gradient from
+// an unknown worker is an error; one that arrives after the run is over is
+// ignored. g's slices are only read during the call.
+func (m *Master) Step(g *Grad) (Ready, error) {
+	m.reset()
+	if g.Worker < 1 || g.Worker > m.cfg.Workers {
+		return m.ready, fmt.Errorf("ranks: gradient from unknown worker %d", g.Worker)
+	}
+	if m.done {
+		return m.ready, nil
+	}
+	if err := m.checkGrad(g); err != nil {
+		return m.ready, err
+	}
+	w := &m.workers[g.Worker]
+	i := slices.Index(w.sent, g.TRead)
+	if i < 0 {
+		return m.ready, fmt.Errorf("ranks: worker %d sent a gradient at version %d it was never sent", g.Worker, g.TRead)
+	}
+	w.sent = slices.Delete(w.sent, i, i+1)
+	m.computing--
+	if m.cfg.Mode == ModeSync {
+		m.stepSync(g)
+		return m.ready, nil
+	}
+	m.apply(g)
+	if !m.done {
+		m.withhold(g.Worker)
+		m.release()
+	}
+	return m.ready, nil
+}
+
+func (m *Master) checkGrad(g *Grad) error {
+	if g.Dense != nil {
+		if len(g.Dense) != m.d {
+			return fmt.Errorf("ranks: worker %d sent a dense gradient of length %d, want %d", g.Worker, len(g.Dense), m.d)
+		}
+		return nil
+	}
+	if len(g.Idx) != len(g.Val) {
+		return fmt.Errorf("ranks: worker %d sent a sparse gradient with %d indices and %d values", g.Worker, len(g.Idx), len(g.Val))
+	}
+	prev := int32(-1)
+	for _, j := range g.Idx {
+		if j <= prev || int(j) >= m.d {
+			return fmt.Errorf("ranks: worker %d sent a sparse gradient with index %d out of order or range [0,%d)", g.Worker, j, m.d)
+		}
+		prev = j
+	}
+	if g.TRead < 0 || g.TRead > m.t {
+		return fmt.Errorf("ranks: worker %d sent a gradient at version %d, master is at %d", g.Worker, g.TRead, m.t)
+	}
+	return nil
+}
+
+// apply is one asynchronous update with g.
+func (m *Master) apply(g *Grad) {
+	delay := m.t - g.TRead
+	m.stats.observe(g, delay)
+	alpha := m.cfg.Schedule.Alpha(m.t, int(delay))
+	if g.Dense != nil {
+		m.applyDense(g.Dense, alpha)
+	} else {
+		m.applySparse(g.Idx, g.Val, alpha)
+	}
+	m.samples += int64(g.Rows)
+	m.afterUpdate()
+	if m.cfg.SyncEvery > 0 && !m.inBarrier && m.t >= m.nextBarrier {
+		m.inBarrier = true
+		m.nextBarrier = m.t + m.cfg.SyncEvery
+	}
+}
+
+// withhold queues a reply owed to worker w.
+func (m *Master) withhold(w int) { m.withheld = append(m.withheld, w) }
+
+// release sends the withheld replies the mode allows now.
+func (m *Master) release() {
+	switch {
+	case m.inBarrier:
+		// Everyone checks in (nothing left in flight), then all restart
+		// from the same x.
+		if m.computing > 0 {
+			return
+		}
+		m.inBarrier = false
+		m.stats.Barriers++
+	case m.cfg.Mode == ModeBounded:
+		n := 0
+		for _, w := range m.withheld {
+			if !m.safeToSend() {
+				break
+			}
+			m.send(w)
+			n++
+		}
+		m.withheld = append(m.withheld[:0], m.withheld[n:]...)
+		return
+	}
+	for _, w := range m.withheld {
+		m.send(w)
+	}
+	m.withheld = m.withheld[:0]
+}
+
+// safeToSend reports whether one more gradient, computed at the current
+// version, can be in flight without any gradient in flight being applied
+// more than MaxDelay updates after its version: every arrival is one
+// update, so the last of the k+1 gradients in flight is applied at the
+// latest at t + k, and the oldest version must be within MaxDelay of that.
+func (m *Master) safeToSend() bool {
+	oldest := m.t
+	for w := 1; w <= m.cfg.Workers; w++ {
+		if s := m.workers[w].sent; len(s) > 0 && s[0] < oldest {
+			oldest = s[0]
+		}
+	}
+	k := int64(m.computing)
+	if m.cfg.Pipeline {
+		k++ // the pipelined gradient computed at the same x
+	}
+	return m.t+k-oldest <= int64(m.cfg.MaxDelay)
+}
+
+// send replies to a withheld worker with the current x.
+func (m *Master) send(w int) {
+	wk := &m.workers[w]
+	n := 1
+	if m.cfg.Pipeline && !wk.started {
+		n = 2 // the first x serves the first two gradients
+	}
+	wk.started = true
+	for range n {
+		wk.sent = append(wk.sent, m.t)
+		m.computing++
+	}
+	m.reply(w)
+}
+
+// stepSync gathers one gradient per worker into their mean; the last one
+// triggers the update and the replies to all.
+func (m *Master) stepSync(g *Grad) {
+	m.stats.observe(g, m.t-g.TRead)
+	inv := 1 / float64(m.cfg.Workers)
+	if g.Dense != nil {
+		for j, v := range g.Dense {
+			m.gbuf[j] += inv * v
+		}
+	} else {
+		for k, j := range g.Idx {
+			m.gbuf[j] += inv * g.Val[k]
+		}
+	}
+	m.samples += int64(g.Rows)
+	m.withhold(g.Worker)
+	if len(m.withheld) < m.cfg.Workers {
+		return
+	}
+	alpha := m.cfg.Schedule.Alpha(m.t, 0)
+	if m.lazy != nil {
+		m.lazy.Step(m.all, m.gbuf, alpha)
+	} else {
+		m.cfg.Reg.Step(m.x, m.gbuf, alpha)
+		m.avg.Add(m.x)
+	}
+	clear(m.gbuf)
+	m.afterUpdate()
+	if !m.done {
+		m.release()
+	}
+}
+
+func (m *Master) applyDense(g []float64, alpha float64) {
+	if m.lazy != nil {
+		m.lazy.Step(m.all, g, alpha)
+		m.logSupport(m.all)
+		return
+	}
+	m.cfg.Reg.Step(m.x, g, alpha)
+	m.avg.Add(m.x)
+	m.logSupport(m.all)
+}
+
+func (m *Master) applySparse(idx []int32, val []float64, alpha float64) {
+	if m.lazy != nil {
+		m.lazy.Step(idx, val, alpha)
+	} else {
+		for k, j := range idx {
+			m.gbuf[j] = val[k]
+		}
+		m.cfg.Reg.Step(m.x, m.gbuf, alpha)
+		m.avg.Add(m.x)
+		for _, j := range idx {
+			m.gbuf[j] = 0
+		}
+	}
+	m.logSupport(idx)
+}
+
+// afterUpdate advances t and checks the stopping rules and snapshots.
+func (m *Master) afterUpdate() {
+	m.t++
+	m.stats.Updates = m.t
+	if k := m.cfg.SnapshotEvery; k > 0 && m.t%k == 0 {
+		m.ready.Snapshot = true
+	}
+	if (m.cfg.Iters > 0 && m.t >= m.cfg.Iters) || (m.cfg.Samples > 0 && m.samples >= m.cfg.Samples) {
+		m.ready.Done = true
+		m.ready.Snapshot = true
+		m.done = true
+	}
+}
+
+// maxLogSteps bounds the support log used for delta replies.
+func (m *Master) maxLogSteps() int { return 4*m.cfg.Workers + 64 }
+
+// logSupport records the support of update t (before the increment) for
+// delta replies; only regularizers that leave untouched coordinates alone
+// need it.
+func (m *Master) logSupport(idx []int32) {
+	if !m.delta {
+		return
+	}
+	if m.logStart == nil {
+		m.logBase = m.t
+		m.logStart = append(m.logStart, 0)
+	}
+	m.logIdx = append(m.logIdx, idx...)
+	m.logStart = append(m.logStart, len(m.logIdx))
+	if steps := len(m.logStart) - 1; steps > 2*m.maxLogSteps() || len(m.logIdx) > 4*m.d+1024 {
+		drop := steps - m.maxLogSteps()
+		if drop < 1 {
+			drop = 1
+		}
+		off := m.logStart[drop]
+		m.logIdx = append(m.logIdx[:0], m.logIdx[off:]...)
+		m.logStart = append(m.logStart[:0], m.logStart[drop:]...)
+		for k := range m.logStart {
+			m.logStart[k] -= off
+		}
+		m.logBase += int64(drop)
+	}
+}
+
+// reply sends the current x to worker w, in whichever form is smallest.
+func (m *Master) reply(w int) {
+	wk := &m.workers[w]
+	r := Reply{Worker: w, T: m.t}
+	denseBytes := 8 * m.d
+	const sparseEntry = 10 // 8-byte value + about 2 bytes of delta-varint index
+	switch {
+	case m.delta && wk.holds >= 0 && wk.holds >= m.logBase && m.logStart != nil:
+		// Coordinates changed since the worker's version.
+		start := len(m.outIdx)
+		m.stamp++
+		lo := m.logStart[wk.holds-m.logBase]
+		for _, j := range m.logIdx[lo:] {
+			if m.mark[j] != m.stamp {
+				m.mark[j] = m.stamp
+				m.outIdx = append(m.outIdx, j)
+			}
+		}
+		n := len(m.outIdx) - start
+		if sparseEntry*n < denseBytes {
+			idx := m.outIdx[start:]
+			slices.Sort(idx)
+			vs := len(m.outVal)
+			for _, j := range idx {
+				m.outVal = append(m.outVal, m.at(int(j)))
+			}
+			r.Kind, r.Base, r.Idx, r.Val = ReplyDelta, wk.holds, idx, m.outVal[vs:]
+			break
+		}
+		m.outIdx = m.outIdx[:start]
+		m.fullReply(&r)
+	default:
+		m.fullReply(&r)
+	}
+	m.stats.countReply(r.Kind, len(r.Idx))
+	wk.holds = m.t
+	m.ready.Replies = append(m.ready.Replies, r)
+}
+
+// at returns the current x_j.
+func (m *Master) at(j int) float64 {
+	if m.lazy != nil {
+		return m.lazy.At(j)
+	}
+	return m.x[j]
+}
+
+// fullReply fills r with all of x, sparse when that is smaller.
+func (m *Master) fullReply(r *Reply) {
+	denseBytes := 8 * m.d
+	const sparseEntry = 10
+	if m.lazy != nil {
+		if sparseEntry*m.lazy.NNZUpper() < denseBytes {
+			is, vs := len(m.outIdx), len(m.outVal)
+			m.outIdx, m.outVal = m.lazy.AppendNonzeros(m.outIdx, m.outVal)
+			r.Kind, r.Idx, r.Val = ReplySparse, m.outIdx[is:], m.outVal[vs:]
+			return
+		}
+		m.denseReply(r, m.lazy.X())
+		return
+	}
+	nnz := 0
+	for _, v := range m.x {
+		if v != 0 {
+			nnz++
+		}
+	}
+	if sparseEntry*nnz < denseBytes {
+		is, vs := len(m.outIdx), len(m.outVal)
+		for j, v := range m.x {
+			if v != 0 {
+				m.outIdx = append(m.outIdx, int32(j))
+				m.outVal = append(m.outVal, v)
+			}
+		}
+		r.Kind, r.Idx, r.Val = ReplySparse, m.outIdx[is:], m.outVal[vs:]
+		return
+	}
+	m.denseReply(r, m.x)
+}
+
+// denseReply copies x into the reply arena: a later update in the same
+// call must not change what an earlier reply carries.
+func (m *Master) denseReply(r *Reply, x []float64) {
+	s := len(m.outVal)
+	m.outVal = append(m.outVal, x...)
+	r.Kind, r.Dense = ReplyDense, m.outVal[s:]
+}

@@ -1,0 +1,461 @@
+package ranks
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// lsProblem is a small random least-squares problem for the fake workers.
+type lsProblem struct {
+	a *kernels.Dense
+	y []float64
+}
+
+// newLS makes an n x d problem whose entries are nonzero with probability
+// 1/sparsity.
+func newLS(n, d int, seed uint64, sparsity int) *lsProblem {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	a := &kernels.Dense{Rows: n, Cols: d, Data: make([]float64, n*d)}
+	for i := range a.Data {
+		if rng.IntN(sparsity) == 0 {
+			a.Data[i] = rng.NormFloat64()
+		}
+	}
+	xs := make([]float64, d)
+	for j := range xs {
+		if j%3 == 0 {
+			xs[j] = rng.NormFloat64()
+		}
+	}
+	y := make([]float64, n)
+	kernels.MulVecDense(a, xs, y)
+	for i := range y {
+		y[i] += 0.1 * rng.NormFloat64()
+	}
+	return &lsProblem{a: a, y: y}
+}
+
+// fakeWorker computes real mini-batch gradients of an lsProblem at its copy
+// of x, sparse or dense.
+type fakeWorker struct {
+	id      int
+	model   *Model
+	sampler *Sampler
+	g       []float64
+	sparse  bool
+	// replies received and not yet consumed, oldest first (pipelining
+	// workers consume the reply to gradient k before sending k+2).
+	inbox []Reply
+}
+
+func (w *fakeWorker) grad(p *lsProblem, b int) *Grad {
+	rows := w.sampler.Next(b)
+	loss := kernels.GradBatchDense(kernels.Squared, p.a, p.y, rows, w.model.X, w.g)
+	g := &Grad{Worker: w.id, TRead: w.model.T, Rows: b, Loss: loss, ComputeNs: 1000}
+	if !w.sparse {
+		g.Dense = slices.Clone(w.g)
+		return g
+	}
+	for j, v := range w.g {
+		if v != 0 {
+			g.Idx = append(g.Idx, int32(j))
+			g.Val = append(g.Val, v)
+		}
+	}
+	return g
+}
+
+func copyReply(r Reply) Reply {
+	r.Dense = slices.Clone(r.Dense)
+	r.Idx = slices.Clone(r.Idx)
+	r.Val = slices.Clone(r.Val)
+	return r
+}
+
+type netCase struct {
+	name     string
+	mode     Mode
+	maxDelay int
+	every    int64
+	pipeline bool
+	reg      solver.Reg
+	workers  int
+	sparse   bool
+	slow     int // this worker's messages are delivered 8x less often
+	wide     bool // d = 400 with about 7 nonzeros a row (delta replies pay)
+}
+
+// runNet drives a master and fake workers over an in-memory network that
+// delivers the messages in flight in random order, until iters updates.
+// After every step it checks that each worker's copy equals the master's
+// x at the version the reply carries, and it fails on a deadlock (nothing
+// in flight, run not over).
+func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *Master {
+	t.Helper()
+	n, d, b, sparsity := 200, 30, 8, 3
+	if c.wide {
+		d, sparsity = 400, 60
+	}
+	p := newLS(n, d, 7, sparsity)
+	cfg := MasterConfig{
+		Workers: c.workers, X0: make([]float64, d), Reg: c.reg,
+		Schedule: solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 0.05},
+		Average:  solver.Averager{Kind: solver.AvgUniform},
+		Mode:     c.mode, MaxDelay: c.maxDelay, SyncEvery: c.every, Pipeline: c.pipeline,
+		Iters: iters, Eager: eager,
+	}
+	c.reg.Init(cfg.X0)
+	m, err := NewMaster(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 2))
+	workers := make([]*fakeWorker, c.workers+1)
+	for w := 1; w <= c.workers; w++ {
+		workers[w] = &fakeWorker{id: w, model: NewModel(d), sampler: NewSampler(n, uint64(w)), g: make([]float64, d), sparse: c.sparse}
+	}
+	var inflight []*Grad // to the master
+	xAt := map[int64][]float64{}
+	snap := func() {
+		x := make([]float64, d)
+		m.Iterate(x)
+		xAt[m.T()] = x
+	}
+	deliver := func(rd Ready) {
+		for _, r := range rd.Replies {
+			if r.Kind == ReplyStop {
+				continue
+			}
+			w := workers[r.Worker]
+			w.inbox = append(w.inbox, copyReply(r))
+		}
+	}
+	snap()
+	deliver(m.Start())
+	// Each worker sends at most one gradient per reply consumed; a
+	// pipelining worker sends its first two gradients from x_0.
+	firstSent := make([]int, c.workers+1)
+	for steps := 0; !m.Done(); steps++ {
+		if steps > 100000 {
+			t.Fatalf("%s: no progress after %d deliveries", c.name, steps)
+		}
+		// Workers with a reply (or a pipelined first gradient) act.
+		var ready []int
+		for w := 1; w <= c.workers; w++ {
+			if len(workers[w].inbox) > 0 || (c.pipeline && firstSent[w] == 1) {
+				ready = append(ready, w)
+			}
+		}
+		if len(ready) == 0 && len(inflight) == 0 {
+			t.Fatalf("%s: deadlock at t=%d: nothing in flight", c.name, m.T())
+		}
+		// Pick: a worker action or a delivery to the master.
+		if len(ready) > 0 && (len(inflight) == 0 || rng.IntN(2) == 0) {
+			w := workers[ready[rng.IntN(len(ready))]]
+			if c.slow == w.id && rng.IntN(8) != 0 && len(inflight) > 0 {
+				continue
+			}
+			if c.pipeline && firstSent[w.id] == 1 {
+				firstSent[w.id] = 2
+				inflight = append(inflight, w.grad(p, b))
+				continue
+			}
+			r := w.inbox[0]
+			w.inbox = w.inbox[1:]
+			if err := w.model.Apply(&r); err != nil {
+				t.Fatalf("%s: worker %d: %v", c.name, w.id, err)
+			}
+			want, ok := xAt[r.T]
+			if !ok {
+				t.Fatalf("%s: reply at unknown version %d", c.name, r.T)
+			}
+			for j := range want {
+				if math.Abs(w.model.X[j]-want[j]) > 1e-12*(1+math.Abs(want[j])) {
+					t.Fatalf("%s: worker %d copy of x_%d differs at %d: %v vs %v (reply %v)", c.name, w.id, r.T, j, w.model.X[j], want[j], r.Kind)
+				}
+			}
+			inflight = append(inflight, w.grad(p, b))
+			if c.pipeline && firstSent[w.id] == 0 {
+				firstSent[w.id] = 1
+			}
+			continue
+		}
+		k := rng.IntN(len(inflight))
+		if c.slow > 0 && inflight[k].Worker == c.slow && rng.IntN(8) != 0 && len(inflight) > 1 {
+			k = (k + 1) % len(inflight)
+		}
+		g := inflight[k]
+		inflight = slices.Delete(inflight, k, k+1)
+		rd, err := m.Step(g)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		snap()
+		deliver(rd)
+	}
+	return m
+}
+
+func TestMasterOverRandomNetwork(t *testing.T) {
+	l1 := solver.Reg{Kind: solver.RegL1, Lambda: 0.05}
+	cases := []netCase{
+		{name: "async", mode: ModeAsync, reg: l1, workers: 4},
+		{name: "async-sparse-none", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true},
+		{name: "async-sparse-box", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegBox, Lo: -0.2, Hi: 0.3}, workers: 3, sparse: true},
+		{name: "async-l1-strong", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegL1, Lambda: 1}, workers: 3, sparse: true},
+		{name: "async-pipeline", mode: ModeAsync, reg: l1, workers: 3, pipeline: true},
+		{name: "sync", mode: ModeSync, reg: l1, workers: 4},
+		{name: "bounded-0", mode: ModeBounded, maxDelay: 0, reg: l1, workers: 3},
+		{name: "bounded-1-slow", mode: ModeBounded, maxDelay: 1, reg: l1, workers: 4, slow: 2},
+		{name: "bounded-3", mode: ModeBounded, maxDelay: 3, reg: l1, workers: 5, slow: 1},
+		{name: "bounded-2-pipeline", mode: ModeBounded, maxDelay: 2, reg: l1, workers: 3, pipeline: true},
+		{name: "async-sync-every", mode: ModeAsync, every: 7, reg: l1, workers: 4},
+		{name: "async-slow", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegElastic, Lambda: 0.01, Lambda2: 0.1}, workers: 4, slow: 3, sparse: true},
+		{name: "p1", mode: ModeAsync, reg: l1, workers: 1},
+		{name: "async-delta-none", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true, wide: true},
+		{name: "async-delta-nonneg", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegNonneg}, workers: 4, sparse: true, wide: true, slow: 2},
+		{name: "async-sparse-l1-wide", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.05}, workers: 3, sparse: true, wide: true},
+		{name: "bounded-delta", mode: ModeBounded, maxDelay: 2, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true, wide: true},
+	}
+	for _, c := range cases {
+		for _, eager := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/eager=%v", c.name, eager), func(t *testing.T) {
+				const iters = 600
+				m := runNet(t, c, iters, 11, eager)
+				st := m.Stats()
+				if m.T() != iters {
+					t.Fatalf("T=%d want %d", m.T(), iters)
+				}
+				switch c.mode {
+				case ModeSync:
+					if st.DelayMax != 0 {
+						t.Errorf("sync: max delay %d, want 0", st.DelayMax)
+					}
+					if st.Grads != iters*int64(c.workers) {
+						t.Errorf("sync: %d gradients for %d updates of %d workers", st.Grads, iters, c.workers)
+					}
+				case ModeBounded:
+					if st.DelayMax > int64(c.maxDelay) {
+						t.Errorf("bounded: max delay %d > %d", st.DelayMax, c.maxDelay)
+					}
+				}
+				if c.every > 0 && st.Barriers < iters/c.every-1 {
+					t.Errorf("sync-every %d: %d barriers in %d updates", c.every, st.Barriers, iters)
+				}
+				if c.mode == ModeAsync && c.workers > 1 && st.DelayMax == 0 {
+					t.Errorf("async with %d workers never saw a delay", c.workers)
+				}
+				var per int64
+				for _, w := range st.Workers {
+					per += w.Grads
+				}
+				if per != st.Grads {
+					t.Errorf("per-worker gradients sum to %d, want %d", per, st.Grads)
+				}
+			})
+		}
+	}
+}
+
+// TestMasterLazyEqualsEager feeds the same gradients, in the same order, to
+// a lazy and an eager master and compares what they send and output.
+func TestMasterLazyEqualsEager(t *testing.T) {
+	for _, reg := range []solver.Reg{
+		{Kind: solver.RegL1, Lambda: 0.3},
+		{Kind: solver.RegElastic, Lambda: 0.05, Lambda2: 0.4},
+		{Kind: solver.RegL2, Lambda: 0.2},
+		{Kind: solver.RegNone},
+	} {
+		for _, avg := range []solver.AvgKind{solver.AvgUniform, solver.AvgWeighted, solver.AvgTail, solver.AvgLast} {
+			const d, P, iters = 500, 3, 2000
+			base := MasterConfig{
+				Workers: P, X0: make([]float64, d), Reg: reg,
+				Schedule: solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 0.5, Tau0: 2},
+				Average:  solver.Averager{Kind: avg, T0: 10}, Iters: iters, LazyWindow: 97,
+			}
+			lazyCfg, eagerCfg := base, base
+			eagerCfg.Eager = true
+			lz, err := NewMaster(lazyCfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eg, _ := NewMaster(eagerCfg)
+			if !lz.Lazy() || eg.Lazy() {
+				t.Fatal("lazy/eager masters not built as asked")
+			}
+			rng := rand.New(rand.NewPCG(3, uint64(avg)))
+			lz.Start()
+			eg.Start()
+			ver := make([]int64, P+1)
+			for s := 0; s < iters; s++ {
+				w := 1 + rng.IntN(P)
+				g := &Grad{Worker: w, TRead: ver[w], Rows: 1}
+				for j := 0; j < d; j++ {
+					if rng.IntN(50) == 0 {
+						g.Idx = append(g.Idx, int32(j))
+						g.Val = append(g.Val, rng.NormFloat64())
+					}
+				}
+				r1, err1 := lz.Step(g)
+				r2, err2 := eg.Step(g)
+				if err1 != nil || err2 != nil {
+					t.Fatal(err1, err2)
+				}
+				if len(r1.Replies) != len(r2.Replies) {
+					t.Fatalf("step %d: %d vs %d replies", s, len(r1.Replies), len(r2.Replies))
+				}
+				for k := range r1.Replies {
+					a, b := denseOf(r1.Replies[k], d), denseOf(r2.Replies[k], d)
+					for j := range a {
+						if math.Abs(a[j]-b[j]) > 1e-10*(1+math.Abs(b[j])) {
+							t.Fatalf("%v/%v step %d: reply x[%d] lazy %v eager %v", reg.Kind, avg, s, j, a[j], b[j])
+						}
+					}
+					ver[r1.Replies[k].Worker] = r1.Replies[k].T
+				}
+			}
+			o1, o2 := make([]float64, d), make([]float64, d)
+			lz.Output(o1)
+			eg.Output(o2)
+			for j := range o1 {
+				if math.Abs(o1[j]-o2[j]) > 1e-10*(1+math.Abs(o2[j])) {
+					t.Fatalf("%v/%v: output[%d] lazy %v eager %v", reg.Kind, avg, j, o1[j], o2[j])
+				}
+			}
+		}
+	}
+}
+
+// denseOf expands a full reply (dense or sparse) to a dense vector.
+func denseOf(r Reply, d int) []float64 {
+	x := make([]float64, d)
+	if r.Kind == ReplyDense {
+		copy(x, r.Dense)
+		return x
+	}
+	for k, j := range r.Idx {
+		x[j] = r.Val[k]
+	}
+	return x
+}
+
+// TestMasterP1IsSerialProxSGD: with one worker and no pipelining the
+// asynchronous master is exactly serial proximal SGD (delay 0 every step).
+func TestMasterP1IsSerialProxSGD(t *testing.T) {
+	const n, d, b, iters = 300, 20, 10, 500
+	p := newLS(n, d, 5, 3)
+	reg := solver.Reg{Kind: solver.RegL1, Lambda: 0.02}
+	sched := solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 0.05}
+	m, err := NewMaster(MasterConfig{Workers: 1, X0: make([]float64, d), Reg: reg, Schedule: sched,
+		Average: solver.Averager{Kind: solver.AvgUniform}, Iters: iters, Eager: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &fakeWorker{id: 1, model: NewModel(d), sampler: NewSampler(n, 9), g: make([]float64, d)}
+	rd := m.Start()
+	for !m.Done() {
+		r := copyReply(rd.Replies[0])
+		if err := w.model.Apply(&r); err != nil {
+			t.Fatal(err)
+		}
+		rd, err = m.Step(w.grad(p, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same loop, serially.
+	x := make([]float64, d)
+	g := make([]float64, d)
+	avg := solver.Averager{Kind: solver.AvgUniform}
+	s := NewSampler(n, 9)
+	for k := int64(0); k < iters; k++ {
+		kernels.GradBatchDense(kernels.Squared, p.a, p.y, s.Next(b), x, g)
+		reg.Step(x, g, sched.Alpha(k, 0))
+		avg.Add(x)
+	}
+	got, want := make([]float64, d), make([]float64, d)
+	m.Iterate(got)
+	for j := range got {
+		if got[j] != x[j] {
+			t.Fatalf("x[%d] = %v, serial %v", j, got[j], x[j])
+		}
+	}
+	m.Output(got)
+	avg.Value(x, want)
+	for j := range got {
+		if got[j] != want[j] {
+			t.Fatalf("avg[%d] = %v, serial %v", j, got[j], want[j])
+		}
+	}
+	if st := m.Stats(); st.DelayMax != 0 {
+		t.Fatalf("P=1 max delay %d", st.DelayMax)
+	}
+}
+
+func TestMasterRejectsBadGradients(t *testing.T) {
+	m, err := NewMaster(MasterConfig{Workers: 2, X0: make([]float64, 4), Reg: solver.Reg{Kind: solver.RegNone},
+		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	for _, c := range []struct {
+		name string
+		g    Grad
+		want string
+	}{
+		{"unknown worker", Grad{Worker: 3, Dense: make([]float64, 4)}, "unknown worker 3"},
+		{"short dense", Grad{Worker: 1, Dense: make([]float64, 3)}, "length 3, want 4"},
+		{"index range", Grad{Worker: 1, Idx: []int32{1, 4}, Val: []float64{1, 1}}, "index 4"},
+		{"index order", Grad{Worker: 1, Idx: []int32{2, 1}, Val: []float64{1, 1}}, "index 1"},
+		{"future version", Grad{Worker: 1, TRead: 5, Idx: []int32{}, Val: []float64{}}, "version 5"},
+		{"version never sent", Grad{Worker: 1, TRead: 0, Dense: make([]float64, 4)}, ""},
+	} {
+		_, err := m.Step(&c.g)
+		if c.want == "" {
+			// The first gradient at version 0 is fine; a second is not.
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			_, err = m.Step(&c.g)
+			c.want = "never sent"
+		}
+		if err == nil || !contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to mention %q", c.name, err, c.want)
+		}
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestMasterReplyKinds checks that each reply form is chosen where it is
+// the smallest: deltas when few coordinates changed, sparse x under a strong
+// L1 penalty, dense otherwise.
+func TestMasterReplyKinds(t *testing.T) {
+	for _, c := range []struct {
+		nc   netCase
+		kind ReplyKind
+	}{
+		{netCase{name: "delta", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true, wide: true}, ReplyDelta},
+		{netCase{name: "sparse", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.5}, workers: 3, sparse: true, wide: true}, ReplySparse},
+		{netCase{name: "dense", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegL2, Lambda: 0.01}, workers: 3}, ReplyDense},
+	} {
+		m := runNet(t, c.nc, 300, 1, false)
+		st := m.Stats()
+		got := map[ReplyKind]int64{ReplyDense: st.RepliesDense, ReplySparse: st.RepliesSparse, ReplyDelta: st.RepliesDelta}
+		var total int64
+		for _, v := range got {
+			total += v
+		}
+		if got[c.kind] < total*8/10 {
+			t.Errorf("%s: %v replies %d of %d (dense %d sparse %d delta %d)", c.nc.name, c.kind, got[c.kind], total, st.RepliesDense, st.RepliesSparse, st.RepliesDelta)
+		}
+	}
+}

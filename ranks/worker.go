@@ -1,0 +1,131 @@
+package ranks
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Model is a worker's copy of the master's x, kept up to date by the
+// master's replies (dense, sparse or delta). Not safe for concurrent use.
+type Model struct {
+	X []float64
+	T int64 // version held; -1 before the first reply
+	// nz lists the coordinates that may be nonzero, when known (after a
+	// sparse reply), so that the next sparse reply clears only those.
+	nz      []int32
+	nzKnown bool
+}
+
+// NewModel returns an empty copy of dimension d.
+func NewModel(d int) *Model {
+	return &Model{X: make([]float64, d), T: -1, nzKnown: true}
+}
+
+// Apply updates the copy with a reply. A delta that does not apply to the
+// version held, or entries outside [0, d), are errors (the copy is then
+// unchanged only for the version check).
+func (m *Model) Apply(r *Reply) error {
+	d := len(m.X)
+	switch r.Kind {
+	case ReplyDense:
+		if len(r.Dense) != d {
+			return fmt.Errorf("ranks: dense x of length %d, want %d", len(r.Dense), d)
+		}
+		copy(m.X, r.Dense)
+		m.nz, m.nzKnown = m.nz[:0], false
+	case ReplySparse:
+		if err := checkEntries(r.Idx, r.Val, d); err != nil {
+			return err
+		}
+		if m.nzKnown {
+			for _, j := range m.nz {
+				m.X[j] = 0
+			}
+		} else {
+			clear(m.X)
+		}
+		for k, j := range r.Idx {
+			m.X[j] = r.Val[k]
+		}
+		m.nz = append(m.nz[:0], r.Idx...)
+		m.nzKnown = true
+	case ReplyDelta:
+		if r.Base != m.T {
+			return fmt.Errorf("ranks: delta from version %d, but the copy is at version %d", r.Base, m.T)
+		}
+		if err := checkEntries(r.Idx, r.Val, d); err != nil {
+			return err
+		}
+		for k, j := range r.Idx {
+			m.X[j] = r.Val[k]
+		}
+		if m.nzKnown {
+			m.nz = append(m.nz, r.Idx...)
+			if len(m.nz) > d {
+				m.nz, m.nzKnown = m.nz[:0], false
+			}
+		}
+	default:
+		return fmt.Errorf("ranks: reply of kind %v carries no x", r.Kind)
+	}
+	m.T = r.T
+	return nil
+}
+
+func checkEntries(idx []int32, val []float64, d int) error {
+	if len(idx) != len(val) {
+		return fmt.Errorf("ranks: sparse x with %d indices and %d values", len(idx), len(val))
+	}
+	for _, j := range idx {
+		if j < 0 || int(j) >= d {
+			return fmt.Errorf("ranks: sparse x index %d outside [0,%d)", j, d)
+		}
+	}
+	return nil
+}
+
+// Sampler draws mini-batches of a shard's rows without replacement,
+// reshuffling at every epoch (a pass over the shard); a batch that would
+// cross an epoch's end is completed from the next permutation. It is
+// deterministic for a seed. Not safe for concurrent use.
+type Sampler struct {
+	perm  []int
+	pos   int
+	rng   *rand.Rand
+	batch []int
+	Epoch int64 // completed passes over the shard
+}
+
+// NewSampler returns a sampler over rows [0, n) with the given seed.
+func NewSampler(n int, seed uint64) *Sampler {
+	s := &Sampler{perm: make([]int, n), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	for i := range s.perm {
+		s.perm[i] = i
+	}
+	s.shuffle()
+	return s
+}
+
+func (s *Sampler) shuffle() {
+	s.rng.Shuffle(len(s.perm), func(i, j int) { s.perm[i], s.perm[j] = s.perm[j], s.perm[i] })
+	s.pos = 0
+}
+
+// Next returns the next b row indices (a slice owned by the sampler, valid
+// until the next call). b larger than the shard repeats rows across epochs.
+func (s *Sampler) Next(b int) []int {
+	s.batch = s.batch[:0]
+	if len(s.perm) == 0 {
+		return s.batch
+	}
+	for len(s.batch) < b {
+		if s.pos == len(s.perm) {
+			s.Epoch++
+			s.shuffle()
+		}
+		take := min(b-len(s.batch), len(s.perm)-s.pos)
+		s.batch = append(s.batch, s.perm[s.pos:s.pos+take]...)
+		s.pos += take
+	}
+	return s.batch
+}
