@@ -88,7 +88,7 @@ type netCase struct {
 	reg      solver.Reg
 	workers  int
 	sparse   bool
-	slow     int // this worker's messages are delivered 8x less often
+	slow     int  // this worker's messages are delivered 8x less often
 	wide     bool // d = 400 with about 7 nonzeros a row (delta replies pay)
 }
 
