@@ -138,7 +138,7 @@ func parseIndex(s []byte, i int) (idx int, next int, ok bool) {
 		idx = idx*10 + int(s[j]-'0')
 		j++
 	}
-	if j == i || j-i > 10 || idx > maxIndex {
+	if j == i || j-i > 18 || idx > maxIndex {
 		return 0, j, false
 	}
 	return idx, j, true

@@ -112,45 +112,29 @@ func (b *builder) parseLine(line []byte) lineError {
 		if i == n {
 			break
 		}
-		if line[i] == 'q' && bytes.HasPrefix(line[i:], []byte("qid:")) {
-			if _, k, ok := parseIndex(line, i+4); !ok || (k < n && !isSpace(line[k])) {
-				return lineError{i, fmt.Sprintf("bad query id %q: expected qid:N with N a non-negative integer", token(line, i)), ErrSyntax}
-			}
-			j = tokenEnd(line, i)
-			continue
+		// Fast path: digits and ':' for a valid next index, then a number;
+		// anything unusual is re-examined by the slower, checking code.
+		idx, k := 0, i
+		for k < n && line[k]-'0' < 10 {
+			idx = idx*10 + int(line[k]-'0')
+			k++
 		}
-		idx, k, ok := parseIndex(line, i)
-		if !ok {
-			if k > i { // digits, but too many
-				return lineError{i, fmt.Sprintf("feature index %q is larger than %d", token(line, i), maxIndex), ErrSyntax}
+		if k == i || k-i > 18 || k == n || line[k] != ':' || idx <= prev || idx > b.limit {
+			if line[i] == 'q' && bytes.HasPrefix(line[i:], []byte("qid:")) {
+				if _, k, ok := parseIndex(line, i+4); !ok || (k < n && !isSpace(line[k])) {
+					return lineError{i, fmt.Sprintf("bad query id %q: expected qid:N with N a non-negative integer", token(line, i)), ErrSyntax}
+				}
+				j = tokenEnd(line, i)
+				continue
 			}
-			if line[i] == ':' {
-				return lineError{i, fmt.Sprintf("missing feature index before ':' in %q: expected index:value", token(line, i)), ErrSyntax}
-			}
-			return badText(line, i, fmt.Sprintf("bad feature %q: expected index:value with a positive integer index", token(line, i)))
-		}
-		if k == n || line[k] != ':' {
-			if k == n || isSpace(line[k]) {
-				return lineError{k, fmt.Sprintf("missing ':' after feature index %d: expected index:value", idx), ErrSyntax}
-			}
-			return badText(line, k, fmt.Sprintf("bad feature %q: expected ':' after the index", token(line, i)))
-		}
-		switch {
-		case idx == 0:
-			return lineError{i, "feature index 0: LIBSVM indices start at 1", ErrSyntax}
-		case idx == prev:
-			return lineError{i, fmt.Sprintf("repeated feature index %d: indices must increase along a line", idx), ErrSyntax}
-		case idx < prev:
-			return lineError{i, fmt.Sprintf("feature index %d after %d: indices must increase along a line", idx, prev), ErrSyntax}
-		case idx > b.limit:
-			return lineError{i, fmt.Sprintf("feature index %d is beyond the dimension %d (--features)", idx, b.limit), ErrFeatures}
+			return b.featureError(line, i, prev)
 		}
 		k++
-		if k == n || isSpace(line[k]) {
-			return lineError{k, fmt.Sprintf("missing value after '%d:': expected index:value", idx), ErrSyntax}
-		}
 		v, next, ok := parseFloat(line, k)
 		if !ok {
+			if k == n || isSpace(line[k]) {
+				return lineError{k, fmt.Sprintf("missing value after '%d:': expected index:value", idx), ErrSyntax}
+			}
 			return badNumber(line, k, fmt.Sprintf("value of feature %d", idx), "a number")
 		}
 		b.indices = append(b.indices, int32(idx-1))
@@ -164,6 +148,35 @@ func (b *builder) parseLine(line []byte) lineError {
 		b.maxIndex = prev
 	}
 	return lineError{}
+}
+
+// featureError explains what is wrong with the feature token at line[i]
+// (prev is the previous index on the line), as the fast path in parseLine
+// found it not to be a valid "index:" prefix.
+func (b *builder) featureError(line []byte, i, prev int) lineError {
+	n := len(line)
+	idx, k, ok := parseIndex(line, i)
+	switch {
+	case !ok && k > i: // digits, but too many
+		return lineError{i, fmt.Sprintf("feature index %q is larger than %d", token(line, i), maxIndex), ErrSyntax}
+	case !ok && line[i] == ':':
+		return lineError{i, fmt.Sprintf("missing feature index before ':' in %q: expected index:value", token(line, i)), ErrSyntax}
+	case !ok:
+		return badText(line, i, fmt.Sprintf("bad feature %q: expected index:value with a positive integer index", token(line, i)))
+	case k == n || isSpace(line[k]):
+		return lineError{k, fmt.Sprintf("missing ':' after feature index %d: expected index:value", idx), ErrSyntax}
+	case line[k] != ':':
+		return badText(line, k, fmt.Sprintf("bad feature %q: expected ':' after the index", token(line, i)))
+	case idx == 0:
+		return lineError{i, "feature index 0: LIBSVM indices start at 1", ErrSyntax}
+	case idx == prev:
+		return lineError{i, fmt.Sprintf("repeated feature index %d: indices must increase along a line", idx), ErrSyntax}
+	case idx < prev:
+		return lineError{i, fmt.Sprintf("feature index %d after %d: indices must increase along a line", idx, prev), ErrSyntax}
+	case idx > b.limit:
+		return lineError{i, fmt.Sprintf("feature index %d is beyond the dimension %d (--features)", idx, b.limit), ErrFeatures}
+	}
+	return lineError{i, fmt.Sprintf("bad feature %q", token(line, i)), ErrSyntax} // not reached
 }
 
 // token returns the token starting at s[i], cut to 40 bytes for messages.
