@@ -249,9 +249,10 @@ func NewSparseAcc(d int) *SparseAcc {
 
 // GradBatchCSR computes the same gradient and loss as the package-level
 // GradBatchCSR but writes the gradient into out as a sparse vector (sorted
-// indices, reusing out's capacity; entries whose sum is exactly zero may be
-// listed). Cost O(nnz(batch) + min(d/64, t log t)) for t touched entries,
-// never O(d) float work.
+// indices, reusing out's capacity; an entry whose terms cancel to exactly
+// zero is still listed). It never does O(d) float work: with t the batch's
+// stored entries it costs O(t) plus either a sweep of the d/64-word bitmap
+// (when d/64 <= t log t) or a sort of the touched indices.
 func (s *SparseAcc) GradBatchCSR(l Loss, a *CSR, y []float64, rows []int, x []float64, out *SparseVec) float64 {
 	if len(x) != a.Cols || len(s.scratch) != a.Cols || len(y) != a.Rows || len(a.Indptr) != a.Rows+1 {
 		panic("kernels: SparseAcc.GradBatchCSR shape mismatch")
@@ -260,6 +261,63 @@ func (s *SparseAcc) GradBatchCSR(l Loss, a *CSR, y []float64, rows []int, x []fl
 	if len(rows) == 0 {
 		return 0
 	}
+	ip := a.Indptr
+	var nnz int64
+	for _, i := range rows {
+		nnz += ip[i+1] - ip[i]
+	}
+	if int64(len(s.seen)) <= nnz*int64(bits.Len64(uint64(nnz))) {
+		return s.gradSweep(l, a, y, rows, x, out)
+	}
+	return s.gradSort(l, a, y, rows, x, out)
+}
+
+// gradSweep accumulates into scratch, marks each entry in the bitmap with an
+// unconditional OR (no branch, no list), then sweeps the bitmap, which yields
+// the indices in order and clears itself.
+func (s *SparseAcc) gradSweep(l Loss, a *CSR, y []float64, rows []int, x []float64, out *SparseVec) float64 {
+	inv := 1 / float64(len(rows))
+	var loss float64
+	scratch, seen := s.scratch, s.seen
+	ip, ind, val := a.Indptr, a.Indices, a.Data
+	for _, i := range rows {
+		lo, hi := ip[i], ip[i+1]
+		idx, v := ind[lo:hi], val[lo:hi]
+		li, di := l.ValueDeriv(dotSparse(idx, v, x), y[i])
+		loss += li
+		c := di * inv
+		v = v[:len(idx)]
+		for k, j := range idx {
+			scratch[j] += c * v[k]
+			seen[j>>6] |= 1 << (uint(j) & 63)
+		}
+	}
+	t := 0
+	for _, word := range seen {
+		t += bits.OnesCount64(word)
+	}
+	out.Idx, out.Val = grow(out.Idx, t), growF(out.Val, t)
+	oi, ov := out.Idx[:t], out.Val[:t]
+	n := 0
+	for w, word := range seen {
+		if word == 0 {
+			continue
+		}
+		seen[w] = 0
+		for word != 0 {
+			j := int32(w<<6 | bits.TrailingZeros64(word))
+			word &= word - 1
+			oi[n], ov[n] = j, scratch[j]
+			scratch[j] = 0
+			n++
+		}
+	}
+	return loss * inv
+}
+
+// gradSort is for a tiny batch in a huge dimension: it lists each entry the
+// first time the bitmap shows it, then sorts the list.
+func (s *SparseAcc) gradSort(l Loss, a *CSR, y []float64, rows []int, x []float64, out *SparseVec) float64 {
 	inv := 1 / float64(len(rows))
 	var loss float64
 	scratch, seen, touched := s.scratch, s.seen, s.touched[:0]
@@ -280,34 +338,14 @@ func (s *SparseAcc) GradBatchCSR(l Loss, a *CSR, y []float64, rows []int, x []fl
 			scratch[j] += c * v[k]
 		}
 	}
-	s.touched = touched
+	sortInt32(touched)
 	t := len(touched)
-	out.Idx = grow(out.Idx, t)
-	out.Val = growF(out.Val, t)
+	out.Idx, out.Val = grow(out.Idx, t), growF(out.Val, t)
 	oi, ov := out.Idx[:t], out.Val[:t]
-	if len(seen) <= t*bits.Len(uint(t)) {
-		// Sweep the bitmap: it yields the indices in order and clears itself.
-		n := 0
-		for w, word := range seen {
-			if word == 0 {
-				continue
-			}
-			seen[w] = 0
-			for word != 0 {
-				j := int32(w<<6 | bits.TrailingZeros64(word))
-				word &= word - 1
-				oi[n], ov[n] = j, scratch[j]
-				scratch[j] = 0
-				n++
-			}
-		}
-	} else {
-		sortInt32(touched)
-		for k, j := range touched {
-			oi[k], ov[k] = j, scratch[j]
-			scratch[j] = 0
-			seen[j>>6] = 0
-		}
+	for k, j := range touched {
+		oi[k], ov[k] = j, scratch[j]
+		scratch[j] = 0
+		seen[j>>6] = 0
 	}
 	s.touched = touched[:0]
 	return loss * inv
