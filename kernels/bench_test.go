@@ -239,11 +239,7 @@ func BenchmarkGradBatch(b *testing.B) {
 				for j := range sets[k] {
 					i := rng.IntN(n)
 					sets[k][j] = i
-					if a := bm.m.CSR; a != nil {
-						nnz += a.Indptr[i+1] - a.Indptr[i]
-					} else {
-						nnz += int64(d)
-					}
+					nnz += int64(bm.m.RowNNZ(i))
 				}
 			}
 			nnz /= batches // mean stored entries per batch

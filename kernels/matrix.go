@@ -109,3 +109,14 @@ func (m Matrix) NNZ() int {
 	}
 	return 0
 }
+
+// RowNNZ is the number of stored entries of row i (Cols for a dense matrix).
+func (m Matrix) RowNNZ(i int) int {
+	if m.CSR != nil {
+		return int(m.CSR.Indptr[i+1] - m.CSR.Indptr[i])
+	}
+	if m.Dense != nil {
+		return m.Dense.Cols
+	}
+	return 0
+}

@@ -348,11 +348,7 @@ func timeGradients(cfg kernelBenchConfig, bc *benchCase) []*kernelTiming {
 			for j := range sets[k] {
 				i := rng.IntN(n)
 				sets[k][j] = i
-				if a := bc.m.CSR; a != nil {
-					nnz += a.Indptr[i+1] - a.Indptr[i]
-				} else {
-					nnz += int64(d)
-				}
+				nnz += int64(bc.m.RowNNZ(i))
 			}
 		}
 		nnz /= batches
