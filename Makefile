@@ -33,6 +33,7 @@ run: build
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./kernels/ ./data/
+	$(BIN) bench parse
 	$(BIN) bench kernels
 
 clean:
