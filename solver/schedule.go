@@ -1,0 +1,164 @@
+package solver
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// StepKind names a step-size policy.
+type StepKind uint8
+
+// The step-size policies. t = 0, 1, 2, ... counts the updates applied so
+// far, tau is the bound on the delay (Schedule.Tau; the number of workers
+// by default, 0 for serial SGD):
+//
+//	StepConst:   alpha(t) = alpha0
+//	StepInvSqrt: alpha(t) = alpha0 / sqrt(t + 1)
+//	StepConvex:  alpha(t) = 1 / (L (tau+1)^2 + beta sqrt(t + 1)),
+//	             beta = sigma / (R sqrt(b))      (general convex, uniform average)
+//	StepStrong:  alpha(t) = 1 / (mu (t + t0)),
+//	             t0 = L (tau+1)^2 / mu, so alpha(0) = 1/(L (tau+1)^2)
+//	                                            ((t+t0)-weighted average)
+//
+// StepConvex and StepStrong are our reconstruction, up to constants, of the
+// step sizes of the two theorems of Feyzmahdavian, Aytekin and Johansson
+// (IEEE TAC 2016) for the asynchronous mini-batch algorithm: L is the
+// Lipschitz constant of grad f, sigma^2 the variance of one sample's gradient,
+// R a bound on ||x0 - x*||, b the mini-batch size, mu the strong-convexity
+// modulus of Psi.
+//
+// Any of them becomes delay-adaptive with Schedule.Tau0 > 0: the step of an
+// update whose gradient is tau(t) versions old is alpha(t) / (1 + tau(t)/Tau0).
+const (
+	StepConst StepKind = iota
+	StepInvSqrt
+	StepConvex
+	StepStrong
+	numStepKinds
+)
+
+var stepNames = [numStepKinds]string{"const", "invsqrt", "convex", "strong"}
+
+// StepNames lists the accepted policy names, in StepKind order.
+func StepNames() []string { return stepNames[:] }
+
+// ParseStepKind maps a name of StepNames to its StepKind.
+func ParseStepKind(s string) (StepKind, error) {
+	for k, n := range stepNames {
+		if n == s {
+			return StepKind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("solver: unknown step-size policy %q (want one of %s)", s, strings.Join(stepNames[:], ", "))
+}
+
+func (k StepKind) String() string {
+	if k < numStepKinds {
+		return stepNames[k]
+	}
+	return fmt.Sprintf("StepKind(%d)", uint8(k))
+}
+
+// Schedule is a step-size policy (see StepKind for the formulas). It is a
+// small immutable value: Alpha is a pure function of its arguments, so the
+// whole schedule state of a run is the Schedule plus the update counter t.
+type Schedule struct {
+	Kind   StepKind
+	Alpha0 float64 // StepConst, StepInvSqrt
+	L      float64 // StepConvex, StepStrong: Lipschitz constant of grad f
+	Tau    int     // StepConvex, StepStrong: delay bound
+	Beta   float64 // StepConvex: sigma / (R sqrt(b))
+	Mu     float64 // StepStrong: strong-convexity modulus
+	T0     float64 // StepStrong: offset t0
+	Tau0   float64 // > 0: delay-adaptive scaling 1 / (1 + delay/Tau0)
+}
+
+// ConvexSchedule returns the general convex policy for Lipschitz constant L,
+// delay bound tau, gradient noise sigma, distance bound R and batch size b:
+// alpha(t) = 1 / (L (tau+1)^2 + beta sqrt(t+1)) with beta = sigma/(R sqrt(b)).
+func ConvexSchedule(L float64, tau int, sigma, R float64, b int) Schedule {
+	return Schedule{Kind: StepConvex, L: L, Tau: tau, Beta: sigma / (R * math.Sqrt(float64(b)))}
+}
+
+// StrongSchedule returns the strongly convex policy alpha(t) = 1/(mu (t+t0))
+// with the smallest t0 that keeps alpha(0) <= 1/(L (tau+1)^2), namely
+// t0 = L (tau+1)^2 / mu.
+func StrongSchedule(L float64, tau int, mu float64) Schedule {
+	q := float64(tau + 1)
+	return Schedule{Kind: StepStrong, L: L, Tau: tau, Mu: mu, T0: L * q * q / mu}
+}
+
+// Validate reports the first parameter the policy needs that is missing or
+// out of range.
+func (s Schedule) Validate() error {
+	pos := func(name string, v float64) error {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("solver: %s step size needs a finite %s > 0, got %v", s.Kind, name, v)
+		}
+		return nil
+	}
+	if s.Tau < 0 {
+		return fmt.Errorf("solver: delay bound tau must be >= 0, got %d", s.Tau)
+	}
+	if s.Tau0 < 0 || math.IsNaN(s.Tau0) {
+		return fmt.Errorf("solver: delay scale tau0 must be >= 0, got %v", s.Tau0)
+	}
+	switch s.Kind {
+	case StepConst, StepInvSqrt:
+		return pos("alpha0", s.Alpha0)
+	case StepConvex:
+		if err := pos("L", s.L); err != nil {
+			return err
+		}
+		if !(s.Beta >= 0) || math.IsInf(s.Beta, 0) {
+			return fmt.Errorf("solver: convex step size needs a finite beta >= 0, got %v", s.Beta)
+		}
+		return nil
+	case StepStrong:
+		if err := pos("mu", s.Mu); err != nil {
+			return err
+		}
+		if !(s.T0 >= 0) || math.IsInf(s.T0, 0) {
+			return fmt.Errorf("solver: strong step size needs a finite t0 >= 0, got %v", s.T0)
+		}
+		if s.T0 == 0 {
+			return fmt.Errorf("solver: strong step size needs t0 > 0 (alpha(0) would be infinite)")
+		}
+		return nil
+	}
+	return fmt.Errorf("solver: unknown step-size policy %d", uint8(s.Kind))
+}
+
+// Alpha returns the step size of update t (0-based) whose gradient was
+// computed delay updates ago (0 for serial SGD). It panics on an unknown kind.
+func (s Schedule) Alpha(t int64, delay int) float64 {
+	var a float64
+	switch s.Kind {
+	case StepConst:
+		a = s.Alpha0
+	case StepInvSqrt:
+		a = s.Alpha0 / math.Sqrt(float64(t)+1)
+	case StepConvex:
+		q := float64(s.Tau + 1)
+		a = 1 / (s.L*q*q + s.Beta*math.Sqrt(float64(t)+1))
+	case StepStrong:
+		a = 1 / (s.Mu * (float64(t) + s.T0))
+	default:
+		panic("solver: Alpha of unknown step-size policy")
+	}
+	if s.Tau0 > 0 {
+		a /= 1 + float64(delay)/s.Tau0
+	}
+	return a
+}
+
+// DefaultAverage is the average each policy's theorem is stated for:
+// uniform for the general convex policy (and const/invsqrt), (t+t0)-weighted
+// for the strongly convex one.
+func (s Schedule) DefaultAverage() Averager {
+	if s.Kind == StepStrong {
+		return Averager{Kind: AvgWeighted, T0: s.T0}
+	}
+	return Averager{Kind: AvgUniform}
+}
