@@ -1,0 +1,280 @@
+// Package launch starts asyncmb ranks and tells each one who it is.
+//
+// Local starts N child processes on this machine; a rank process calls
+// FromEnv to learn its rank, the job size, the job id and secret and where
+// to meet rank 0, so that other launchers (Slurm, ssh) only have to set
+// different environment variables. launch imports only comm of asyncmb.
+package launch
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Environment variables set by launchers and read by FromEnv.
+const (
+	EnvRank       = "ASYNCMB_RANK"        // this process's rank
+	EnvSize       = "ASYNCMB_SIZE"        // number of ranks
+	EnvJobID      = "ASYNCMB_JOB_ID"      // job id
+	EnvAddr       = "ASYNCMB_ADDR"        // rank 0's rendezvous address host:port
+	EnvStoreDir   = "ASYNCMB_STORE_DIR"   // directory of a rendezvous file store
+	EnvStoreAddr  = "ASYNCMB_STORE_ADDR"  // address of a rendezvous TCP store
+	EnvSecret     = "ASYNCMB_SECRET"      // job secret (hex or text)
+	EnvSecretFile = "ASYNCMB_SECRET_FILE" // file holding the job secret
+	EnvBind       = "ASYNCMB_BIND"        // local address or interface to use
+)
+
+// identityVars are stripped from the parent's environment before the
+// children get theirs, so a launcher run inside a rank does not leak its
+// own identity.
+var identityVars = []string{EnvRank, EnvSize, EnvJobID, EnvAddr, EnvStoreDir, EnvStoreAddr, EnvSecret, EnvSecretFile}
+
+// Spec describes a local job.
+type Spec struct {
+	// NP is the number of ranks (>= 1).
+	NP int
+	// Path is the executable; empty means this program (os.Executable).
+	Path string
+	// Args are the arguments of every rank (without argv[0]).
+	Args []string
+	// Env holds extra KEY=VALUE entries for every rank, added to this
+	// process's environment.
+	Env []string
+	// JobID defaults to a fresh random id.
+	JobID string
+	// Addr is rank 0's listen address; default "127.0.0.1:0", the actual
+	// port then travels through a file store in a temporary directory.
+	Addr string
+	// Stdout and Stderr receive the ranks' output (default os.Stdout and
+	// os.Stderr). With Prefix, every line is prefixed by "[rank N] ".
+	Stdout, Stderr io.Writer
+	Prefix         bool
+	// Grace is how long ranks get between SIGTERM and SIGKILL when the job
+	// is stopped (default 3 s).
+	Grace time.Duration
+}
+
+// RankError reports the rank that failed first and how.
+type RankError struct {
+	Rank int
+	Err  error // usually an *exec.ExitError
+}
+
+func (e *RankError) Error() string { return fmt.Sprintf("launch: rank %d failed: %v", e.Rank, e.Err) }
+func (e *RankError) Unwrap() error { return e.Err }
+
+// ExitCode passes on a rank's "rendezvous timeout" (3) and "lost peer" (4)
+// exit codes, so that the launcher exits as the rank did; anything else is
+// 1.
+func (e *RankError) ExitCode() int {
+	var ee *exec.ExitError
+	if errors.As(e.Err, &ee) {
+		if c := ee.ExitCode(); c == 3 || c == 4 {
+			return c
+		}
+	}
+	return 1
+}
+
+// NewSecret returns a fresh random job secret (hex text).
+func NewSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Local runs spec.NP copies of the executable as child processes and waits
+// for them. Each child learns its identity from the environment (see
+// FromEnv) and gets a fresh job secret. The first rank that fails, or the
+// cancellation of ctx, stops all the others: SIGTERM to each child's
+// process group, then SIGKILL after the grace period. Children run in
+// their own process groups with a parent-death signal, so none outlives
+// the launcher. The error names the first rank that failed and its exit
+// status, or is ctx's error.
+func Local(ctx context.Context, spec Spec) error {
+	if spec.NP < 1 {
+		return fmt.Errorf("launch: NP=%d, want >= 1", spec.NP)
+	}
+	if spec.Path == "" {
+		p, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("launch: %w", err)
+		}
+		spec.Path = p
+	}
+	if spec.JobID == "" {
+		spec.JobID = "local-" + NewSecret()[:12]
+	}
+	if spec.Addr == "" {
+		spec.Addr = "127.0.0.1:0"
+	}
+	if spec.Stdout == nil {
+		spec.Stdout = os.Stdout
+	}
+	if spec.Stderr == nil {
+		spec.Stderr = os.Stderr
+	}
+	if spec.Grace <= 0 {
+		spec.Grace = 3 * time.Second
+	}
+	dir, err := os.MkdirTemp("", "asyncmb-job-")
+	if err != nil {
+		return fmt.Errorf("launch: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	base := filterEnv(os.Environ(), identityVars)
+	base = append(base, spec.Env...)
+	base = append(base,
+		EnvSize+"="+strconv.Itoa(spec.NP),
+		EnvJobID+"="+spec.JobID,
+		EnvAddr+"="+spec.Addr,
+		EnvStoreDir+"="+dir,
+		EnvSecret+"="+NewSecret(),
+	)
+
+	var outMu sync.Mutex // serializes whole lines from all ranks
+	results := make(chan result, spec.NP)
+	procs := make([]*exec.Cmd, 0, spec.NP)
+	var writers []*lineWriter
+	for r := range spec.NP {
+		cmd := exec.Command(spec.Path, spec.Args...)
+		cmd.Env = append(append([]string(nil), base...), EnvRank+"="+strconv.Itoa(r))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd.Stdout, cmd.Stderr = spec.Stdout, spec.Stderr
+		if spec.Prefix {
+			prefix := fmt.Sprintf("[rank %d] ", r)
+			o := &lineWriter{mu: &outMu, w: spec.Stdout, prefix: prefix}
+			e := &lineWriter{mu: &outMu, w: spec.Stderr, prefix: prefix}
+			writers = append(writers, o, e)
+			cmd.Stdout, cmd.Stderr = o, e
+		}
+		if err := cmd.Start(); err != nil {
+			stop(procs, spec.Grace, results, len(procs))
+			return fmt.Errorf("launch: starting rank %d: %w", r, err)
+		}
+		procs = append(procs, cmd)
+		go func() { results <- result{r, cmd.Wait()} }()
+	}
+	defer func() {
+		for _, w := range writers {
+			w.flush()
+		}
+	}()
+
+	running := spec.NP
+	for running > 0 {
+		select {
+		case res := <-results:
+			running--
+			if res.err != nil {
+				stop(procs, spec.Grace, results, running)
+				return &RankError{Rank: res.rank, Err: res.err}
+			}
+		case <-ctx.Done():
+			stop(procs, spec.Grace, results, running)
+			return fmt.Errorf("launch: job stopped: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// stop sends SIGTERM to every child's process group, SIGKILL after grace to
+// those still running, and collects the running remaining results.
+func stop(procs []*exec.Cmd, grace time.Duration, results <-chan result, running int) {
+	signalAll(procs, syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	for running > 0 {
+		select {
+		case <-results:
+			running--
+		case <-t.C:
+			signalAll(procs, syscall.SIGKILL)
+			for ; running > 0; running-- {
+				<-results
+			}
+		}
+	}
+	// Grandchildren left in the groups get no grace.
+	signalAll(procs, syscall.SIGKILL)
+}
+
+// result is how a rank process ended.
+type result struct {
+	rank int
+	err  error
+}
+
+func signalAll(procs []*exec.Cmd, sig syscall.Signal) {
+	for _, p := range procs {
+		if p.Process != nil {
+			syscall.Kill(-p.Process.Pid, sig) // the whole process group
+		}
+	}
+}
+
+func filterEnv(env, drop []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		keep := true
+		for _, d := range drop {
+			if k == d {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// lineWriter prefixes every line written to it and writes whole lines to w
+// under mu, so that ranks' lines do not interleave.
+type lineWriter struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	prefix string
+	part   []byte // an unfinished line
+}
+
+func (lw *lineWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			lw.part = append(lw.part, b...)
+			break
+		}
+		line := append(append([]byte(lw.prefix), lw.part...), b[:i+1]...)
+		lw.part = lw.part[:0]
+		lw.mu.Lock()
+		_, err := lw.w.Write(line)
+		lw.mu.Unlock()
+		if err != nil {
+			return n - len(b), err
+		}
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+func (lw *lineWriter) flush() {
+	if len(lw.part) > 0 {
+		lw.Write([]byte("\n"))
+	}
+}
