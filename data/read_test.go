@@ -299,3 +299,79 @@ func TestWriterRejects(t *testing.T) {
 		t.Fatalf("wrote %q, %v", buf.String(), err)
 	}
 }
+
+// TestShardUnionTricky checks shard unions on small files whose byte ranges
+// cut lines, comments, CRLF pairs and blank lines in every possible place.
+func TestShardUnionTricky(t *testing.T) {
+	for _, content := range []string{
+		"1 1:1",
+		"1 1:1\n",
+		"1 1:1\n-1 2:2",
+		"\n\n1 1:1\n\n\n-1 2:2\n\n",
+		"# c\r\n1 1:1 # x\r\n\r\n-1 qid:3 2:2\r\n# end\r\n0 3:0.5\r\n",
+		"1\n2\n3\n4\n5\n6\n7\n8\n9\n",
+		"1 1:1 2:2 3:3 4:4 5:5 6:6 7:7 8:8 9:9 10:10 11:11 12:12 13:13\n2\n",
+	} {
+		path := writeTemp(t, "f", content)
+		whole, err := Read(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for K := 1; K <= len(content)+2; K++ {
+			checkShards(t, path, whole, K)
+		}
+	}
+}
+
+func TestReadShardArgs(t *testing.T) {
+	path := testPath("heart_scale")
+	for _, c := range [][2]int{{0, 0}, {-1, 3}, {3, 3}} {
+		if _, err := ReadShard(path, c[0], c[1], Options{}); err == nil {
+			t.Errorf("ReadShard(k=%d, K=%d): no error", c[0], c[1])
+		}
+	}
+	if _, err := Read(path, Options{Features: -1}); err == nil {
+		t.Error("Features -1: no error")
+	}
+	if _, err := ReadShard(writeTemp(t, "empty", ""), 0, 2, Options{}); !errors.Is(err, ErrEmpty) {
+		t.Errorf("empty file shard: %v", err)
+	}
+}
+
+// TestReadParallel checks that parsing in byte ranges gives the same data
+// as one pass and reports the first defect of the file with its line.
+func TestReadParallel(t *testing.T) {
+	path := testPath("a9a")
+	one, err := Read(path, Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []int{2, 3} {
+		d, err := Read(path, Options{Workers: w})
+		if err != nil || !sameRows(one, d) || d.MaxIndex != one.MaxIndex {
+			t.Fatalf("workers=%d: %v, or rows differ", w, err)
+		}
+	}
+	content, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := splitLines(content)
+	corrupt := func(at ...int) string {
+		c := slices.Clone(lines)
+		for _, l := range at {
+			c[l-1] = []byte("1 5:1 4:1")
+		}
+		return writeTemp(t, "a9a-bad", string(bytes.Join(c, []byte("\n"))))
+	}
+	for _, c := range []struct {
+		at   []int
+		line int
+	}{{[]int{100, 30000}, 100}, {[]int{30000}, 30000}, {[]int{20000, 30000}, 20000}} {
+		_, err := Read(corrupt(c.at...), Options{Workers: 3})
+		var pe *ParseError
+		if !errors.As(err, &pe) || pe.Line != c.line || pe.Col != 7 {
+			t.Fatalf("defects at lines %v: %v, want line %d col 7", c.at, err, c.line)
+		}
+	}
+}
