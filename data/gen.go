@@ -38,8 +38,9 @@ func (t Task) String() string {
 }
 
 // MaxGenFeatures bounds GenConfig.Features for sparse data: the sampler
-// keeps a tree of 2 float64 per feature (rounded up to a power of two) per
-// worker.
+// keeps 12 bytes per feature (alias table) shared, 4 per feature per worker
+// (marks), and, for skewed rows where rejection gives up, a sum tree of 16
+// bytes per feature (rounded up to a power of two) per worker.
 const MaxGenFeatures = 1 << 26
 
 // GenConfig describes a synthetic data set. The zero value is not valid:
@@ -121,20 +122,21 @@ func Generate(w io.Writer, c GenConfig, progress func(GenStats)) (GenStats, erro
 	for j := range model {
 		model[j] = mr.NormFloat64()
 	}
-	var weights []float64
+	var table *aliasTable
 	if c.Density < 1 {
-		weights = make([]float64, c.Features)
+		weights := make([]float64, c.Features)
 		for j := range weights {
 			weights[j] = math.Pow(float64(j+1), -c.Zipf)
 		}
+		table = newAliasTable(weights)
 	}
 	workers := c.Workers
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	if weights != nil {
-		// Keep the samplers' trees within about 1 GiB.
-		perWorker := 16 * int64(nextPow2(c.Features))
+	if table != nil {
+		// Keep the workers' marks and (possible) fallback trees within about 1 GiB.
+		perWorker := 4*int64(c.Features) + 16*int64(nextPow2(c.Features))
 		workers = int(max(1, min(int64(workers), (1<<30)/perWorker)))
 	}
 	nblocks := (c.Rows + genBlock - 1) / genBlock
@@ -158,7 +160,7 @@ func Generate(w io.Writer, c GenConfig, progress func(GenStats)) (GenStats, erro
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			g := newRowGen(c, model, weights)
+			g := newRowGen(c, model, table)
 			for j := range jobs {
 				if stop.Load() {
 					j.out <- genResult{}
@@ -212,17 +214,17 @@ type genResult struct {
 // rowGen generates blocks of rows; each worker owns one.
 type rowGen struct {
 	c       GenConfig
-	model   []float64 // planted w*, shared read-only
-	s       *sampler  // nil for dense rows
+	model   []float64        // planted w*, shared read-only
+	s       *distinctSampler // nil for dense rows
 	idx     []int32
 	val     []float64
 	lastLen int // bytes of the previous block, to size the next buffer
 }
 
-func newRowGen(c GenConfig, model, weights []float64) *rowGen {
+func newRowGen(c GenConfig, model []float64, a *aliasTable) *rowGen {
 	g := &rowGen{c: c, model: model}
-	if weights != nil {
-		g.s = newSampler(weights)
+	if a != nil {
+		g.s = newDistinctSampler(a)
 	}
 	return g
 }
@@ -246,7 +248,7 @@ func (g *rowGen) block(b int) genResult {
 			if r.Float64() < kf-float64(k) {
 				k++
 			}
-			g.idx = g.s.drawDistinct(r, min(max(k, 1), d), g.idx)
+			g.idx = g.s.draw(r, min(max(k, 1), d), g.idx)
 			slices.Sort(g.idx)
 		}
 		g.val = g.val[:0]
@@ -284,71 +286,4 @@ func (g *rowGen) block(b int) genResult {
 	}
 	g.lastLen = len(res.buf)
 	return res
-}
-
-// sampler draws indices with probability proportional to their weights,
-// without replacement within one drawDistinct call, in O(log n) per draw:
-// a complete binary tree whose leaves are the weights and whose inner nodes
-// are the sums of their children.
-type sampler struct {
-	size    int       // number of leaves, a power of two
-	tree    []float64 // tree[1] is the root, leaves are tree[size:size+n]
-	weights []float64 // the weights, to restore leaves after a draw
-}
-
-func newSampler(weights []float64) *sampler {
-	size := nextPow2(len(weights))
-	s := &sampler{size: size, tree: make([]float64, 2*size), weights: weights}
-	copy(s.tree[size:], weights)
-	for i := size - 1; i >= 1; i-- {
-		s.tree[i] = s.tree[2*i] + s.tree[2*i+1]
-	}
-	return s
-}
-
-// set sets leaf j to w and recomputes the sums above it. Because each sum
-// is recomputed from its children, restoring every changed leaf gives back
-// the same tree bit for bit.
-func (s *sampler) set(j int, w float64) {
-	i := j + s.size
-	s.tree[i] = w
-	for i >>= 1; i >= 1; i >>= 1 {
-		s.tree[i] = s.tree[2*i] + s.tree[2*i+1]
-	}
-}
-
-// drawDistinct appends k distinct indices (k <= number of weights with
-// positive weight) to dst, then restores the tree.
-func (s *sampler) drawDistinct(r *rand.Rand, k int, dst []int32) []int32 {
-	start := len(dst)
-	for len(dst)-start < k {
-		x := r.Float64() * s.tree[1]
-		i := 1
-		for i < s.size {
-			if l := s.tree[2*i]; x < l {
-				i = 2 * i
-			} else {
-				x -= l
-				i = 2*i + 1
-			}
-		}
-		if s.tree[i] == 0 {
-			continue // rounding led to a drawn or padding leaf: draw again
-		}
-		j := i - s.size
-		dst = append(dst, int32(j))
-		s.set(j, 0)
-	}
-	for _, j := range dst[start:] {
-		s.set(int(j), s.weights[j])
-	}
-	return dst
-}
-
-func nextPow2(n int) int {
-	p := 1
-	for p < n {
-		p <<= 1
-	}
-	return p
 }
