@@ -16,6 +16,7 @@ vet:
 
 unit: build
 	$(GO) test -count=1 -timeout 30m ./...
+	GOEXPERIMENT=simd $(GO) test -count=1 ./kernels/
 
 # Each fuzz target is run briefly on its seed corpus plus FUZZTIME of mutation.
 fuzz:

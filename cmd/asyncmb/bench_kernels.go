@@ -183,8 +183,8 @@ func runKernelBench(cfg kernelBenchConfig, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "asyncmb bench kernels: %s/%s, %d CPUs, GOMAXPROCS %d, %d warm-up + %d timed runs per kernel (median)\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), cfg.warmup, cfg.reps)
+	fmt.Fprintf(w, "asyncmb bench kernels: %s %s/%s, %d CPUs, GOMAXPROCS %d, dense kernels: %s; %d warm-up + %d timed runs per kernel (median)\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), kernels.DenseKernels(), cfg.warmup, cfg.reps)
 	workerSet := []int{1}
 	if cfg.workers > 1 {
 		workerSet = append(workerSet, cfg.workers)
