@@ -49,6 +49,8 @@ func TestReadErrors(t *testing.T) {
 		{"NUL bytes", "1 1:1\n\x00\x00\x00\x01\x02", Options{}, ErrBinary, ":2:1", "NUL byte: this looks like a binary file"},
 		{"control bytes", "\x7fELF\x02\x01 1:1\n", Options{}, ErrBinary, ":1:1", "control byte 0x7f"},
 		{"invalid UTF-8", "1 1:\xff\xfe\n", Options{}, ErrBinary, ":1:5", "invalid UTF-8"},
+		{"gzip", "\x1f\x8b\x08\x00\x00\x00", Options{}, ErrBinary, ":1:1", "gzip-compressed file, not LIBSVM text: decompress it first (gunzip)"},
+		{"xz", "\xfd7zXZ\x00\x00", Options{}, ErrBinary, ":1:1", "xz-compressed"},
 		{"long line", "1 1:1\n1 1:1 2:1 3:1 4:1\n", Options{MaxLine: 12}, ErrLineTooLong, ":2:13", "line longer than 12 bytes"},
 		{"long binary line", "1 1:1\n" + strings.Repeat("ab\x00", 40000), Options{}, ErrBinary, ":2:3", "NUL byte"},
 	}

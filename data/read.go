@@ -204,6 +204,11 @@ func readRange(f io.ReaderAt, path string, start, end int64, opt Options) (*Data
 		// starts at start; otherwise the partial line is skipped below.
 		pos = start - 1
 	}
+	if start == 0 {
+		if err := checkCompressed(f, path); err != nil {
+			return nil, err
+		}
+	}
 	br := &boundedReader{r: f, pos: pos, end: end}
 	lr := newLineReader(br, pos, maxLine)
 	b := newBuilder(opt.Features, end-start)
@@ -247,6 +252,31 @@ func readRange(f io.ReaderAt, path string, start, end int64, opt Options) (*Data
 		End:       end,
 		BytesRead: br.read,
 	}, nil
+}
+
+// compressedMagic are the first bytes of compressed files LIBSVM data sets
+// are often distributed as.
+var compressedMagic = []struct {
+	magic, name, tool string
+}{
+	{"\x1f\x8b", "gzip", "gunzip"},
+	{"BZh", "bzip2", "bunzip2"},
+	{"\xfd7zXZ\x00", "xz", "unxz"},
+	{"\x28\xb5\x2f\xfd", "zstd", "unzstd"},
+}
+
+// checkCompressed returns an ErrBinary *ParseError naming the format if f
+// starts like a compressed file.
+func checkCompressed(f io.ReaderAt, path string) error {
+	var head [6]byte
+	n, _ := f.ReadAt(head[:], 0)
+	for _, c := range compressedMagic {
+		if bytes.HasPrefix(head[:n], []byte(c.magic)) {
+			return &ParseError{Path: path, Line: 1, Col: 1, Err: ErrBinary,
+				Msg: fmt.Sprintf("this is a %s-compressed file, not LIBSVM text: decompress it first (%s)", c.name, c.tool)}
+		}
+	}
+	return nil
 }
 
 // withLine completes a *ParseError from the line reader or parser with the
