@@ -56,7 +56,8 @@ func (o Options) validate() error {
 // line and column (the first defect in the file, also when parsing in
 // parallel). Files of at least 2*MinPiece bytes are parsed by up to
 // opt.Workers goroutines, each on its own byte range, and the pieces are
-// concatenated.
+// concatenated (at peak this holds the pieces and the result, about twice
+// the CSR's memory; Workers: 1 avoids that).
 func Read(path string, opt Options) (*Dataset, error) {
 	if err := opt.validate(); err != nil {
 		return nil, err
@@ -145,6 +146,10 @@ func openSized(path string) (*os.File, int64, error) {
 	if err != nil {
 		f.Close()
 		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("data: %s is not a regular file (the reader needs its size and random access)", path)
 	}
 	if st.Size() == 0 {
 		f.Close()

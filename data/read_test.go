@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -332,6 +333,9 @@ func TestReadShardArgs(t *testing.T) {
 	}
 	if _, err := Read(path, Options{Features: -1}); err == nil {
 		t.Error("Features -1: no error")
+	}
+	if _, err := Read(t.TempDir(), Options{}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("directory: %v", err)
 	}
 	if _, err := ReadShard(writeTemp(t, "empty", ""), 0, 2, Options{}); !errors.Is(err, ErrEmpty) {
 		t.Errorf("empty file shard: %v", err)
