@@ -24,7 +24,7 @@ type builder struct {
 }
 
 func newBuilder(features int, total int64) *builder {
-	// Start small: one 64 KiB chunk of typical text. reserve grows it.
+	// Start small (a few KiB of text); reserve grows the slices as lines come.
 	limit := maxIndex
 	if features > 0 {
 		limit = features
