@@ -22,7 +22,7 @@ var kernelRows = []string{
 func benchKernelsArgs(extra ...string) []string {
 	root := filepath.Join("..", "..")
 	return append([]string{"bench", "kernels", "--data-dir", filepath.Join(root, "testdata"),
-		"--dense", "64x48", "--reps", "3", "--warmup", "1", "--workers", "2"}, extra...)
+		"--dense", "64x48", "--reps", "3", "--warmup", "1", "--rounds", "2", "--workers", "2"}, extra...)
 }
 
 // tableRow returns the fields of the output row for a case and kernel.
@@ -61,7 +61,7 @@ func TestBenchKernelsOursOnly(t *testing.T) {
 
 func TestBenchKernelsUsage(t *testing.T) {
 	for _, args := range [][]string{
-		{"--dense", "4096"}, {"--dense", "0x3"}, {"--reps", "0"}, {"--warmup", "-1"}, {"--workers", "0"}, {"extra"},
+		{"--dense", "4096"}, {"--dense", "0x3"}, {"--reps", "0"}, {"--rounds", "0"}, {"--warmup", "-1"}, {"--workers", "0"}, {"extra"},
 	} {
 		_, stderr, code := runCLI(t, append([]string{"bench", "kernels"}, args...)...)
 		if code != 2 {
