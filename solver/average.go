@@ -1,10 +1,5 @@
 package solver
 
-import (
-	"fmt"
-	"strings"
-)
-
 // AvgKind names the output of a run: the last iterate or an average of the
 // iterates.
 type AvgKind uint8
@@ -38,21 +33,9 @@ var avgNames = [numAvgKinds]string{"last", "uniform", "weighted", "tail"}
 func AvgNames() []string { return avgNames[:] }
 
 // ParseAvgKind maps a name of AvgNames to its AvgKind.
-func ParseAvgKind(s string) (AvgKind, error) {
-	for k, n := range avgNames {
-		if n == s {
-			return AvgKind(k), nil
-		}
-	}
-	return 0, fmt.Errorf("solver: unknown average %q (want one of %s)", s, strings.Join(avgNames[:], ", "))
-}
+func ParseAvgKind(s string) (AvgKind, error) { return parseName[AvgKind](avgNames[:], "average", s) }
 
-func (k AvgKind) String() string {
-	if k < numAvgKinds {
-		return avgNames[k]
-	}
-	return fmt.Sprintf("AvgKind(%d)", uint8(k))
-}
+func (k AvgKind) String() string { return nameOf(avgNames[:], "AvgKind", k) }
 
 // Averager is the running average of the iterates, a small state machine:
 // Add one iterate after each update, read the output with Value. All its

@@ -44,20 +44,27 @@ var regNames = [numRegKinds]string{"none", "l1", "l2", "elastic", "box", "nonneg
 func RegNames() []string { return regNames[:] }
 
 // ParseRegKind maps a name of RegNames to its RegKind.
-func ParseRegKind(s string) (RegKind, error) {
-	for k, n := range regNames {
+func ParseRegKind(s string) (RegKind, error) { return parseName[RegKind](regNames[:], "regularizer", s) }
+
+func (k RegKind) String() string { return nameOf(regNames[:], "RegKind", k) }
+
+// parseName returns the index of s in names as a K, or an error listing the
+// names.
+func parseName[K ~uint8](names []string, what, s string) (K, error) {
+	for k, n := range names {
 		if n == s {
-			return RegKind(k), nil
+			return K(k), nil
 		}
 	}
-	return 0, fmt.Errorf("solver: unknown regularizer %q (want one of %s)", s, strings.Join(regNames[:], ", "))
+	return 0, fmt.Errorf("solver: unknown %s %q (want one of %s)", what, s, strings.Join(names, ", "))
 }
 
-func (k RegKind) String() string {
-	if k < numRegKinds {
-		return regNames[k]
+// nameOf returns names[k], or "Type(k)" for a k out of range.
+func nameOf[K ~uint8](names []string, typ string, k K) string {
+	if int(k) < len(names) {
+		return names[k]
 	}
-	return fmt.Sprintf("RegKind(%d)", uint8(k))
+	return fmt.Sprintf("%s(%d)", typ, uint8(k))
 }
 
 // Reg is a convex regularizer Psi: its value, exact proximal operator,

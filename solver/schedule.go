@@ -3,7 +3,6 @@ package solver
 import (
 	"fmt"
 	"math"
-	"strings"
 )
 
 // StepKind names a step-size policy.
@@ -45,20 +44,10 @@ func StepNames() []string { return stepNames[:] }
 
 // ParseStepKind maps a name of StepNames to its StepKind.
 func ParseStepKind(s string) (StepKind, error) {
-	for k, n := range stepNames {
-		if n == s {
-			return StepKind(k), nil
-		}
-	}
-	return 0, fmt.Errorf("solver: unknown step-size policy %q (want one of %s)", s, strings.Join(stepNames[:], ", "))
+	return parseName[StepKind](stepNames[:], "step-size policy", s)
 }
 
-func (k StepKind) String() string {
-	if k < numStepKinds {
-		return stepNames[k]
-	}
-	return fmt.Sprintf("StepKind(%d)", uint8(k))
-}
+func (k StepKind) String() string { return nameOf(stepNames[:], "StepKind", k) }
 
 // Schedule is a step-size policy (see StepKind for the formulas). It is a
 // small immutable value: Alpha is a pure function of its arguments, so the
