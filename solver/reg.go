@@ -44,7 +44,9 @@ var regNames = [numRegKinds]string{"none", "l1", "l2", "elastic", "box", "nonneg
 func RegNames() []string { return regNames[:] }
 
 // ParseRegKind maps a name of RegNames to its RegKind.
-func ParseRegKind(s string) (RegKind, error) { return parseName[RegKind](regNames[:], "regularizer", s) }
+func ParseRegKind(s string) (RegKind, error) {
+	return parseName[RegKind](regNames[:], "regularizer", s)
+}
 
 func (k RegKind) String() string { return nameOf(regNames[:], "RegKind", k) }
 
