@@ -152,3 +152,33 @@ func TestReferenceReproducesOptima(t *testing.T) {
 		})
 	}
 }
+
+// TestReferenceCache: a solve is stored under its key and read back instead
+// of solving again; another key misses; a corrupted entry is an error.
+func TestReferenceCache(t *testing.T) {
+	r := findRef(t, "heart_scale", "l2-logistic", 0.01)
+	p := problemOf(t, r)
+	_, d := p.Dims()
+	dir := t.TempDir()
+	key := solver.ProblemKey("abc", d, false, p.Loss, p.Reg)
+	e, cached, err := solver.CachedReference(dir, key, p, solver.RefOptions{})
+	if err != nil || cached || !e.Converged {
+		t.Fatalf("first call: %+v cached=%v err=%v", e, cached, err)
+	}
+	calls := 0
+	e2, cached, err := solver.CachedReference(dir, key, p, solver.RefOptions{Progress: func(int, float64) bool { calls++; return true }})
+	if err != nil || !cached || e2 != e || calls != 0 {
+		t.Fatalf("second call: %+v cached=%v err=%v solver iterations %d", e2, cached, err, calls)
+	}
+	other := p.Reg
+	other.Lambda = 0.02
+	if _, ok, _ := solver.ReadRefCache(dir, solver.ProblemKey("abc", d, false, p.Loss, other)); ok {
+		t.Fatal("a different lambda hit the cache")
+	}
+	if err := os.WriteFile(solver.RefCachePath(dir, key), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := solver.CachedReference(dir, key, p, solver.RefOptions{}); err == nil {
+		t.Fatal("a corrupted cache entry was accepted")
+	}
+}
