@@ -46,7 +46,7 @@ func newLS(n, d int, seed uint64, sparsity int) *lsProblem {
 // of x, sparse or dense.
 type fakeWorker struct {
 	id      int
-	model   *Model
+	model   *Replica
 	sampler *Sampler
 	g       []float64
 	sparse  bool
@@ -119,7 +119,7 @@ func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *Mast
 	rng := rand.New(rand.NewPCG(seed, 2))
 	workers := make([]*fakeWorker, c.workers+1)
 	for w := 1; w <= c.workers; w++ {
-		workers[w] = &fakeWorker{id: w, model: NewModel(d), sampler: NewSampler(n, uint64(w)), g: make([]float64, d), sparse: c.sparse}
+		workers[w] = &fakeWorker{id: w, model: NewReplica(d), sampler: NewSampler(n, uint64(w)), g: make([]float64, d), sparse: c.sparse}
 	}
 	var inflight []*Grad // to the master
 	xAt := map[int64][]float64{}
@@ -358,7 +358,7 @@ func TestMasterP1IsSerialProxSGD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &fakeWorker{id: 1, model: NewModel(d), sampler: NewSampler(n, 9), g: make([]float64, d)}
+	w := &fakeWorker{id: 1, model: NewReplica(d), sampler: NewSampler(n, 9), g: make([]float64, d)}
 	rd := m.Start()
 	for !m.Done() {
 		r := copyReply(rd.Replies[0])

@@ -5,9 +5,9 @@ import (
 	"math/rand/v2"
 )
 
-// Model is a worker's copy of the master's x, kept up to date by the
+// Replica is a worker's copy of the master's x, kept up to date by the
 // master's replies (dense, sparse or delta). Not safe for concurrent use.
-type Model struct {
+type Replica struct {
 	X []float64
 	T int64 // version held; -1 before the first reply
 	// nz lists the coordinates that may be nonzero, when known (after a
@@ -16,15 +16,15 @@ type Model struct {
 	nzKnown bool
 }
 
-// NewModel returns an empty copy of dimension d.
-func NewModel(d int) *Model {
-	return &Model{X: make([]float64, d), T: -1, nzKnown: true}
+// NewReplica returns an empty copy of dimension d.
+func NewReplica(d int) *Replica {
+	return &Replica{X: make([]float64, d), T: -1, nzKnown: true}
 }
 
 // Apply updates the copy with a reply. A delta that does not apply to the
 // version held, or entries outside [0, d), are errors (the copy is then
 // unchanged only for the version check).
-func (m *Model) Apply(r *Reply) error {
+func (m *Replica) Apply(r *Reply) error {
 	d := len(m.X)
 	switch r.Kind {
 	case ReplyDense:

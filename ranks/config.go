@@ -1,0 +1,116 @@
+package ranks
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// StepSpec is the step-size policy as the user gives it; the master turns
+// it into a solver.Schedule once the data are known (L and sigma estimated
+// on the workers' shards unless given).
+type StepSpec struct {
+	Kind   solver.StepKind
+	Alpha0 float64 // const, invsqrt
+	L      float64 // Lipschitz constant of grad f; 0: estimate
+	Sigma  float64 // gradient noise (one sample); 0: estimate
+	R      float64 // bound on ||x0 - x*|| for the convex policy
+	Tau    int     // delay bound; < 0: the number of workers
+	Tau0   float64 // > 0: delay-adaptive steps alpha(t)/(1 + tau(t)/Tau0)
+	// Average is the output; "" means the policy's own (uniform for
+	// convex, weighted for strong, last for const/invsqrt is uniform too).
+	Average string
+	// Horizon, for the tail average, averages exactly the last half of a
+	// run known to stop at Horizon updates (0: doubling blocks).
+	Horizon int64
+}
+
+// Config is everything one rank needs to take part in a training run.
+// Every rank gets the same Config (from the same flags); the master's
+// decisions (dimension, label map, step sizes) reach the workers in the
+// setup messages.
+type Config struct {
+	Data      string // LIBSVM file
+	Features  int    // > 0 fixes the dimension
+	Bias      bool   // append a constant-1 feature (regularized like the others)
+	Replicate bool   // every worker reads the whole file instead of a shard
+	Loss      kernels.Loss
+	Reg       solver.Reg // Groups are resolved from GroupSpec once d is known
+	GroupSpec string     // group lasso: a group size "G" or boundaries "0,4,10,..."
+
+	Mode      Mode
+	MaxDelay  int
+	SyncEvery int64
+	Pipeline  bool
+	Batch     int
+	Step      StepSpec
+	Eager     bool // force the O(d) master update
+
+	// Stopping: the first rule that fires ends the run; at least one is set.
+	Iters  int64
+	Epochs float64
+	Time   time.Duration
+	Target float64 // relative suboptimality (phi - phi*)/|phi*|; needs phi*
+
+	SnapshotEvery int64 // 0: about 4 per epoch
+	Seed          uint64
+	Slow          map[int]float64 // worker rank -> compute slow-down factor
+	Jitter        time.Duration   // uniform random extra delay per gradient
+
+	Out string // output directory (created by the master)
+
+	// PhiStar, when not NaN, is the optimal value phi*; otherwise the
+	// master asks Reference (if set) once it has built the full problem.
+	PhiStar   float64
+	Reference func(p *solver.Problem, dataHash string) (float64, error)
+	// NeedFull makes the master load the whole data set (for the target
+	// evaluator and the reference); it is set automatically for Target.
+	NeedFull bool
+
+	// Progress receives the live progress line (nil: none); ProgressTTY
+	// redraws one line with \r instead of printing periodic lines.
+	Progress      io.Writer
+	ProgressTTY   bool
+	ProgressEvery time.Duration
+	// Summary receives the summary table at the end (nil: none).
+	Summary io.Writer
+
+	// Manifest holds what the command line knows and the ranks do not
+	// (version, commit, flags); it is copied into summary.json.
+	Manifest map[string]any
+}
+
+func (c *Config) validate(workers int) error {
+	switch {
+	case c.Data == "":
+		return errors.New("ranks: no data file")
+	case c.Batch < 1:
+		return fmt.Errorf("ranks: batch size %d < 1", c.Batch)
+	case c.Iters < 0 || c.Epochs < 0 || c.Time < 0 || c.Target < 0 || math.IsNaN(c.Epochs) || math.IsNaN(c.Target):
+		return errors.New("ranks: negative stopping rule")
+	case c.Iters == 0 && c.Epochs == 0 && c.Time == 0 && c.Target == 0:
+		return errors.New("ranks: no stopping rule (set iters, epochs, time or target)")
+	case c.Mode == ModeSync && (c.Pipeline || c.SyncEvery > 0):
+		return errors.New("ranks: sync mode takes neither --pipeline nor --sync-every")
+	case c.Mode != ModeBounded && c.MaxDelay != 0:
+		return errors.New("ranks: --max-delay needs --mode bounded")
+	case c.Jitter < 0:
+		return errors.New("ranks: negative jitter")
+	case workers < 1:
+		return errors.New("ranks: a run needs at least one worker (2 ranks)")
+	}
+	for r, f := range c.Slow {
+		if r < 1 || r > workers {
+			return fmt.Errorf("ranks: --slow names rank %d, workers are ranks 1..%d", r, workers)
+		}
+		if !(f >= 1) || math.IsInf(f, 0) {
+			return fmt.Errorf("ranks: --slow factor for rank %d is %v, want >= 1", r, f)
+		}
+	}
+	return nil
+}

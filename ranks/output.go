@@ -1,0 +1,417 @@
+package ranks
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/asyncmb/asyncmb/comm"
+	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// TraceRow is one evaluated snapshot: phi of the last iterate and of the
+// output average on the full data, and their suboptimality when phi* is
+// known (relative: (phi - phi*)/|phi*|).
+type TraceRow struct {
+	T         int64   `json:"t"`
+	WallS     float64 `json:"wall_s"`
+	Epochs    float64 `json:"epochs"`
+	PhiLast   float64 `json:"phi_last"`
+	PhiAvg    float64 `json:"phi_avg"`
+	RelLast   float64 `json:"rel_subopt_last"`
+	RelAvg    float64 `json:"rel_subopt_avg"`
+	NNZLast   int     `json:"nnz_last"`
+	NNZAvg    int     `json:"nnz_avg"`
+	finalXAvg []float64
+}
+
+// evaluateTrace evaluates every snapshot of the trace on the workers'
+// shards (one Bcast of x and avg, one Reduce of two loss sums each).
+func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, f *facts, phiStar float64) ([]TraceRow, error) {
+	tr, err := openTrace(path)
+	if err != nil {
+		return nil, err
+	}
+	defer tr.close()
+	d := f.d
+	var s Snapshot
+	v := make([]float64, 2*d)
+	res := make([]float64, 2)
+	var rows []TraceRow
+	inv := 1 / float64(f.n)
+	for {
+		err := tr.next(&s)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		copy(v, s.X)
+		copy(v[d:], s.Avg)
+		if err := round(ctx, c, estEval, v, res); err != nil {
+			return nil, err
+		}
+		row := TraceRow{
+			T: s.T, WallS: float64(s.WallNs) / 1e9, Epochs: float64(s.Samples) * inv,
+			PhiLast: res[0]*inv + cfg.Reg.Value(s.X), PhiAvg: res[1]*inv + cfg.Reg.Value(s.Avg),
+			NNZLast: solver.NNZ(s.X), NNZAvg: solver.NNZ(s.Avg),
+			RelLast: math.NaN(), RelAvg: math.NaN(),
+		}
+		if !math.IsNaN(phiStar) {
+			row.RelLast = (row.PhiLast - phiStar) / math.Abs(phiStar)
+			row.RelAvg = (row.PhiAvg - phiStar) / math.Abs(phiStar)
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) > 0 {
+		rows[len(rows)-1].finalXAvg = append([]float64(nil), s.Avg...)
+	}
+	return rows, nil
+}
+
+// Summary is summary.json: the run's manifest and its figures.
+type Summary struct {
+	Manifest   map[string]any `json:"manifest"`
+	Data       DataInfo       `json:"data"`
+	Ranks      int            `json:"ranks"`
+	Workers    int            `json:"workers"`
+	Hosts      []string       `json:"hosts"`
+	SlurmJobID string         `json:"slurm_job_id,omitempty"`
+	Mode       string         `json:"mode"`
+	Problem    ProblemInfo    `json:"problem"`
+	Step       StepInfo       `json:"step"`
+	StopReason string         `json:"stop_reason"`
+
+	Updates       int64   `json:"updates"`
+	Samples       int64   `json:"samples"`
+	Epochs        float64 `json:"epochs"`
+	TrainS        float64 `json:"train_s"`
+	WallS         float64 `json:"wall_s"`
+	UpdatesPerSec float64 `json:"updates_per_s"`
+
+	Delay   DelayInfo    `json:"delay"`
+	PerWorker []WorkerInfo `json:"per_worker"`
+	Master  MasterInfo   `json:"master"`
+	Comm    CommInfo     `json:"comm"`
+
+	PhiStar *float64  `json:"phi_star,omitempty"`
+	Final   *TraceRow `json:"final,omitempty"`
+	Target  *TargetInfo `json:"target,omitempty"`
+	Outputs map[string]string `json:"outputs"`
+}
+
+// DataInfo describes the training data.
+type DataInfo struct {
+	Path     string    `json:"path"`
+	SHA256   string    `json:"sha256"`
+	Rows     int64     `json:"rows"`
+	Features int       `json:"features"`
+	Dim      int       `json:"dim"`
+	NNZ      int64     `json:"nnz"`
+	LabelMap []float64 `json:"label_map,omitempty"` // raw labels mapped to -1, +1
+}
+
+// ProblemInfo is the objective.
+type ProblemInfo struct {
+	Loss    string  `json:"loss"`
+	Reg     string  `json:"reg"`
+	Lambda  float64 `json:"lambda"`
+	Lambda2 float64 `json:"lambda2,omitempty"`
+	Bias    bool    `json:"bias"`
+}
+
+// StepInfo is the step-size policy with its estimated constants.
+type StepInfo struct {
+	Policy  string  `json:"policy"`
+	Alpha0  float64 `json:"alpha0,omitempty"`
+	L       float64 `json:"L,omitempty"`
+	Sigma   float64 `json:"sigma,omitempty"`
+	Tau     int     `json:"tau"`
+	Beta    float64 `json:"beta,omitempty"`
+	Mu      float64 `json:"mu,omitempty"`
+	T0      float64 `json:"t0,omitempty"`
+	Tau0    float64 `json:"tau0,omitempty"`
+	Average string  `json:"average"`
+	Batch   int     `json:"batch"`
+}
+
+// DelayInfo summarizes the delays tau(t) of the applied gradients.
+type DelayInfo struct {
+	Mean float64 `json:"mean"`
+	P50  int64   `json:"p50"`
+	P99  int64   `json:"p99"`
+	Max  int64   `json:"max"`
+	// Hist[k] counts delays of k (trimmed after the largest nonzero bucket).
+	Hist []int64 `json:"hist"`
+}
+
+// WorkerInfo is one worker's share of the run.
+type WorkerInfo struct {
+	Rank      int     `json:"rank"`
+	Host      string  `json:"host"`
+	Grads     int64   `json:"grads"`
+	Rows      int64   `json:"rows"`
+	ComputeS  float64 `json:"compute_s"`
+	IdleS     float64 `json:"idle_s"`
+	MeanDelay float64 `json:"mean_delay"`
+	MaxDelay  int64   `json:"max_delay"`
+	Slow      float64 `json:"slow_factor,omitempty"`
+}
+
+// MasterInfo is the master's load.
+type MasterInfo struct {
+	BusyS        float64 `json:"busy_s"`
+	BusyFraction float64 `json:"busy_fraction"`
+	NsPerUpdate  float64 `json:"ns_per_update"`
+	Lazy         bool    `json:"lazy"`
+	Barriers     int64   `json:"barriers,omitempty"`
+	RepliesDense int64   `json:"replies_dense"`
+	RepliesSparse int64  `json:"replies_sparse"`
+	RepliesDelta int64   `json:"replies_delta"`
+}
+
+// CommInfo is the traffic seen by the master.
+type CommInfo struct {
+	Codec          string  `json:"codec,omitempty"`
+	BytesWire      uint64  `json:"bytes_wire"`
+	BytesRaw       uint64  `json:"bytes_raw"`
+	Ratio          float64 `json:"compression_ratio"`
+	Msgs           uint64  `json:"messages"`
+	WireBytesPerUpdate float64 `json:"wire_bytes_per_update"`
+	RawBytesPerUpdate  float64 `json:"raw_bytes_per_update"`
+}
+
+// TargetInfo is the --target run's outcome.
+type TargetInfo struct {
+	Eps       float64 `json:"eps"`
+	Reached   bool    `json:"reached"`
+	T         int64   `json:"t,omitempty"`
+	WallS     float64 `json:"wall_s,omitempty"`
+	Evals     int64   `json:"evals"`
+	EvalCPUS  float64 `json:"eval_cpu_s"`
+}
+
+func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver.Averager, L, sigma, phiStar float64, rows []TraceRow, wallStart time.Time) *Summary {
+	cfg := r.cfg
+	st := r.m.Stats()
+	P := r.c.Size() - 1
+	sum := &Summary{
+		Manifest: cfg.Manifest,
+		Data: DataInfo{Path: cfg.Data, SHA256: hash, Rows: f.n, Features: f.dRaw, Dim: f.d, NNZ: f.nnz},
+		Ranks: r.c.Size(), Workers: P, Hosts: f.hosts, SlurmJobID: os.Getenv("SLURM_JOB_ID"),
+		Mode: cfg.Mode.String(),
+		Problem: ProblemInfo{Loss: cfg.Loss.String(), Reg: cfg.Reg.Kind.String(), Lambda: cfg.Reg.Lambda, Lambda2: cfg.Reg.Lambda2, Bias: cfg.Bias},
+		Step: StepInfo{Policy: s.Kind.String(), Alpha0: s.Alpha0, L: L, Sigma: sigma, Tau: s.Tau, Beta: s.Beta, Mu: s.Mu, T0: s.T0, Tau0: s.Tau0,
+			Average: avg.Kind.String(), Batch: cfg.Batch},
+		StopReason: r.stopReason,
+		Updates:    st.Updates, Samples: r.m.SamplesDone(),
+		Epochs: float64(r.m.SamplesDone()) / float64(f.n),
+		TrainS: float64(r.trainNs) / 1e9, WallS: time.Since(wallStart).Seconds(),
+		Outputs: map[string]string{},
+	}
+	if f.labelMap != nil {
+		sum.Data.LabelMap = []float64{f.labelMap.Neg, f.labelMap.Pos}
+	}
+	if sum.TrainS > 0 {
+		sum.UpdatesPerSec = float64(st.Updates) / sum.TrainS
+	}
+	hist := st.DelayHist
+	last := 0
+	for k, v := range hist {
+		if v != 0 {
+			last = k
+		}
+	}
+	sum.Delay = DelayInfo{Mean: st.MeanDelay(), P50: st.DelayQuantile(0.5), P99: st.DelayQuantile(0.99), Max: st.DelayMax, Hist: hist[:last+1]}
+	for w := 1; w <= P; w++ {
+		ws := st.Workers[w]
+		wi := WorkerInfo{Rank: w, Host: f.hosts[w], Grads: ws.Grads, Rows: ws.Rows,
+			ComputeS: float64(ws.ComputeNs) / 1e9, IdleS: float64(ws.IdleNs) / 1e9, MaxDelay: ws.DelayMax, Slow: cfg.Slow[w]}
+		if ws.Grads > 0 {
+			wi.MeanDelay = float64(ws.DelaySum) / float64(ws.Grads)
+		}
+		sum.PerWorker = append(sum.PerWorker, wi)
+	}
+	sum.Master = MasterInfo{BusyS: float64(r.busyNs) / 1e9, Lazy: r.m.Lazy(), Barriers: st.Barriers,
+		RepliesDense: st.RepliesDense, RepliesSparse: st.RepliesSparse, RepliesDelta: st.RepliesDelta}
+	if r.trainNs > 0 {
+		sum.Master.BusyFraction = float64(r.busyNs) / float64(r.trainNs)
+	}
+	if st.Updates > 0 {
+		sum.Master.NsPerUpdate = float64(r.busyNs) / float64(st.Updates)
+	}
+	cs := r.c.Stats()
+	for _, p := range cs.Peers {
+		sum.Comm.BytesWire += p.SentWire + p.RecvWire
+		sum.Comm.BytesRaw += p.SentRaw + p.RecvRaw
+		sum.Comm.Msgs += p.SentMsgs + p.RecvMsgs
+	}
+	if sum.Comm.BytesWire > 0 {
+		sum.Comm.Ratio = float64(sum.Comm.BytesRaw) / float64(sum.Comm.BytesWire)
+	}
+	if st.Updates > 0 {
+		sum.Comm.WireBytesPerUpdate = float64(sum.Comm.BytesWire) / float64(st.Updates)
+		sum.Comm.RawBytesPerUpdate = float64(sum.Comm.BytesRaw) / float64(st.Updates)
+	}
+	if !math.IsNaN(phiStar) {
+		v := phiStar
+		sum.PhiStar = &v
+	}
+	if len(rows) > 0 {
+		fr := rows[len(rows)-1]
+		sum.Final = &fr
+	}
+	if r.ev != nil {
+		sum.Target = &TargetInfo{Eps: cfg.Target, Reached: r.ev.hit.Load(), Evals: r.ev.evals.Load(),
+			EvalCPUS: float64(r.ev.busyNs.Load()) / 1e9}
+		if sum.Target.Reached {
+			sum.Target.T = r.ev.hitT.Load()
+			sum.Target.WallS = float64(r.ev.hitWall.Load()) / 1e9
+		}
+	}
+	return sum
+}
+
+// writeOutputs writes trace.csv, summary.json and the model into cfg.Out.
+func writeOutputs(cfg *Config, f *facts, r *masterRun, sum *Summary, rows []TraceRow) error {
+	csvPath := filepath.Join(cfg.Out, "trace.csv")
+	if err := writeFileAtomic(csvPath, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		fmt.Fprintln(bw, "t,wall_s,epochs,phi_last,phi_avg,rel_subopt_last,rel_subopt_avg,nnz_last,nnz_avg")
+		for _, row := range rows {
+			fmt.Fprintf(bw, "%d,%.6f,%.6g,%.15g,%.15g,%.6g,%.6g,%d,%d\n", row.T, row.WallS, row.Epochs,
+				row.PhiLast, row.PhiAvg, row.RelLast, row.RelAvg, row.NNZLast, row.NNZAvg)
+		}
+		return bw.Flush()
+	}); err != nil {
+		return err
+	}
+	sum.Outputs["trace_csv"] = csvPath
+	sum.Outputs["trace_bin"] = filepath.Join(cfg.Out, "trace.bin")
+	if len(rows) > 0 && rows[len(rows)-1].finalXAvg != nil {
+		modelPath := filepath.Join(cfg.Out, "model")
+		w := rows[len(rows)-1].finalXAvg
+		m := &Model{Weights: w, Loss: cfg.Loss, Reg: cfg.Reg.Kind, Features: f.dRaw, Bias: cfg.Bias}
+		if f.labelMap != nil {
+			m.Labels = []float64{f.labelMap.Pos, f.labelMap.Neg}
+		}
+		if err := writeFileAtomic(modelPath, m.WriteLiblinear); err != nil {
+			return err
+		}
+		sum.Outputs["model"] = modelPath
+	}
+	sumPath := filepath.Join(cfg.Out, "summary.json")
+	sum.Outputs["summary"] = sumPath
+	return writeFileAtomic(sumPath, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	})
+}
+
+// MarshalJSON writes NaN and infinite figures (phi* unknown) as null,
+// which JSON can hold.
+func (r TraceRow) MarshalJSON() ([]byte, error) {
+	num := func(v float64) any {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return v
+	}
+	return json.Marshal(map[string]any{
+		"t": r.T, "wall_s": r.WallS, "epochs": r.Epochs,
+		"phi_last": num(r.PhiLast), "phi_avg": num(r.PhiAvg),
+		"rel_subopt_last": num(r.RelLast), "rel_subopt_avg": num(r.RelAvg),
+		"nnz_last": r.NNZLast, "nnz_avg": r.NNZAvg,
+	})
+}
+
+// writeFileAtomic writes path through a temporary file in the same
+// directory, synced and renamed into place.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Table prints the summary as a human-readable table.
+func (s *Summary) Table(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
+	p("run", "%s, %d workers, batch %d, stopped by %s", s.Mode, s.Workers, s.Step.Batch, s.StopReason)
+	p("problem", "%s + %s (lambda %g) on %s: %d rows, d=%d", s.Problem.Loss, s.Problem.Reg, s.Problem.Lambda, filepath.Base(s.Data.Path), s.Data.Rows, s.Data.Dim)
+	step := s.Step.Policy
+	switch s.Step.Policy {
+	case "convex":
+		step += fmt.Sprintf(" (L=%.4g sigma=%.4g tau=%d beta=%.4g)", s.Step.L, s.Step.Sigma, s.Step.Tau, s.Step.Beta)
+	case "strong":
+		step += fmt.Sprintf(" (L=%.4g mu=%.4g tau=%d t0=%.4g)", s.Step.L, s.Step.Mu, s.Step.Tau, s.Step.T0)
+	default:
+		step += fmt.Sprintf(" (alpha0=%.4g)", s.Step.Alpha0)
+	}
+	p("step size", "%s, output %s", step, s.Step.Average)
+	p("updates", "%d in %.3f s: %.0f updates/s, %.2f epochs", s.Updates, s.TrainS, s.UpdatesPerSec, s.Epochs)
+	p("delay tau", "mean %.2f, p50 %d, p99 %d, max %d", s.Delay.Mean, s.Delay.P50, s.Delay.P99, s.Delay.Max)
+	p("master", "busy %.1f%%, %.0f ns/update, lazy=%v, replies dense/sparse/delta %d/%d/%d",
+		100*s.Master.BusyFraction, s.Master.NsPerUpdate, s.Master.Lazy, s.Master.RepliesDense, s.Master.RepliesSparse, s.Master.RepliesDelta)
+	p("traffic", "%.1f MB on the wire (%.1f MB raw, ratio %.2f), %.0f B/update",
+		float64(s.Comm.BytesWire)/1e6, float64(s.Comm.BytesRaw)/1e6, s.Comm.Ratio, s.Comm.WireBytesPerUpdate)
+	var ws []string
+	for _, w := range s.PerWorker {
+		util := 0.0
+		if w.ComputeS+w.IdleS > 0 {
+			util = 100 * w.ComputeS / (w.ComputeS + w.IdleS)
+		}
+		extra := ""
+		if w.Slow > 1 {
+			extra = fmt.Sprintf(" slow x%g", w.Slow)
+		}
+		ws = append(ws, fmt.Sprintf("r%d %d grads %.0f%% busy tau %.1f%s", w.Rank, w.Grads, util, w.MeanDelay, extra))
+	}
+	p("workers", "%s", strings.Join(ws, "; "))
+	if s.Final != nil {
+		if s.PhiStar != nil {
+			p("objective", "phi(output)=%.10g phi(last)=%.10g phi*=%.10g rel. subopt %.3g (output), %.3g (last)",
+				s.Final.PhiAvg, s.Final.PhiLast, *s.PhiStar, s.Final.RelAvg, s.Final.RelLast)
+		} else {
+			p("objective", "phi(output)=%.10g phi(last)=%.10g (phi* unknown)", s.Final.PhiAvg, s.Final.PhiLast)
+		}
+		p("model", "nnz %d of %d", s.Final.NNZAvg, s.Data.Dim)
+	}
+	if s.Target != nil {
+		if s.Target.Reached {
+			p("target", "rel. subopt %g reached at t=%d after %.3f s (%d evaluations, %.3f s CPU)", s.Target.Eps, s.Target.T, s.Target.WallS, s.Target.Evals, s.Target.EvalCPUS)
+		} else {
+			p("target", "rel. subopt %g NOT reached (%d evaluations, %.3f s CPU)", s.Target.Eps, s.Target.Evals, s.Target.EvalCPUS)
+		}
+	}
+	p("outputs", "%s", filepath.Dir(s.Outputs["summary"]))
+	tw.Flush()
+}
+
+func matrixOf(a *kernels.CSR) kernels.Matrix { return kernels.Matrix{CSR: a} }

@@ -1,0 +1,531 @@
+package ranks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asyncmb/asyncmb/comm"
+	"github.com/asyncmb/asyncmb/data"
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// Run takes part in a training run as rank c.Rank(): rank 0 is the master,
+// ranks 1..P are workers. Every rank must be given the same Config. It
+// returns when the run is over on this rank (the master last, after the
+// evaluation of the trace and the outputs).
+func Run(ctx context.Context, c *comm.Comm, cfg *Config) error {
+	if err := cfg.validate(c.Size() - 1); err != nil {
+		return err
+	}
+	if c.Rank() == 0 {
+		_, err := runMaster(ctx, c, cfg)
+		return err
+	}
+	return runWorker(ctx, c, cfg)
+}
+
+// Result is what the master hands back besides the files it writes.
+type Result struct {
+	Summary *Summary
+}
+
+// schedule turns the step-size spec into a solver.Schedule and the output
+// average, once L, sigma and the number of workers are known.
+func schedule(cfg *Config, workers int, L, sigma float64) (solver.Schedule, solver.Averager, error) {
+	sp := cfg.Step
+	tau := sp.Tau
+	if tau < 0 {
+		tau = workers
+	}
+	if cfg.Mode == ModeSync {
+		tau = 0
+	}
+	if cfg.Mode == ModeBounded && tau > cfg.MaxDelay {
+		tau = cfg.MaxDelay
+	}
+	b := cfg.Batch
+	if cfg.Mode == ModeSync {
+		b *= workers
+	}
+	var s solver.Schedule
+	switch sp.Kind {
+	case solver.StepConst, solver.StepInvSqrt:
+		s = solver.Schedule{Kind: sp.Kind, Alpha0: sp.Alpha0}
+	case solver.StepConvex:
+		R := sp.R
+		if !(R > 0) {
+			return s, solver.Averager{}, fmt.Errorf("ranks: the convex step size needs a distance bound R > 0, got %v", R)
+		}
+		s = solver.ConvexSchedule(L, tau, sigma, R, b)
+	case solver.StepStrong:
+		mu := cfg.Reg.Mu()
+		if !(mu > 0) {
+			return s, solver.Averager{}, fmt.Errorf("ranks: the strongly convex step size needs a strongly convex regularizer (l2 or elastic), got %v", cfg.Reg.Kind)
+		}
+		s = solver.StrongSchedule(L, tau, mu)
+	default:
+		return s, solver.Averager{}, fmt.Errorf("ranks: unknown step-size policy %v", sp.Kind)
+	}
+	s.Tau0 = sp.Tau0
+	if err := s.Validate(); err != nil {
+		return s, solver.Averager{}, err
+	}
+	avg := s.DefaultAverage()
+	if sp.Average != "" {
+		k, err := solver.ParseAvgKind(sp.Average)
+		if err != nil {
+			return s, avg, err
+		}
+		avg = solver.Averager{Kind: k, T0: s.T0, Horizon: sp.Horizon}
+	}
+	return s, avg, nil
+}
+
+// progressState is what the master loop publishes for the progress line.
+type progressState struct {
+	t        int64
+	samples  int64
+	lossEMA  float64
+	psi      float64 // Psi at the last snapshot
+	maxDelay int64
+	phi      float64 // latest exact phi of the output (target evaluator), NaN if none
+}
+
+func runMaster(ctx context.Context, c *comm.Comm, cfg *Config) (*Result, error) {
+	P := c.Size() - 1
+	wallStart := time.Now()
+	f, err := masterSetup(ctx, c, cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := f.d
+	if cfg.Reg.Kind == solver.RegGroup {
+		g, err := solver.ParseGroups(cfg.GroupSpec, d)
+		if err != nil {
+			return nil, abortRounds(ctx, c, err)
+		}
+		cfg.Reg.Groups = g
+	}
+	if err := cfg.Reg.Validate(d); err != nil {
+		return nil, abortRounds(ctx, c, err)
+	}
+	x0 := make([]float64, d)
+	cfg.Reg.Init(x0)
+
+	hash, err := data.FileHash(cfg.Data)
+	if err != nil {
+		return nil, abortRounds(ctx, c, err)
+	}
+	// The full problem on the master, only when the target evaluator or a
+	// reference solve needs it.
+	var full *solver.Problem
+	phiStar := cfg.PhiStar
+	if cfg.Target > 0 || cfg.NeedFull || (math.IsNaN(phiStar) && cfg.Reference != nil) {
+		full, err = loadFull(cfg, f)
+		if err != nil {
+			return nil, abortRounds(ctx, c, err)
+		}
+		if math.IsNaN(phiStar) && cfg.Reference != nil {
+			phiStar, err = cfg.Reference(full, hash)
+			if err != nil {
+				return nil, abortRounds(ctx, c, err)
+			}
+		}
+	}
+	if cfg.Target > 0 && math.IsNaN(phiStar) {
+		return nil, abortRounds(ctx, c, errors.New("ranks: --target needs the optimal value phi* (reference)"))
+	}
+
+	L, sigma, err := masterEstimate(ctx, c, cfg, f, x0)
+	if err != nil {
+		return nil, err
+	}
+	if err := endRounds(ctx, c); err != nil {
+		return nil, err
+	}
+	sched, avg, err := schedule(cfg, P, L, sigma)
+	if err != nil {
+		return nil, stopWorkers(ctx, c, err)
+	}
+	snapEvery := cfg.SnapshotEvery
+	perUpdate := int64(cfg.Batch)
+	if cfg.Mode == ModeSync {
+		perUpdate *= int64(P)
+	}
+	if snapEvery == 0 {
+		snapEvery = max(1, f.n/(4*perUpdate))
+	}
+	mc := MasterConfig{
+		Workers: P, X0: x0, Reg: cfg.Reg, Schedule: sched, Average: avg,
+		Mode: cfg.Mode, MaxDelay: cfg.MaxDelay, SyncEvery: cfg.SyncEvery, Pipeline: cfg.Pipeline,
+		Iters: cfg.Iters, SnapshotEvery: snapEvery, Eager: cfg.Eager,
+	}
+	if cfg.Epochs > 0 {
+		mc.Samples = int64(math.Ceil(cfg.Epochs * float64(f.n)))
+	}
+	m, err := NewMaster(mc)
+	if err != nil {
+		return nil, stopWorkers(ctx, c, err)
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, stopWorkers(ctx, c, err)
+	}
+	tracePath := filepath.Join(cfg.Out, "trace.bin")
+	tw, err := createTrace(tracePath, d)
+	if err != nil {
+		return nil, stopWorkers(ctx, c, err)
+	}
+
+	run := &masterRun{
+		c: c, cfg: cfg, m: m, d: d, n: f.n, tw: tw,
+		snap: Snapshot{X: make([]float64, d), Avg: make([]float64, d)},
+	}
+	run.prog.phi = math.NaN()
+	if cfg.Target > 0 {
+		run.ev = newEvaluator(full, phiStar, cfg.Target, d)
+	}
+	loopErr := run.loop(ctx)
+	if cerr := tw.close(); cerr != nil && loopErr == nil {
+		loopErr = cerr
+	}
+	if run.ev != nil {
+		run.ev.close()
+	}
+	if loopErr != nil {
+		return nil, loopErr
+	}
+
+	// After the run: evaluate the trace on the full data (on the workers'
+	// shards), write the outputs.
+	rows, err := evaluateTrace(ctx, c, cfg, tracePath, f, phiStar)
+	if err != nil {
+		return nil, err
+	}
+	if err := endRounds(ctx, c); err != nil {
+		return nil, err
+	}
+	sum := run.summary(f, hash, sched, avg, L, sigma, phiStar, rows, wallStart)
+	if err := writeOutputs(cfg, f, run, sum, rows); err != nil {
+		return nil, err
+	}
+	if cfg.Summary != nil {
+		sum.Table(cfg.Summary)
+	}
+	return &Result{Summary: sum}, nil
+}
+
+// abortRounds tells the workers (waiting for estimation rounds) to stop,
+// then returns err.
+func abortRounds(ctx context.Context, c *comm.Comm, err error) error {
+	_ = endRounds(ctx, c)
+	return stopWorkers(ctx, c, err)
+}
+
+// stopWorkers sends every worker a stop (they are, or will be, waiting for
+// x), then returns err.
+func stopWorkers(ctx context.Context, c *comm.Comm, err error) error {
+	var out comm.Msg
+	for w := 1; w < c.Size(); w++ {
+		encodeReply(&out, &Reply{Kind: ReplyStop}, 0)
+		_ = c.Send(ctx, w, tagModel, &out)
+	}
+	_ = endRounds(ctx, c)
+	return err
+}
+
+// loadFull reads the whole data set on the master with the agreed
+// dimension and label map.
+func loadFull(cfg *Config, f *facts) (*solver.Problem, error) {
+	ds, err := data.Read(cfg.Data, data.Options{Features: f.dRaw})
+	if err != nil {
+		return nil, err
+	}
+	if f.labelMap != nil {
+		if err := ds.ApplyBinary(*f.labelMap); err != nil {
+			return nil, err
+		}
+	}
+	if err := ds.SetCols(f.dRaw); err != nil {
+		return nil, err
+	}
+	a := &ds.X
+	if cfg.Bias {
+		a = solver.AppendBias(a)
+	}
+	return solver.NewProblem(matrixOf(a), ds.Y, cfg.Loss, cfg.Reg, 1)
+}
+
+// masterRun is the master's driver state during training.
+type masterRun struct {
+	c    *comm.Comm
+	cfg  *Config
+	m    *Master
+	d    int
+	n    int64
+	tw   *traceWriter
+	snap Snapshot
+	ev   *evaluator
+
+	start      time.Time
+	trainNs    int64
+	busyNs     int64 // decode + update + replies
+	stopReason string
+	lastSnapT  int64
+	progMu     sync.Mutex // guards prog
+	prog       progressState
+}
+
+func (r *masterRun) loop(ctx context.Context) error {
+	c, m := r.c, r.m
+	loopCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if r.cfg.Time > 0 {
+		var cancelT context.CancelFunc
+		loopCtx, cancelT = context.WithTimeout(loopCtx, r.cfg.Time)
+		defer cancelT()
+	}
+	if r.ev != nil {
+		r.ev.onHit = cancel
+		go r.ev.run()
+	}
+	stopProgress := r.startProgress()
+	defer stopProgress()
+
+	var in, out comm.Msg
+	var g Grad
+	send := func(rd Ready) error {
+		for i := range rd.Replies {
+			rp := &rd.Replies[i]
+			encodeReply(&out, rp, r.d)
+			if err := c.Send(ctx, rp.Worker, tagModel, &out); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	r.start = time.Now()
+	r.lastSnapT = -1
+	rd := m.Start()
+	if err := r.snapshot(); err != nil {
+		return err
+	}
+	if err := send(rd); err != nil {
+		return err
+	}
+	for !m.Done() {
+		if _, err := c.RecvAny(loopCtx, tagGrad, &in); err != nil {
+			if loopCtx.Err() != nil && ctx.Err() == nil {
+				break // --time or --target
+			}
+			return err
+		}
+		t0 := time.Now()
+		if err := decodeGrad(&in, &g, r.d); err != nil {
+			return err
+		}
+		rd, err := m.Step(&g)
+		if err != nil {
+			return err
+		}
+		if err := send(rd); err != nil {
+			return err
+		}
+		r.busyNs += int64(time.Since(t0))
+		if rd.Snapshot {
+			if err := r.snapshot(); err != nil {
+				return err
+			}
+		}
+		if r.ev != nil {
+			r.ev.offer(m, r.start)
+		}
+		if m.T()&255 == 0 {
+			r.publish()
+		}
+	}
+	r.trainNs = int64(time.Since(r.start))
+	switch {
+	case m.Done():
+		r.stopReason = "iters"
+		if r.cfg.Iters == 0 || m.T() < r.cfg.Iters {
+			r.stopReason = "epochs"
+		}
+	case r.ev != nil && r.ev.hit.Load():
+		r.stopReason = "target"
+	default:
+		r.stopReason = "time"
+	}
+	if r.lastSnapT != m.T() {
+		if err := r.snapshot(); err != nil {
+			return err
+		}
+	}
+	r.publish()
+	return send(m.Stop())
+}
+
+// snapshot records the master's state in the trace.
+func (r *masterRun) snapshot() error {
+	s := &r.snap
+	s.T, s.Samples = r.m.T(), r.m.SamplesDone()
+	s.WallNs = int64(time.Since(r.start))
+	r.m.Iterate(s.X)
+	r.m.Output(s.Avg)
+	r.lastSnapT = s.T
+	psi := r.cfg.Reg.Value(s.X)
+	r.progMu.Lock()
+	r.prog.psi = psi
+	r.progMu.Unlock()
+	return r.tw.add(s)
+}
+
+func (r *masterRun) publish() {
+	st := &r.m.stats
+	r.progMu.Lock()
+	r.prog.t, r.prog.samples = r.m.T(), r.m.SamplesDone()
+	r.prog.lossEMA, r.prog.maxDelay = st.LossEMA, st.DelayMax
+	if r.ev != nil {
+		r.prog.phi = r.ev.lastPhi()
+	}
+	r.progMu.Unlock()
+}
+
+// startProgress prints the progress line until the returned stop is called.
+func (r *masterRun) startProgress() (stop func()) {
+	w := r.cfg.Progress
+	if w == nil {
+		return func() {}
+	}
+	every := r.cfg.ProgressEvery
+	if every <= 0 {
+		every = time.Second
+		if r.cfg.ProgressTTY {
+			every = 200 * time.Millisecond
+		}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		lastT, lastWall := int64(0), time.Now()
+		line := func(final bool) {
+			r.progMu.Lock()
+			p := r.prog
+			r.progMu.Unlock()
+			now := time.Now()
+			rate := float64(p.t-lastT) / now.Sub(lastWall).Seconds()
+			lastT, lastWall = p.t, now
+			obj := fmt.Sprintf("obj~%.6g", p.lossEMA+p.psi)
+			if !math.IsNaN(p.phi) {
+				obj = fmt.Sprintf("phi(avg)=%.8g", p.phi)
+			}
+			s := fmt.Sprintf("t=%d epoch=%.2f %s max-delay=%d %.0f upd/s %s",
+				p.t, float64(p.samples)/float64(r.n), obj, p.maxDelay, rate, time.Since(r.start).Round(10*time.Millisecond))
+			switch {
+			case r.cfg.ProgressTTY && final:
+				fmt.Fprintf(w, "\r\033[K%s\n", s)
+			case r.cfg.ProgressTTY:
+				fmt.Fprintf(w, "\r\033[K%s", s)
+			default:
+				fmt.Fprintln(w, s)
+			}
+		}
+		for {
+			select {
+			case <-done:
+				if r.cfg.ProgressTTY {
+					line(true)
+				}
+				return
+			case <-tick.C:
+				line(false)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// evaluator computes phi of the output on the full data beside the
+// master's loop, on snapshots the loop offers when it is idle, and cancels
+// the loop when phi <= phi*(1+eps). It never blocks the loop.
+type evaluator struct {
+	prob    *solver.Problem
+	thresh  float64
+	in      chan evalReq
+	free    chan []float64
+	onHit   func()
+	hit     atomic.Bool
+	hitT    atomic.Int64
+	hitWall atomic.Int64
+	busyNs  atomic.Int64
+	evals   atomic.Int64
+	phiBits atomic.Uint64
+	wg      sync.WaitGroup
+	lastT   int64
+}
+
+type evalReq struct {
+	x      []float64
+	t      int64
+	wallNs int64
+}
+
+func newEvaluator(p *solver.Problem, phiStar, eps float64, d int) *evaluator {
+	e := &evaluator{prob: p, thresh: phiStar + eps*math.Abs(phiStar),
+		in: make(chan evalReq, 1), free: make(chan []float64, 2)}
+	e.free <- make([]float64, d)
+	e.free <- make([]float64, d)
+	e.phiBits.Store(math.Float64bits(math.NaN()))
+	e.wg.Add(1)
+	return e
+}
+
+// offer hands the evaluator a copy of the output if it is idle and at
+// least a few updates have passed since the last offer.
+func (e *evaluator) offer(m *Master, start time.Time) {
+	if m.T()-e.lastT < 8 || e.hit.Load() {
+		return
+	}
+	select {
+	case buf := <-e.free:
+		m.Output(buf)
+		e.lastT = m.T()
+		e.in <- evalReq{x: buf, t: m.T(), wallNs: int64(time.Since(start))}
+	default:
+	}
+}
+
+func (e *evaluator) run() {
+	defer e.wg.Done()
+	for req := range e.in {
+		t0 := time.Now()
+		phi := e.prob.Objective(req.x)
+		e.busyNs.Add(int64(time.Since(t0)))
+		e.evals.Add(1)
+		e.phiBits.Store(math.Float64bits(phi))
+		if phi <= e.thresh && !e.hit.Load() {
+			e.hitT.Store(req.t)
+			e.hitWall.Store(req.wallNs)
+			e.hit.Store(true)
+			e.onHit()
+		}
+		e.free <- req.x
+	}
+}
+
+func (e *evaluator) lastPhi() float64 { return math.Float64frombits(e.phiBits.Load()) }
+
+func (e *evaluator) close() {
+	close(e.in)
+	e.wg.Wait()
+}

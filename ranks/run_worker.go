@@ -1,0 +1,158 @@
+package ranks
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/asyncmb/asyncmb/comm"
+	"github.com/asyncmb/asyncmb/kernels"
+)
+
+// denseMaxDim is the largest dimension for which workers compute the
+// gradient into a dense buffer; above it they accumulate it sparsely and
+// send it sparse unless that is larger.
+const denseMaxDim = 2048
+
+func runWorker(ctx context.Context, c *comm.Comm, cfg *Config) error {
+	s, err := workerSetup(ctx, c, cfg)
+	if err != nil {
+		return err
+	}
+	contribute := !cfg.Replicate || c.Rank() == 1
+	if err := workerServe(ctx, c, cfg, s, contribute); err != nil {
+		return err
+	}
+	if err := workerTrain(ctx, c, cfg, s); err != nil {
+		return err
+	}
+	return workerServe(ctx, c, cfg, s, contribute)
+}
+
+// gradComputer computes one worker's mini-batch gradients.
+type gradComputer struct {
+	loss   kernels.Loss
+	s      *shard
+	dense  []float64
+	acc    *kernels.SparseAcc
+	sparse kernels.SparseVec
+}
+
+func newGradComputer(cfg *Config, s *shard) *gradComputer {
+	g := &gradComputer{loss: cfg.Loss, s: s, dense: make([]float64, s.d)}
+	if s.d > denseMaxDim {
+		g.acc = kernels.NewSparseAcc(s.d)
+	}
+	return g
+}
+
+// compute fills out with the gradient and loss over rows at x.
+func (gc *gradComputer) compute(rows []int, x []float64, out *Grad) {
+	out.Rows = len(rows)
+	out.Dense, out.Idx, out.Val = nil, nil, nil
+	if gc.acc == nil {
+		out.Loss = kernels.GradBatchCSR(gc.loss, gc.s.a, gc.s.y, rows, x, gc.dense)
+		out.Dense = gc.dense
+		return
+	}
+	out.Loss = gc.acc.GradBatchCSR(gc.loss, gc.s.a, gc.s.y, rows, x, &gc.sparse)
+	if 10*len(gc.sparse.Idx) < 8*gc.s.d {
+		out.Idx, out.Val = gc.sparse.Idx, gc.sparse.Val
+		return
+	}
+	clear(gc.dense)
+	for k, j := range gc.sparse.Idx {
+		gc.dense[j] = gc.sparse.Val[k]
+	}
+	out.Dense = gc.dense
+}
+
+// workerTrain is the worker's loop: read x, sample a mini-batch of the
+// shard, compute the gradient, send it — until the master says stop. With
+// Pipeline it computes the next gradient while the reply to the previous
+// one is in flight.
+func workerTrain(ctx context.Context, c *comm.Comm, cfg *Config, s *shard) error {
+	rank := c.Rank()
+	model := NewReplica(s.d)
+	sampler := NewSampler(s.a.Rows, cfg.Seed*1_000_003+uint64(rank))
+	gc := newGradComputer(cfg, s)
+	slow := cfg.Slow[rank]
+	jrng := rand.New(rand.NewPCG(cfg.Seed, uint64(rank)))
+	var in, out comm.Msg
+	var reply Reply
+	var g Grad
+	g.Worker = rank
+
+	// recv waits for the next reply and applies it; it reports a stop.
+	recv := func() (bool, error) {
+		if err := c.Recv(ctx, 0, tagModel, &in); err != nil {
+			return false, err
+		}
+		if err := decodeReply(&in, &reply, s.d); err != nil {
+			return false, err
+		}
+		if reply.Kind == ReplyStop {
+			return true, nil
+		}
+		return false, model.Apply(&reply)
+	}
+	compute := func() {
+		t0 := time.Now()
+		g.TRead = model.T
+		gc.compute(sampler.Next(cfg.Batch), model.X, &g)
+		el := time.Since(t0)
+		extra := time.Duration(0)
+		if slow > 1 {
+			extra = time.Duration(float64(el) * (slow - 1))
+		}
+		if cfg.Jitter > 0 {
+			extra += time.Duration(jrng.Int64N(int64(cfg.Jitter)))
+		}
+		if extra > 0 {
+			time.Sleep(extra)
+		}
+		g.ComputeNs = int64(el + extra)
+	}
+	send := func() error {
+		encodeGrad(&out, &g, s.d)
+		return c.Send(ctx, 0, tagGrad, &out)
+	}
+
+	idle := time.Now()
+	stop, err := recv()
+	if err != nil || stop {
+		return err
+	}
+	if cfg.Pipeline {
+		g.IdleNs = int64(time.Since(idle))
+		compute()
+		if err := send(); err != nil {
+			return err
+		}
+		for {
+			g.IdleNs = 0
+			compute()
+			idle = time.Now()
+			stop, err := recv()
+			if err != nil || stop {
+				return err
+			}
+			g.IdleNs = int64(time.Since(idle))
+			if err := send(); err != nil {
+				return err
+			}
+		}
+	}
+	for {
+		g.IdleNs = int64(time.Since(idle))
+		compute()
+		if err := send(); err != nil {
+			return err
+		}
+		idle = time.Now()
+		stop, err := recv()
+		if err != nil || stop {
+			return err
+		}
+	}
+}
