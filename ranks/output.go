@@ -99,14 +99,14 @@ type Summary struct {
 	WallS         float64 `json:"wall_s"`
 	UpdatesPerSec float64 `json:"updates_per_s"`
 
-	Delay   DelayInfo    `json:"delay"`
+	Delay     DelayInfo    `json:"delay"`
 	PerWorker []WorkerInfo `json:"per_worker"`
-	Master  MasterInfo   `json:"master"`
-	Comm    CommInfo     `json:"comm"`
+	Master    MasterInfo   `json:"master"`
+	Comm      CommInfo     `json:"comm"`
 
-	PhiStar *float64  `json:"phi_star,omitempty"`
-	Final   *TraceRow `json:"final,omitempty"`
-	Target  *TargetInfo `json:"target,omitempty"`
+	PhiStar *float64          `json:"phi_star,omitempty"`
+	Final   *TraceRow         `json:"final,omitempty"`
+	Target  *TargetInfo       `json:"target,omitempty"`
 	Outputs map[string]string `json:"outputs"`
 }
 
@@ -170,35 +170,35 @@ type WorkerInfo struct {
 
 // MasterInfo is the master's load.
 type MasterInfo struct {
-	BusyS        float64 `json:"busy_s"`
-	BusyFraction float64 `json:"busy_fraction"`
-	NsPerUpdate  float64 `json:"ns_per_update"`
-	Lazy         bool    `json:"lazy"`
-	Barriers     int64   `json:"barriers,omitempty"`
-	RepliesDense int64   `json:"replies_dense"`
-	RepliesSparse int64  `json:"replies_sparse"`
-	RepliesDelta int64   `json:"replies_delta"`
+	BusyS         float64 `json:"busy_s"`
+	BusyFraction  float64 `json:"busy_fraction"`
+	NsPerUpdate   float64 `json:"ns_per_update"`
+	Lazy          bool    `json:"lazy"`
+	Barriers      int64   `json:"barriers,omitempty"`
+	RepliesDense  int64   `json:"replies_dense"`
+	RepliesSparse int64   `json:"replies_sparse"`
+	RepliesDelta  int64   `json:"replies_delta"`
 }
 
 // CommInfo is the traffic seen by the master.
 type CommInfo struct {
-	Codec          string  `json:"codec,omitempty"`
-	BytesWire      uint64  `json:"bytes_wire"`
-	BytesRaw       uint64  `json:"bytes_raw"`
-	Ratio          float64 `json:"compression_ratio"`
-	Msgs           uint64  `json:"messages"`
+	Codec              string  `json:"codec,omitempty"`
+	BytesWire          uint64  `json:"bytes_wire"`
+	BytesRaw           uint64  `json:"bytes_raw"`
+	Ratio              float64 `json:"compression_ratio"`
+	Msgs               uint64  `json:"messages"`
 	WireBytesPerUpdate float64 `json:"wire_bytes_per_update"`
 	RawBytesPerUpdate  float64 `json:"raw_bytes_per_update"`
 }
 
 // TargetInfo is the --target run's outcome.
 type TargetInfo struct {
-	Eps       float64 `json:"eps"`
-	Reached   bool    `json:"reached"`
-	T         int64   `json:"t,omitempty"`
-	WallS     float64 `json:"wall_s,omitempty"`
-	Evals     int64   `json:"evals"`
-	EvalCPUS  float64 `json:"eval_cpu_s"`
+	Eps      float64 `json:"eps"`
+	Reached  bool    `json:"reached"`
+	T        int64   `json:"t,omitempty"`
+	WallS    float64 `json:"wall_s,omitempty"`
+	Evals    int64   `json:"evals"`
+	EvalCPUS float64 `json:"eval_cpu_s"`
 }
 
 func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver.Averager, L, sigma, phiStar float64, rows []TraceRow, wallStart time.Time) *Summary {
@@ -207,9 +207,9 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 	P := r.c.Size() - 1
 	sum := &Summary{
 		Manifest: cfg.Manifest,
-		Data: DataInfo{Path: cfg.Data, SHA256: hash, Rows: f.n, Features: f.dRaw, Dim: f.d, NNZ: f.nnz},
-		Ranks: r.c.Size(), Workers: P, Hosts: f.hosts, SlurmJobID: os.Getenv("SLURM_JOB_ID"),
-		Mode: cfg.Mode.String(),
+		Data:     DataInfo{Path: cfg.Data, SHA256: hash, Rows: f.n, Features: f.dRaw, Dim: f.d, NNZ: f.nnz},
+		Ranks:    r.c.Size(), Workers: P, Hosts: f.hosts, SlurmJobID: os.Getenv("SLURM_JOB_ID"),
+		Mode:    cfg.Mode.String(),
 		Problem: ProblemInfo{Loss: cfg.Loss.String(), Reg: cfg.Reg.Kind.String(), Lambda: cfg.Reg.Lambda, Lambda2: cfg.Reg.Lambda2, Bias: cfg.Bias},
 		Step: StepInfo{Policy: s.Kind.String(), Alpha0: s.Alpha0, L: L, Sigma: sigma, Tau: s.Tau, Beta: s.Beta, Mu: s.Mu, T0: s.T0, Tau0: s.Tau0,
 			Average: avg.Kind.String(), Batch: cfg.Batch},

@@ -76,10 +76,10 @@ func TestRunInProcessA9a(t *testing.T) {
 	out := t.TempDir()
 	cfg := Config{
 		Data: "../testdata/a9a", Loss: kernels.Logistic,
-		Reg:   solver.Reg{Kind: solver.RegL1, Lambda: 1e-4},
-		Mode:  ModeAsync, Batch: 64, Epochs: 10, Seed: 1,
-		Step:  StepSpec{Kind: solver.StepInvSqrt, Alpha0: 2, Tau: -1, Average: "tail"},
-		Out:   out, PhiStar: phiStar, Summary: os.Stderr,
+		Reg:  solver.Reg{Kind: solver.RegL1, Lambda: 1e-4},
+		Mode: ModeAsync, Batch: 64, Epochs: 10, Seed: 1,
+		Step: StepSpec{Kind: solver.StepInvSqrt, Alpha0: 2, Tau: -1, Average: "tail"},
+		Out:  out, PhiStar: phiStar, Summary: os.Stderr,
 		Manifest: map[string]any{"test": true},
 	}
 	s := runInProcess(t, 4, cfg)
