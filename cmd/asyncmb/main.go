@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -118,11 +120,82 @@ func exitCode(err error) int {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.Run(args)
+	err := app.Run(permuteArgs(app, args))
 	if err != nil {
 		fmt.Fprintf(stderr, "asyncmb: %v\n", err)
 	}
 	return exitCode(err)
+}
+
+// permuteArgs moves a command's flags ahead of its positional arguments, so
+// that `asyncmb info FILE --features 123` works like `asyncmb info
+// --features 123 FILE` (urfave/cli v2 stops parsing flags at the first
+// positional argument). A "--" ends the flags as usual.
+func permuteArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	cmds, i := app.Commands, 1
+	var cmd *cli.Command
+	for i < len(args) {
+		next := findCommand(cmds, args[i])
+		if next == nil {
+			break
+		}
+		cmd, cmds = next, next.Subcommands
+		i++
+	}
+	if cmd == nil || len(cmd.Subcommands) > 0 {
+		return args
+	}
+	out := append([]string(nil), args[:i]...)
+	var pos []string
+	for ; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i:]...)
+			i = len(args)
+		case len(a) > 1 && a[0] == '-':
+			out = append(out, a)
+			name := strings.TrimLeft(a, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			if f := findFlag(cmd.Flags, name); f != nil && takesValue(f) && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+		default:
+			pos = append(pos, a)
+		}
+	}
+	return append(out, pos...)
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.Name == name || slices.Contains(c.Aliases, name) {
+			return c
+		}
+	}
+	return nil
+}
+
+func findFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			return f
+		}
+	}
+	return nil
+}
+
+func takesValue(f cli.Flag) bool {
+	if df, ok := f.(cli.DocGenerationFlag); ok {
+		return df.TakesValue()
+	}
+	return true
 }
 
 func main() {
