@@ -1,0 +1,352 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/asyncmb/asyncmb/data"
+	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/solver"
+	"github.com/urfave/cli/v2"
+)
+
+// This file holds the flags every command that defines a problem shares
+// (reference, sgd, train, the benches), the flags of the step-size policies,
+// and the functions that turn them into plain configs and a solver.Problem.
+
+// problemFlags are the problem-defining flags: data, loss, regularizer and
+// its parameters, bias and dimension.
+func problemFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data", EnvVars: envs("data"), Usage: "the LIBSVM training file `FILE` (required)"},
+		&cli.StringFlag{Name: "loss", EnvVars: envs("loss"), Value: "logistic",
+			Usage: "the loss `L`: logistic (log(1+exp(-y m)), labels mapped to -1/+1), squared ((m-y)^2/2) or sqhinge (max(0,1-y m)^2)"},
+		&cli.StringFlag{Name: "reg", EnvVars: envs("reg"), Value: "l1",
+			Usage: "the regularizer `R`: " + strings.Join(solver.RegNames(), ", ") +
+				" (l1: lambda||x||_1, l2: lambda/2||x||^2, elastic: lambda||x||_1+lambda2/2||x||^2, box: lo<=x<=hi, nonneg: x>=0," +
+				" ball: ||x||_2<=radius, l1box: l1 plus box, group: lambda sum_g ||x_g||_2, simplex: x>=0, sum x=1 with the entropic mirror step)"},
+		&cli.Float64Flag{Name: "lambda", EnvVars: envs("lambda"), Usage: "the weight `LAMBDA` >= 0 of l1, l2, elastic (its L1 part), l1box and group (required for them)"},
+		&cli.Float64Flag{Name: "lambda2", EnvVars: envs("lambda2"), Usage: "the weight `LAMBDA2` >= 0 of elastic's (lambda2/2)||x||^2 (required for elastic)"},
+		&cli.Float64Flag{Name: "lo", EnvVars: envs("lo"), Usage: "the lower bound `LO` of box and l1box (required for them)"},
+		&cli.Float64Flag{Name: "hi", EnvVars: envs("hi"), Usage: "the upper bound `HI` of box and l1box (required for them)"},
+		&cli.Float64Flag{Name: "radius", EnvVars: envs("radius"), Usage: "the radius `R` > 0 of ball (required for it)"},
+		&cli.StringFlag{Name: "groups", EnvVars: envs("groups"),
+			Usage: "the groups `SPEC` of group lasso (required for it): G for contiguous groups of G features (the last one shorter)," +
+				" or sizes s1,s2,... adding up to the number of features; with --bias the bias is a group of its own"},
+		&cli.BoolFlag{Name: "bias", EnvVars: envs("bias"),
+			Usage: "append a constant-1 feature (an intercept); it is regularized like the other weights, as liblinear -B does"},
+		&cli.IntFlag{Name: "features", EnvVars: envs("features"), Usage: "fix the dimension to `N` (an index beyond it is an error); 0: the largest index in the file"},
+	}
+}
+
+// problemConfig is the validated content of problemFlags.
+type problemConfig struct {
+	Data      string
+	Loss      kernels.Loss
+	Reg       solver.Reg // Groups is filled by load, once the dimension is known
+	GroupSpec string
+	Bias      bool
+	Features  int
+}
+
+// problemConfigFrom reads and checks problemFlags; a missing or bad value is
+// a usage error naming the flag.
+func problemConfigFrom(c *cli.Context) (problemConfig, error) {
+	var pc problemConfig
+	pc.Data = c.String("data")
+	if pc.Data == "" {
+		return pc, usagef("--data FILE is required")
+	}
+	var err error
+	if pc.Loss, err = kernels.ParseLoss(c.String("loss")); err != nil {
+		return pc, usagef("--loss: %v", err)
+	}
+	kind, err := solver.ParseRegKind(c.String("reg"))
+	if err != nil {
+		return pc, usagef("--reg: %v", err)
+	}
+	pc.Reg.Kind = kind
+	need := func(names ...string) error {
+		for _, n := range names {
+			if !c.IsSet(n) {
+				return usagef("--reg %s needs --%s", kind, n)
+			}
+			if v := c.Float64(n); math.IsNaN(v) || math.IsInf(v, 0) {
+				return usagef("--%s %v: want a finite number", n, v)
+			}
+		}
+		return nil
+	}
+	var names []string
+	switch kind {
+	case solver.RegL1, solver.RegL2, solver.RegGroup:
+		names = []string{"lambda"}
+	case solver.RegElastic:
+		names = []string{"lambda", "lambda2"}
+	case solver.RegBox:
+		names = []string{"lo", "hi"}
+	case solver.RegL1Box:
+		names = []string{"lambda", "lo", "hi"}
+	case solver.RegBall:
+		names = []string{"radius"}
+	}
+	if err := need(names...); err != nil {
+		return pc, err
+	}
+	pc.Reg.Lambda, pc.Reg.Lambda2 = c.Float64("lambda"), c.Float64("lambda2")
+	pc.Reg.Lo, pc.Reg.Hi, pc.Reg.Radius = c.Float64("lo"), c.Float64("hi"), c.Float64("radius")
+	if kind == solver.RegGroup {
+		if pc.GroupSpec = c.String("groups"); pc.GroupSpec == "" {
+			return pc, usagef("--reg group needs --groups SPEC")
+		}
+		for _, f := range strings.Split(pc.GroupSpec, ",") {
+			if g, err := strconv.Atoi(strings.TrimSpace(f)); err != nil || g < 1 {
+				return pc, usagef("--groups %q: %q is not a positive integer", pc.GroupSpec, f)
+			}
+		}
+	}
+	// The dimension is not known yet: check everything but the groups.
+	check := pc.Reg
+	if kind == solver.RegGroup {
+		check.Groups = []int{0, 1}
+	}
+	if err := check.Validate(1); err != nil {
+		return pc, usagef("%v", err)
+	}
+	pc.Bias = c.Bool("bias")
+	if pc.Features = c.Int("features"); pc.Features < 0 {
+		return pc, usagef("--features %d: want N >= 0", pc.Features)
+	}
+	return pc, nil
+}
+
+// loadedProblem is a problem read from its file.
+type loadedProblem struct {
+	Config   problemConfig
+	Data     *data.Dataset
+	Problem  *solver.Problem
+	Hash     string         // SHA-256 of the data file
+	Key      string         // solver.ProblemKey: the cache key of phi*
+	LabelMap *data.LabelMap // the -1/+1 mapping of a classification loss
+}
+
+// load reads the data, maps the labels for a classification loss, appends
+// the bias column and builds the problem (full-data evaluation on GOMAXPROCS
+// goroutines).
+func (pc problemConfig) load() (*loadedProblem, error) {
+	ds, err := data.Read(pc.Data, data.Options{Features: pc.Features})
+	if err != nil {
+		return nil, err
+	}
+	hash, err := data.FileHash(pc.Data)
+	if err != nil {
+		return nil, err
+	}
+	lp := &loadedProblem{Config: pc, Data: ds, Hash: hash}
+	if pc.Loss.Classification() {
+		m, err := ds.ToBinary()
+		if err != nil {
+			return nil, err
+		}
+		lp.LabelMap = &m
+	}
+	a := &ds.X
+	reg := pc.Reg
+	if reg.Kind == solver.RegGroup {
+		if reg.Groups, err = solver.ParseGroups(pc.GroupSpec, a.Cols); err != nil {
+			return nil, usagef("--groups: %v", err)
+		}
+		if pc.Bias {
+			reg.Groups = append(reg.Groups, a.Cols+1)
+		}
+	}
+	if pc.Bias {
+		a = solver.AppendBias(a)
+	}
+	p, err := solver.NewProblem(kernels.Matrix{CSR: a}, ds.Y, pc.Loss, reg, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, err
+	}
+	lp.Problem = p
+	lp.Key = solver.ProblemKey(hash, a.Cols, pc.Bias, pc.Loss, reg)
+	return lp, nil
+}
+
+// describe is a one-line summary of the problem for command output.
+func (lp *loadedProblem) describe() string {
+	n, d := lp.Problem.Dims()
+	r := lp.Problem.Reg
+	s := fmt.Sprintf("%s: n=%d d=%d loss=%s reg=%s", filepath.Base(lp.Config.Data), n, d, lp.Config.Loss, r.Kind)
+	switch r.Kind {
+	case solver.RegL1, solver.RegL2, solver.RegGroup:
+		s += fmt.Sprintf(" lambda=%g", r.Lambda)
+	case solver.RegElastic:
+		s += fmt.Sprintf(" lambda=%g lambda2=%g", r.Lambda, r.Lambda2)
+	case solver.RegBox:
+		s += fmt.Sprintf(" [%g, %g]", r.Lo, r.Hi)
+	case solver.RegL1Box:
+		s += fmt.Sprintf(" lambda=%g [%g, %g]", r.Lambda, r.Lo, r.Hi)
+	case solver.RegBall:
+		s += fmt.Sprintf(" radius=%g", r.Radius)
+	}
+	if lp.Config.Bias {
+		s += " bias"
+	}
+	return s
+}
+
+// cacheDirFlag is the --cache-dir flag of the commands that read or write
+// reference optima.
+func cacheDirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "cache-dir", EnvVars: envs("cache-dir"),
+		DefaultText: "the user cache directory/asyncmb",
+		Usage:       "the `DIR` of cached reference optima phi* (one small JSON file per problem, keyed by the data's SHA-256 and the problem)"}
+}
+
+// cacheDir resolves --cache-dir: the flag or ASYNCMB_CACHE_DIR, else
+// os.UserCacheDir()/asyncmb.
+func cacheDir(c *cli.Context) (string, error) {
+	if d := c.String("cache-dir"); d != "" {
+		return d, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no --cache-dir and no user cache directory: %w", err)
+	}
+	return filepath.Join(base, "asyncmb"), nil
+}
+
+// referenceOptimum is "get phi* from the cache, computing it if missing":
+// the optimum of lp from the cache in dir, or from a FISTA solve that is then
+// cached (train --target and the benches use it). cached says which.
+func referenceOptimum(lp *loadedProblem, dir string) (solver.RefEntry, bool, error) {
+	e, cached, err := solver.CachedReference(dir, lp.Key, lp.Problem, solver.RefOptions{})
+	if err != nil {
+		return e, cached, err
+	}
+	if !e.Converged {
+		return e, cached, fmt.Errorf("reference solver did not converge for %s (after %d iterations the prox-gradient mapping norm is %.3g)", lp.describe(), e.Iters, e.MapNorm)
+	}
+	return e, cached, nil
+}
+
+// stepFlags are the flags of the step-size policy, the mini-batch and the
+// averaging (sgd here; train reuses them).
+func stepFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "batch", EnvVars: envs("batch"), Value: 8, Usage: "the mini-batch size `B` >= 1"},
+		&cli.StringFlag{Name: "step", EnvVars: envs("step"), Value: "convex",
+			Usage: "the step-size policy `P`: const (alpha0), invsqrt (alpha0/sqrt(t+1)), convex (1/(L (tau+1)^2 + beta sqrt(t+1))," +
+				" beta = sigma/(R sqrt(B))) or strong (1/(mu (t+t0)), t0 = L (tau+1)^2/mu)"},
+		&cli.Float64Flag{Name: "alpha0", EnvVars: envs("alpha0"), Usage: "the step `ALPHA0` > 0 of const and invsqrt (required for them)"},
+		&cli.Float64Flag{Name: "lipschitz", EnvVars: envs("lipschitz"),
+			Usage: "the Lipschitz constant `L` of grad f; 0: estimated by the power method on A^T A/n times the loss's curvature (1/4 logistic, 1 squared, 2 sqhinge)"},
+		&cli.Float64Flag{Name: "sigma", EnvVars: envs("sigma"),
+			Usage: "the per-sample gradient noise `SIGMA` of convex; 0: estimated from 32 mini-batch gradients at the starting point"},
+		&cli.Float64Flag{Name: "dist", EnvVars: envs("dist"),
+			Usage: "the distance bound `R` >= ||x0 - x*|| of convex; 0: sqrt(d), i.e. x* assumed to have coordinates of size about 1"},
+		&cli.Float64Flag{Name: "mu", EnvVars: envs("mu"), Usage: "the strong-convexity modulus `MU` of strong; 0: the regularizer's (lambda for l2, lambda2 for elastic)"},
+		&cli.Float64Flag{Name: "tau0", EnvVars: envs("tau0"),
+			Usage: "> 0 makes the step delay-adaptive: the step of an update with delay tau(t) is alpha(t)/(1 + tau(t)/`TAU0`)"},
+		&cli.StringFlag{Name: "average", EnvVars: envs("average"), Value: "auto",
+			Usage: "the output `A`: last, uniform, weighted ((t+t0)-weighted), tail (the last half or more, restarted at powers of two) or auto (weighted for strong, else uniform)"},
+		&cli.Uint64Flag{Name: "seed", EnvVars: envs("seed"), Value: 1, Usage: "the `SEED` of the mini-batch sampling and the estimates"},
+	}
+}
+
+// stepConfig is the validated content of stepFlags (estimates resolved).
+type stepConfig struct {
+	Batch    int
+	Schedule solver.Schedule
+	Average  solver.Averager
+	Seed     uint64
+	Sigma, R float64 // as used by convex (0 otherwise)
+}
+
+// stepConfigFrom reads stepFlags for problem p with delay bound tau (0 for
+// serial SGD, the number of workers for the asynchronous algorithm),
+// estimating L and sigma where they are not given.
+func stepConfigFrom(c *cli.Context, p *solver.Problem, tau int) (stepConfig, error) {
+	sc := stepConfig{Batch: c.Int("batch"), Seed: c.Uint64("seed")}
+	if sc.Batch < 1 {
+		return sc, usagef("--batch %d: want B >= 1", sc.Batch)
+	}
+	kind, err := solver.ParseStepKind(c.String("step"))
+	if err != nil {
+		return sc, usagef("--step: %v", err)
+	}
+	for _, n := range []string{"alpha0", "lipschitz", "sigma", "dist", "mu", "tau0"} {
+		if v := c.Float64(n); !(v >= 0) || math.IsInf(v, 0) {
+			return sc, usagef("--%s %v: want a finite number >= 0", n, v)
+		}
+	}
+	_, d := p.Dims()
+	L := c.Float64("lipschitz")
+	if L == 0 && (kind == solver.StepConvex || kind == solver.StepStrong) {
+		L = p.EstimateL(100, sc.Seed)
+	}
+	switch kind {
+	case solver.StepConst, solver.StepInvSqrt:
+		if !c.IsSet("alpha0") || c.Float64("alpha0") == 0 {
+			return sc, usagef("--step %s needs --alpha0 > 0", kind)
+		}
+		sc.Schedule = solver.Schedule{Kind: kind, Alpha0: c.Float64("alpha0")}
+	case solver.StepConvex:
+		x0 := make([]float64, d)
+		p.Reg.Init(x0)
+		sc.Sigma = c.Float64("sigma")
+		if sc.Sigma == 0 {
+			sc.Sigma = p.EstimateSigma(x0, sc.Batch, 32, sc.Seed)
+		}
+		if sc.R = c.Float64("dist"); sc.R == 0 {
+			sc.R = math.Sqrt(float64(d))
+		}
+		sc.Schedule = solver.ConvexSchedule(L, tau, sc.Sigma, sc.R, sc.Batch)
+	case solver.StepStrong:
+		mu := c.Float64("mu")
+		if mu == 0 {
+			mu = p.Reg.Mu()
+		}
+		if mu == 0 {
+			return sc, usagef("--step strong needs a strongly convex regularizer (l2, elastic with lambda2 > 0) or --mu > 0")
+		}
+		sc.Schedule = solver.StrongSchedule(L, tau, mu)
+	}
+	sc.Schedule.Tau0 = c.Float64("tau0")
+	if err := sc.Schedule.Validate(); err != nil {
+		return sc, usagef("%v", err)
+	}
+	sc.Average = sc.Schedule.DefaultAverage()
+	if a := c.String("average"); a != "auto" {
+		k, err := solver.ParseAvgKind(a)
+		if err != nil {
+			return sc, usagef("--average: %v", err)
+		}
+		sc.Average.Kind = k
+	}
+	return sc, nil
+}
+
+// describe is a one-line summary of the step policy.
+func (sc stepConfig) describe() string {
+	s := sc.Schedule
+	var b strings.Builder
+	fmt.Fprintf(&b, "step=%s batch=%d average=%s", s.Kind, sc.Batch, sc.Average.Kind)
+	switch s.Kind {
+	case solver.StepConst, solver.StepInvSqrt:
+		fmt.Fprintf(&b, " alpha0=%g", s.Alpha0)
+	case solver.StepConvex:
+		fmt.Fprintf(&b, " L=%.4g tau=%d sigma=%.4g R=%.4g beta=%.4g", s.L, s.Tau, sc.Sigma, sc.R, s.Beta)
+	case solver.StepStrong:
+		fmt.Fprintf(&b, " L=%.4g tau=%d mu=%g t0=%.4g", s.L, s.Tau, s.Mu, s.T0)
+	}
+	if s.Tau0 > 0 {
+		fmt.Fprintf(&b, " tau0=%g", s.Tau0)
+	}
+	return b.String()
+}
