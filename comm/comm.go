@@ -241,9 +241,11 @@ func (p *peer) sendOn(l *link, tag int, m *Msg) (wire, raw int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	start := time.Now()
 	if err := l.write(hdr, payload...); err != nil {
 		return 0, 0, l.opError("send", err)
 	}
+	p.enc.noteWrite(frameHeaderLen+wire, time.Since(start))
 	return wire, raw, nil
 }
 

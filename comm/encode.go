@@ -2,6 +2,8 @@ package comm
 
 import (
 	"fmt"
+	"sync"
+	"time"
 )
 
 // Compression tuning: a frame is sent compressed only if that saves at
@@ -28,6 +30,54 @@ type encoder struct {
 	z    []byte // compressed payload
 	conv []byte // float encodings on big-endian hosts
 	out  [4][]byte
+
+	// Whether compression pays depends on the link: it must save more
+	// sending time than it costs. linkBps is the link's capacity: the
+	// slowly decaying maximum of the rates of large writes (0 until
+	// measured; a maximum, because a write that waits for a busy receiver
+	// measures the receiver, not the link, and compressing then would only
+	// add work to a CPU-bound job), compBps the measured
+	// speed of the compressor, ratio the last wire/raw ratio of a small
+	// message, skipped the small messages sent raw since the last probe.
+	linkBps, compBps, ratio float64
+	skipped                 int
+}
+
+// compEff discounts the compressor's speed for the receiver's
+// decompression: compression pays when compBps*(1-ratio)*compEff exceeds
+// the link's rate.
+const (
+	compEff     = 0.8
+	probeEvery  = 64
+	ewmaWeight  = 0.25
+	rateMinSize = 1 << 20
+	rateDecay   = 1.0 / 64
+)
+
+func ewma(old, x float64) float64 {
+	if old == 0 {
+		return x
+	}
+	return old + ewmaWeight*(x-old)
+}
+
+// noteWrite records that n bytes took d to write on the link.
+func (e *encoder) noteWrite(n int, d time.Duration) {
+	if n >= rateMinSize && d > 0 {
+		e.linkBps = max(float64(n)/d.Seconds(), e.linkBps*(1-rateDecay))
+	}
+}
+
+func (e *encoder) noteCompress(n int, d time.Duration) {
+	if d > 0 {
+		e.compBps = ewma(e.compBps, float64(n)/d.Seconds())
+	}
+}
+
+// pays reports whether compressing to ratio (wire/raw) is expected to send
+// faster than not compressing; true while either rate is unknown.
+func (e *encoder) pays(ratio float64) bool {
+	return e.linkBps == 0 || e.compBps == 0 || e.compBps*(1-ratio)*compEff > e.linkBps
 }
 
 func newEncoder(cfg *Config) encoder {
@@ -57,7 +107,8 @@ func (e *encoder) encode(tag int, m *Msg) (hdr []byte, payload [][]byte, wire, r
 	e.out = [4][]byte{e.head, flt, idx, m.Bytes}
 	payload = e.out[:]
 	h := frameHeader{typ: frameData, tag: uint32(tag), src: e.src, rawLen: uint64(lay.total)}
-	if e.codec != CodecNone && lay.total >= e.minCompress && e.worthCompressing(flt) {
+	if e.codec != CodecNone && lay.total >= e.minCompress && e.worthCompressing(flt, m.Bytes) {
+		start := time.Now()
 		e.raw = grow(e.raw, lay.total)
 		n := copy(e.raw, e.head)
 		Shuffle(e.raw[n:n+len(flt)], flt)
@@ -67,6 +118,8 @@ func (e *encoder) encode(tag int, m *Msg) (hdr []byte, payload [][]byte, wire, r
 		if e.z, err = Compress(e.codec, e.z, e.raw); err != nil {
 			return nil, nil, 0, 0, err
 		}
+		e.noteCompress(lay.total, time.Since(start))
+		e.ratio = float64(len(e.z)) / float64(lay.total)
 		if len(e.z) <= lay.total-lay.total/minSavingDiv {
 			h.codec = e.codec
 			if len(flt) > 0 {
@@ -86,27 +139,49 @@ func (e *encoder) encode(tag int, m *Msg) (hdr []byte, payload [][]byte, wire, r
 	return e.hdr, payload, int(h.wireLen), lay.total, nil
 }
 
-// worthCompressing judges a long float block on a shuffled sample: it says
-// no when the sample does not shrink enough, saving the cost of
-// compressing the whole.
-func (e *encoder) worthCompressing(flt []byte) bool {
-	if len(flt) <= 8*sampleFloats {
+// worthCompressing decides whether to compress a payload. A long payload
+// is judged on a sample of its largest block (shuffled, for floats): no
+// when the sample does not shrink by 1/minSavingDiv, or when at the
+// sample's ratio and the compressor's measured speed compressing would
+// send slower than the link's measured rate (a fast loopback link).
+// Short payloads are compressed while that pays, and probed again every
+// probeEvery messages when it does not.
+func (e *encoder) worthCompressing(flt, opaque []byte) bool {
+	const sampleBytes = 8 * sampleFloats
+	var s []byte
+	switch {
+	case len(flt) > sampleBytes && len(flt) >= len(opaque):
+		e.raw = grow(e.raw, sampleBytes)
+		Shuffle(e.raw, flt[:sampleBytes])
+		s = e.raw
+	case len(opaque) > sampleBytes:
+		s = opaque[:sampleBytes]
+	default:
+		if e.ratio > 0 && !e.pays(e.ratio) && e.skipped < probeEvery {
+			e.skipped++
+			return false
+		}
+		e.skipped = 0
 		return true
 	}
-	s := flt[:8*sampleFloats]
-	e.raw = grow(e.raw, len(s))
-	Shuffle(e.raw, s)
-	z, err := Compress(e.codec, e.z, e.raw)
+	start := time.Now()
+	z, err := Compress(e.codec, e.z, s)
+	e.noteCompress(len(s), time.Since(start))
 	e.z = z
-	return err == nil && len(z) <= len(s)-len(s)/minSavingDiv
+	r := float64(len(z)) / float64(len(s))
+	return err == nil && len(z) <= len(s)-len(s)/minSavingDiv && e.pays(r)
 }
+
+var encoderPool = sync.Pool{New: func() any { return new(encoder) }}
 
 // AppendFrame appends the frame carrying m (from rank src, with tag,
 // compressed with codec when that pays for payloads of at least
 // minCompress bytes) to dst. It is the writer of the links, exposed for
-// tests, fuzz corpora and benchmarks; it allocates its scratch per call.
+// tests, fuzz corpora and benchmarks. It is safe for concurrent use.
 func AppendFrame(dst []byte, src, tag int, m *Msg, codec Codec, minCompress int) ([]byte, error) {
-	e := encoder{src: uint32(src), codec: codec, minCompress: minCompress, maxFrame: DefaultMaxFrame}
+	e := encoderPool.Get().(*encoder)
+	defer encoderPool.Put(e)
+	e.src, e.codec, e.minCompress, e.maxFrame = uint32(src), codec, minCompress, DefaultMaxFrame
 	hdr, payload, _, _, err := e.encode(tag, m)
 	if err != nil {
 		return dst, err

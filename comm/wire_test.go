@@ -228,3 +228,36 @@ func TestSizeClass(t *testing.T) {
 		prev = c
 	}
 }
+
+// TestCompressionPays: on a link faster than compression saves, frames go
+// raw; on a slow link they are compressed; unmeasured links compress.
+func TestCompressionPays(t *testing.T) {
+	smooth := seedMsgs(20000)[5] // 400k compressible floats
+	small := seedMsgs(100)[5]    // 2000 floats: below the sample size
+	for _, tc := range []struct {
+		name     string
+		linkBps  float64
+		wantComp bool
+	}{
+		{"unmeasured", 0, true},
+		{"slow link", 1e6, true},
+		{"very fast link", 1e13, false},
+	} {
+		for _, m := range []*Msg{smooth, small} {
+			e := encoder{codec: CodecS2, minCompress: 64, maxFrame: DefaultMaxFrame, linkBps: tc.linkBps}
+			compressed := 0
+			for range 3 { // the first small message probes
+				_, _, wire, raw, err := e.encode(1, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if wire < raw {
+					compressed++
+				}
+			}
+			if got := compressed == 3; got != tc.wantComp && !(compressed == 1 && !tc.wantComp && len(m.Dense) < sampleFloats) {
+				t.Errorf("%s, %d floats: compressed %d of 3, want all %v", tc.name, len(m.Dense), compressed, tc.wantComp)
+			}
+		}
+	}
+}

@@ -1,0 +1,739 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/asyncmb/asyncmb/comm"
+	"github.com/asyncmb/asyncmb/launch"
+	"github.com/urfave/cli/v2"
+)
+
+func init() {
+	registerBench(&cli.Command{
+		Name:  "comm",
+		Usage: "time our TCP communicator against raw TCP and Open MPI, with ranks as local processes",
+		Description: "Launches ranks as local processes over loopback (as `asyncmb train --np N` will) and\n" +
+			"measures, in one run: ping-pong round trips of 8 B to 4 MiB (p50/p99) and one-way\n" +
+			"throughput of 4 MiB messages between ranks 0 and 1, each next to the same exchange on a\n" +
+			"plain TCP connection (net.Conn, no framing) between the same two processes; Bcast and\n" +
+			"Allreduce of --n float64 for every --np, each next to Open MPI's (bench/mpi/collectives.c\n" +
+			"built with mpicc and run with mpirun --mca btl tcp,self) when mpicc and mpirun are found;\n" +
+			"and the wire size and speed of each codec on realistic payloads (dense and L1-sparse\n" +
+			"logistic-regression iterates and a mini-batch gradient on rcv1-like synthetic data).\n" +
+			"It prints every figure with its ratio to the baseline and checks the targets.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:    "np",
+				Value:   "2,4,8",
+				EnvVars: envs("np"),
+				Usage:   "comma-separated numbers of ranks `N,...` for the collectives (each >= 2); the first run also does the point-to-point part",
+			},
+			&cli.StringFlag{
+				Name:    "codec",
+				Value:   "s2",
+				EnvVars: envs("codec"),
+				Usage:   "compression `CODEC` of the communicator: none, s2 or zstd",
+			},
+			&cli.IntFlag{
+				Name:    "n",
+				Value:   1 << 20,
+				EnvVars: envs("n"),
+				Usage:   "float64 `COUNT` of the Bcast and Allreduce vectors",
+			},
+			&cli.IntFlag{
+				Name:    "reps",
+				Value:   20,
+				EnvVars: envs("reps"),
+				Usage:   "timed repetitions `N` of each collective (p50 reported)",
+			},
+			&cli.StringFlag{
+				Name:    "mpi",
+				Value:   "auto",
+				EnvVars: envs("mpi"),
+				Usage:   "Open MPI baseline `MODE`: auto (when mpicc and mpirun are found), on (fail without them) or off",
+			},
+			&cli.StringFlag{
+				Name:        "mpi-src",
+				EnvVars:     envs("mpi-src"),
+				DefaultText: "bench/mpi/collectives.c, else ../bench/mpi/collectives.c next to the binary",
+				Usage:       "C source `PATH` of the Open MPI baseline",
+			},
+		},
+		Action: benchCommAction,
+	})
+	registerBench(&cli.Command{
+		Name:   "comm-rank",
+		Hidden: true,
+		Usage:  "one rank of `asyncmb bench comm` (started by it, identity from the environment)",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "pt2pt", EnvVars: envs("pt2pt"), Usage: "run the point-to-point part (ranks 0 and 1)"},
+			&cli.BoolFlag{Name: "compress", EnvVars: envs("compress"), Usage: "run the compression part (rank 0)"},
+			&cli.StringFlag{Name: "codec", Value: "s2", EnvVars: envs("codec"), Usage: "compression `CODEC`"},
+			&cli.IntFlag{Name: "n", Value: 1 << 20, EnvVars: envs("n"), Usage: "float64 `COUNT` of the collectives"},
+			&cli.IntFlag{Name: "reps", Value: 20, EnvVars: envs("reps"), Usage: "timed repetitions `N` of each collective"},
+			&cli.StringFlag{Name: "cpuprofile", EnvVars: envs("cpuprofile"), Usage: "write each rank's CPU profile to `DIR`/rank-N.prof"},
+		},
+		Action: benchCommRankAction,
+	})
+}
+
+// commBenchConfig is what `asyncmb bench comm` runs.
+type commBenchConfig struct {
+	nps     []int
+	codec   comm.Codec
+	n, reps int
+	mpi     string // auto, on, off
+	mpiSrc  string
+}
+
+func benchCommAction(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return usagef("bench comm: takes no arguments, got %q", c.Args().Slice())
+	}
+	cfg := commBenchConfig{n: c.Int("n"), reps: c.Int("reps"), mpi: c.String("mpi"), mpiSrc: c.String("mpi-src")}
+	for _, f := range strings.Split(c.String("np"), ",") {
+		np, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || np < 2 || np > 64 {
+			return usagef("bench comm: --np %q: want comma-separated integers in [2, 64]", c.String("np"))
+		}
+		cfg.nps = append(cfg.nps, np)
+	}
+	var err error
+	if cfg.codec, err = comm.ParseCodec(c.String("codec")); err != nil {
+		return usagef("bench comm: --codec: %v", err)
+	}
+	if cfg.n < 1 || cfg.n > 1<<27 {
+		return usagef("bench comm: --n %d: want COUNT in [1, 2^27]", cfg.n)
+	}
+	if cfg.reps < 1 {
+		return usagef("bench comm: --reps %d: want N >= 1", cfg.reps)
+	}
+	switch cfg.mpi {
+	case "auto", "on", "off":
+	default:
+		return usagef("bench comm: --mpi %q: want auto, on or off", cfg.mpi)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runCommBench(ctx, cfg, c.App.Writer, c.App.ErrWriter)
+}
+
+// benchRecord is one measurement, printed by rank 0 as a JSON line after
+// the "BENCH " marker and collected by the parent.
+type benchRecord struct {
+	Kind string `json:"kind"` // pingpong, throughput, coll, compress, mpi
+
+	Size    int     `json:"size,omitempty"`
+	RawP50  float64 `json:"raw_p50_us,omitempty"`
+	RawP99  float64 `json:"raw_p99_us,omitempty"`
+	CommP50 float64 `json:"comm_p50_us,omitempty"`
+	CommP99 float64 `json:"comm_p99_us,omitempty"`
+	RawMBs  float64 `json:"raw_mbs,omitempty"`
+	CommMBs float64 `json:"comm_mbs,omitempty"`
+
+	NP    int     `json:"np,omitempty"`
+	Op    string  `json:"op,omitempty"`
+	P50ms float64 `json:"p50_ms,omitempty"`
+	MinMs float64 `json:"min_ms,omitempty"`
+	P99ms float64 `json:"p99_ms,omitempty"`
+
+	Payload  string  `json:"payload,omitempty"`
+	Repr     string  `json:"repr,omitempty"`
+	Codec    string  `json:"codec,omitempty"`
+	NNZ      int     `json:"nnz,omitempty"`
+	Dim      int     `json:"dim,omitempty"`
+	RawBytes int     `json:"raw_bytes,omitempty"`
+	Wire     int     `json:"wire_bytes,omitempty"`
+	EncMBs   float64 `json:"enc_mbs,omitempty"`
+	DecMBs   float64 `json:"dec_mbs,omitempty"`
+}
+
+const benchMarker = "BENCH "
+
+func runCommBench(ctx context.Context, cfg commBenchConfig, stdout, stderr io.Writer) error {
+	var recs []benchRecord
+	mpiBin, mpiNote := buildMPIBench(ctx, cfg)
+	if cfg.mpi == "on" && mpiBin == "" {
+		return fmt.Errorf("bench comm: --mpi on: %s", mpiNote)
+	}
+	if mpiBin != "" {
+		defer os.RemoveAll(filepath.Dir(mpiBin))
+	}
+	for i, np := range cfg.nps {
+		args := []string{"bench", "comm-rank", "--codec", cfg.codec.String(), "--n", strconv.Itoa(cfg.n), "--reps", strconv.Itoa(cfg.reps)}
+		if i == 0 {
+			args = append(args, "--pt2pt", "--compress")
+		}
+		fmt.Fprintf(stderr, "bench comm: %d ranks...\n", np)
+		out := &lockedBuffer{}
+		err := launch.Local(ctx, launch.Spec{NP: np, Args: args, Stdout: out, Stderr: stderr, Prefix: true})
+		r, perr := parseBenchRecords(out.String())
+		if err != nil {
+			return fmt.Errorf("bench comm: %d ranks: %w", np, err)
+		}
+		if perr != nil {
+			return fmt.Errorf("bench comm: %d ranks: %w", np, perr)
+		}
+		recs = append(recs, r...)
+		if mpiBin != "" {
+			m, err := runMPIBench(ctx, mpiBin, np, cfg)
+			if err != nil {
+				if cfg.mpi == "on" {
+					return err
+				}
+				mpiNote = err.Error()
+				mpiBin = ""
+			}
+			recs = append(recs, m...)
+		}
+	}
+	printCommBench(stdout, cfg, recs, mpiNote)
+	return nil
+}
+
+// lockedBuffer is a bytes.Buffer safe for the launcher's concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func parseBenchRecords(out string) ([]benchRecord, error) {
+	var recs []benchRecord
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		_, js, ok := strings.Cut(sc.Text(), benchMarker)
+		if !ok {
+			continue
+		}
+		var r benchRecord
+		if err := json.Unmarshal([]byte(js), &r); err != nil {
+			return nil, fmt.Errorf("bad result line %q: %w", sc.Text(), err)
+		}
+		recs = append(recs, r)
+	}
+	return recs, sc.Err()
+}
+
+// mpiSource finds the C source of the MPI baseline.
+func mpiSource(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	cands := []string{filepath.Join("bench", "mpi", "collectives.c")}
+	if exe, err := os.Executable(); err == nil {
+		cands = append(cands, filepath.Join(filepath.Dir(exe), "..", "bench", "mpi", "collectives.c"))
+	}
+	for _, p := range cands {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no MPI baseline source at %v (set --mpi-src)", cands)
+}
+
+// buildMPIBench compiles the MPI baseline into a temporary directory, or
+// says why it cannot.
+func buildMPIBench(ctx context.Context, cfg commBenchConfig) (bin, note string) {
+	if cfg.mpi == "off" {
+		return "", "--mpi off"
+	}
+	for _, tool := range []string{"mpicc", "mpirun"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return "", tool + " not found (Debian: openmpi-bin libopenmpi-dev)"
+		}
+	}
+	src, err := mpiSource(cfg.mpiSrc)
+	if err != nil {
+		return "", err.Error()
+	}
+	dir, err := os.MkdirTemp("", "asyncmb-mpi-")
+	if err != nil {
+		return "", err.Error()
+	}
+	bin = filepath.Join(dir, "collectives")
+	out, err := exec.CommandContext(ctx, "mpicc", "-O2", "-o", bin, src).CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Sprintf("mpicc %s: %v: %s", src, err, out)
+	}
+	return bin, ""
+}
+
+func runMPIBench(ctx context.Context, bin string, np int, cfg commBenchConfig) ([]benchRecord, error) {
+	cmd := exec.CommandContext(ctx, "mpirun", "--allow-run-as-root", "--oversubscribe",
+		"--mca", "pml", "ob1", "--mca", "btl", "tcp,self", "-np", strconv.Itoa(np),
+		bin, strconv.Itoa(cfg.n), strconv.Itoa(cfg.reps), "3")
+	cmd.Env = append(os.Environ(), "OMPI_MCA_btl_tcp_if_include=lo")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("mpirun -np %d: %v: %s", np, err, out)
+	}
+	var recs []benchRecord
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "mpi" {
+			continue
+		}
+		r := benchRecord{Kind: "mpi", Op: f[1], NP: np}
+		for _, kv := range f[2:] {
+			k, v, _ := strings.Cut(kv, "=")
+			x, _ := strconv.ParseFloat(v, 64)
+			switch k {
+			case "p50_ms":
+				r.P50ms = x
+			case "min_ms":
+				r.MinMs = x
+			case "p99_ms":
+				r.P99ms = x
+			}
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) != 2 {
+		return nil, fmt.Errorf("mpirun -np %d: unexpected output: %s", np, out)
+	}
+	return recs, nil
+}
+
+func printCommBench(w io.Writer, cfg commBenchConfig, recs []benchRecord, mpiNote string) {
+	fmt.Fprintf(w, "asyncmb bench comm: ranks as local processes over loopback, %d CPUs, codec %v\n", runtime.NumCPU(), cfg.codec)
+	var rtt8, thr float64
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "\nPing-pong round trip, ranks 0 and 1 (raw = plain TCP between the same processes)")
+	fmt.Fprintln(tw, "size\traw p50\traw p99\tcomm p50\tcomm p99\tp50 comm/raw\t")
+	for _, r := range recs {
+		if r.Kind != "pingpong" {
+			continue
+		}
+		ratio := r.CommP50 / r.RawP50
+		if r.Size == 8 {
+			rtt8 = ratio
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t\n", sizeName(r.Size), usStr(r.RawP50), usStr(r.RawP99), usStr(r.CommP50), usStr(r.CommP99), ratio)
+	}
+	tw.Flush()
+	for _, r := range recs {
+		if r.Kind == "throughput" {
+			thr = r.CommMBs / r.RawMBs
+			fmt.Fprintf(w, "\nOne-way throughput, 4 MiB messages: raw %.0f MB/s, comm %.0f MB/s, comm/raw %.2f\n", r.RawMBs, r.CommMBs, thr)
+		}
+	}
+
+	fmt.Fprintf(w, "\nCollectives of %d float64 (%s), p50 of %d (each the max over ranks)\n", cfg.n, sizeName(8*cfg.n), cfg.reps)
+	if mpiNote != "" {
+		fmt.Fprintf(w, "(no Open MPI baseline: %s)\n", mpiNote)
+	}
+	fmt.Fprintln(tw, "ranks\top\tcomm p50\tcomm min\tOpen MPI p50\tOpen MPI min\tp50 comm/MPI\t")
+	type key struct {
+		np int
+		op string
+	}
+	mpi := map[key]benchRecord{}
+	for _, r := range recs {
+		if r.Kind == "mpi" {
+			mpi[key{r.NP, r.Op}] = r
+		}
+	}
+	collRatio := map[key]float64{}
+	for _, r := range recs {
+		if r.Kind != "coll" {
+			continue
+		}
+		m, ok := mpi[key{r.NP, r.Op}]
+		mp50, mmin, ratio := "-", "-", "-"
+		if ok {
+			mp50, mmin = fmt.Sprintf("%.2f ms", m.P50ms), fmt.Sprintf("%.2f ms", m.MinMs)
+			collRatio[key{r.NP, r.Op}] = r.P50ms / m.P50ms
+			ratio = fmt.Sprintf("%.2f", r.P50ms/m.P50ms)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.2f ms\t%.2f ms\t%s\t%s\t%s\t\n", r.NP, r.Op, r.P50ms, r.MinMs, mp50, mmin, ratio)
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nCompression of realistic payloads (rcv1-like synthetic logistic regression, see --help);")
+	fmt.Fprintln(w, "ratio = dense float64 bytes / frame bytes; speeds in MB/s of the message's raw bytes")
+	fmt.Fprintln(tw, "payload\tnnz/dim\trepr\tcodec\traw bytes\tframe bytes\tratio\tencode\tdecode\t")
+	for _, r := range recs {
+		if r.Kind != "compress" {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%d\t%d\t%.2f\t%.0f\t%.0f\t\n", r.Payload, r.NNZ, r.Dim, r.Repr, r.Codec, r.RawBytes, r.Wire, float64(8*r.Dim)/float64(r.Wire), r.EncMBs, r.DecMBs)
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nTargets")
+	check := func(name string, ok bool, got string) {
+		mark := "MISS"
+		if ok {
+			mark = "ok"
+		}
+		fmt.Fprintf(w, "  %-4s %s: %s\n", mark, name, got)
+	}
+	if thr > 0 {
+		check("4 MiB throughput >= 0.80 of raw TCP", thr >= 0.8, fmt.Sprintf("%.2f", thr))
+	}
+	if rtt8 > 0 {
+		check("8 B round trip <= 1.5x raw TCP", rtt8 <= 1.5, fmt.Sprintf("%.2fx", rtt8))
+	}
+	for _, op := range []string{"bcast", "allreduce"} {
+		if r, ok := collRatio[key{4, op}]; ok {
+			check(op+" on 4 ranks no slower than Open MPI", r <= 1, fmt.Sprintf("%.2fx MPI's p50", r))
+		}
+	}
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func usStr(us float64) string {
+	if us >= 1000 {
+		return fmt.Sprintf("%.2f ms", us/1000)
+	}
+	return fmt.Sprintf("%.1f µs", us)
+}
+
+// benchCommRankAction is one rank of the benchmark: it joins the job
+// described by the environment and runs its parts; rank 0 prints results.
+func benchCommRankAction(c *cli.Context) error {
+	codec, err := comm.ParseCodec(c.String("codec"))
+	if err != nil {
+		return usagef("bench comm-rank: --codec: %v", err)
+	}
+	n, reps := c.Int("n"), c.Int("reps")
+	if n < 1 || reps < 1 {
+		return usagef("bench comm-rank: --n %d --reps %d: want both >= 1", n, reps)
+	}
+	cfg, err := launch.FromEnv(nil)
+	if err != nil {
+		return err
+	}
+	cfg.Codec = codec
+	if dir := c.String("cpuprofile"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("rank-%d.prof", cfg.Rank)))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cm, err := comm.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cm.Close()
+	emit := func(r benchRecord) {
+		if cm.Rank() == 0 {
+			b, _ := json.Marshal(r)
+			fmt.Fprintf(c.App.Writer, "%s%s\n", benchMarker, b)
+		}
+	}
+	if c.Bool("pt2pt") && cm.Rank() <= 1 {
+		if err := benchPointToPoint(ctx, cm, emit); err != nil {
+			return err
+		}
+	}
+	if err := cm.Barrier(ctx); err != nil {
+		return err
+	}
+	if err := benchCollectives(ctx, cm, n, reps, emit); err != nil {
+		return err
+	}
+	if c.Bool("compress") && cm.Rank() == 0 {
+		if err := benchCompression(emit); err != nil {
+			return err
+		}
+	}
+	return cm.Barrier(ctx)
+}
+
+// benchCollectives times Bcast and Allreduce like bench/mpi/collectives.c:
+// after a barrier, each rank times the operation; the repetition's time is
+// the max over ranks. The vectors are normal random numbers, like the
+// iterates and gradients asyncmb moves (incompressible, so the codec's
+// choice is exercised honestly); results are checked on every repetition
+// against values every rank can recompute from the seeds.
+func benchCollectives(ctx context.Context, cm *comm.Comm, n, reps int, emit func(benchRecord)) error {
+	p := cm.Size()
+	contrib := make([][]float64, p) // every rank's vector, to check sums
+	for r := range contrib {
+		rng := rand.New(rand.NewPCG(uint64(r), 99))
+		contrib[r] = make([]float64, n)
+		for i := range contrib[r] {
+			contrib[r][i] = rng.NormFloat64()
+		}
+	}
+	sum := make([]float64, n)
+	for i := range sum {
+		for r := range p { // the ring adds in no fixed order: compare with a tolerance
+			sum[i] += contrib[r][i]
+		}
+	}
+	x := make([]float64, n)
+	dt := []float64{0}
+	const warmup = 3
+	for _, op := range []string{"bcast", "allreduce"} {
+		var times []float64
+		for k := -warmup; k < reps; k++ {
+			switch {
+			case op == "allreduce" || cm.Rank() == 0:
+				copy(x, contrib[cm.Rank()])
+			default:
+				clear(x)
+			}
+			if err := cm.Barrier(ctx); err != nil {
+				return err
+			}
+			start := time.Now()
+			var err error
+			if op == "bcast" {
+				err = cm.Bcast(ctx, 0, x)
+			} else {
+				err = cm.Allreduce(ctx, x, comm.OpSum)
+			}
+			dt[0] = float64(time.Since(start).Nanoseconds())
+			if err != nil {
+				return err
+			}
+			want := contrib[0]
+			if op == "allreduce" {
+				want = sum
+			}
+			for _, i := range []int{0, n / 3, n / 2, n - 1} {
+				if math.Abs(x[i]-want[i]) > 1e-12*float64(p) {
+					return fmt.Errorf("bench comm: %s gave x[%d] = %v, want %v", op, i, x[i], want[i])
+				}
+			}
+			if err := cm.Reduce(ctx, 0, dt, comm.OpMax); err != nil {
+				return err
+			}
+			if k >= 0 {
+				times = append(times, dt[0]/1e6)
+			}
+		}
+		slices.Sort(times)
+		emit(benchRecord{Kind: "coll", NP: p, Op: op, P50ms: times[(len(times)-1)/2], MinMs: times[0], P99ms: times[int(0.99*float64(len(times)-1)+0.5)]})
+	}
+	return nil
+}
+
+// Tags of the point-to-point benchmark.
+const (
+	tagBenchAddr = 100
+	tagBenchPing = 101
+	tagBenchPong = 102
+	tagBenchAck  = 103
+)
+
+// benchPointToPoint runs on ranks 0 and 1: ping-pong and throughput, each
+// size alternating between a plain TCP connection and the communicator.
+func benchPointToPoint(ctx context.Context, cm *comm.Comm, emit func(benchRecord)) error {
+	raw, err := rawConn(ctx, cm)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	buf := make([]byte, 4<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range buf {
+		buf[i] = byte(rng.Uint32())
+	}
+	peer := 1 - cm.Rank()
+	var m comm.Msg
+	defer m.Release()
+	rawRTT := func(size int) (time.Duration, error) {
+		start := time.Now()
+		if cm.Rank() == 0 {
+			if _, err := raw.Write(buf[:size]); err != nil {
+				return 0, err
+			}
+			_, err := io.ReadFull(raw, buf[:size])
+			return time.Since(start), err
+		}
+		if _, err := io.ReadFull(raw, buf[:size]); err != nil {
+			return 0, err
+		}
+		_, err := raw.Write(buf[:size])
+		return 0, err
+	}
+	out := &comm.Msg{}
+	commRTT := func(size int) (time.Duration, error) {
+		start := time.Now()
+		if cm.Rank() == 0 {
+			out.Bytes = buf[:size]
+			if err := cm.Send(ctx, peer, tagBenchPing, out); err != nil {
+				return 0, err
+			}
+			err := cm.Recv(ctx, peer, tagBenchPong, &m)
+			return time.Since(start), err
+		}
+		if err := cm.Recv(ctx, peer, tagBenchPing, &m); err != nil {
+			return 0, err
+		}
+		out.Bytes = m.Bytes
+		return 0, cm.Send(ctx, peer, tagBenchPong, out)
+	}
+	for _, size := range []int{8, 64, 1 << 10, 16 << 10, 256 << 10, 1 << 20, 4 << 20} {
+		reps := max(30, min(3000, (64<<20)/size))
+		var rt, ct []time.Duration
+		for round := range 6 { // alternate to share the machine's noise
+			f, dst := rawRTT, &rt
+			if round%2 == 1 {
+				f, dst = commRTT, &ct
+			}
+			for k := range reps / 3 {
+				d, err := f(size)
+				if err != nil {
+					return fmt.Errorf("bench comm: ping-pong %d B: %w", size, err)
+				}
+				if k >= 2 { // warm-up
+					*dst = append(*dst, d)
+				}
+			}
+		}
+		if cm.Rank() == 0 {
+			rp50, rp99 := pctUS(rt)
+			cp50, cp99 := pctUS(ct)
+			emit(benchRecord{Kind: "pingpong", Size: size, RawP50: rp50, RawP99: rp99, CommP50: cp50, CommP99: cp99})
+		}
+	}
+
+	// One-way throughput: rank 0 streams msgs 4 MiB messages, rank 1 acks
+	// the last one. Five rounds each, alternating; the medians are kept.
+	const msgSize, msgs = 4 << 20, 64
+	x := make([]float64, msgSize/8)
+	for i := range x {
+		x[i] = rng.NormFloat64()
+	}
+	var rawT, commT []float64
+	for round := range 10 {
+		start := time.Now()
+		if round%2 == 0 {
+			if cm.Rank() == 0 {
+				for range msgs {
+					if _, err := raw.Write(buf[:msgSize]); err != nil {
+						return err
+					}
+				}
+				if _, err := io.ReadFull(raw, buf[:1]); err != nil {
+					return err
+				}
+			} else {
+				for range msgs {
+					if _, err := io.ReadFull(raw, buf[:msgSize]); err != nil {
+						return err
+					}
+				}
+				if _, err := raw.Write(buf[:1]); err != nil {
+					return err
+				}
+			}
+			rawT = append(rawT, float64(msgs*msgSize)/time.Since(start).Seconds()/1e6)
+			continue
+		}
+		if cm.Rank() == 0 {
+			out := &comm.Msg{Dense: x}
+			for range msgs {
+				if err := cm.Send(ctx, 1, tagBenchPing, out); err != nil {
+					return err
+				}
+			}
+			if err := cm.Recv(ctx, 1, tagBenchAck, &m); err != nil {
+				return err
+			}
+		} else {
+			for range msgs {
+				if err := cm.Recv(ctx, 0, tagBenchPing, &m); err != nil {
+					return err
+				}
+				if len(m.Dense) != len(x) {
+					return fmt.Errorf("bench comm: got %d floats, want %d", len(m.Dense), len(x))
+				}
+			}
+			if err := cm.Send(ctx, 0, tagBenchAck, &comm.Msg{}); err != nil {
+				return err
+			}
+		}
+		commT = append(commT, float64(msgs*msgSize)/time.Since(start).Seconds()/1e6)
+	}
+	slices.Sort(rawT)
+	slices.Sort(commT)
+	emit(benchRecord{Kind: "throughput", RawMBs: rawT[len(rawT)/2], CommMBs: commT[len(commT)/2]})
+	return nil
+}
+
+// rawConn opens the baseline: a plain TCP connection between ranks 0 and 1
+// (rank 1 listens and tells rank 0 its address through the communicator).
+func rawConn(ctx context.Context, cm *comm.Comm) (net.Conn, error) {
+	var m comm.Msg
+	defer m.Release()
+	if cm.Rank() == 1 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		if err := cm.Send(ctx, 0, tagBenchAddr, &comm.Msg{Bytes: []byte(ln.Addr().String())}); err != nil {
+			return nil, err
+		}
+		return ln.Accept()
+	}
+	if err := cm.Recv(ctx, 1, tagBenchAddr, &m); err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", string(m.Bytes))
+}
+
+func pctUS(d []time.Duration) (p50, p99 float64) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	slices.Sort(d)
+	return float64(d[(len(d)-1)/2].Nanoseconds()) / 1e3, float64(d[int(0.99*float64(len(d)-1)+0.5)].Nanoseconds()) / 1e3
+}
