@@ -24,9 +24,10 @@ func MulVecCSR(a *CSR, x, dst []float64) {
 // of the row block with one running index instead of slicing each row: a9a
 // rows hold 14 entries, so per-row slicing and a call per row cost as much
 // as the products themselves. The price is that the compiler keeps the
-// bounds checks on val[k] and ind[k] (it cannot prove k >= 0); measured on
-// a9a this loop is still about 1.5x faster than the per-row resliced one that
-// has none (BenchmarkMulVec, kernels history).
+// bounds checks on val[k] and ind[k] (it cannot prove k >= 0); measured
+// (interleaved min of 60 rounds) this loop still takes 0.55 ns per entry on
+// a9a and rcv1_small against 0.71 and 0.61 for the per-row resliced loop
+// that has none, and an unsafe pointer loop without any checks was no faster.
 func mulVecCSR(a *CSR, x, dst []float64, lo, hi int) {
 	ip, ind, val := a.Indptr[lo+1:hi+1], a.Indices, a.Data
 	val = val[:len(ind)]
