@@ -19,7 +19,8 @@ type StepSpec struct {
 	Alpha0 float64 // const, invsqrt
 	L      float64 // Lipschitz constant of grad f; 0: estimate
 	Sigma  float64 // gradient noise (one sample); 0: estimate
-	R      float64 // bound on ||x0 - x*|| for the convex policy
+	R      float64 // bound on ||x0 - x*|| for the convex policy; 0: sqrt(d)
+	Mu     float64 // strong convexity for the strong policy; 0: the regularizer's
 	Tau    int     // delay bound; < 0: the number of workers
 	Tau0   float64 // > 0: delay-adaptive steps alpha(t)/(1 + tau(t)/Tau0)
 	// Average is the output; "" means the policy's own (uniform for

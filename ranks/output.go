@@ -283,7 +283,7 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 }
 
 // writeOutputs writes trace.csv, summary.json and the model into cfg.Out.
-func writeOutputs(cfg *Config, f *facts, r *masterRun, sum *Summary, rows []TraceRow) error {
+func writeOutputs(cfg *Config, f *facts, sum *Summary, rows []TraceRow) error {
 	csvPath := filepath.Join(cfg.Out, "trace.csv")
 	if err := writeFileAtomic(csvPath, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
@@ -376,24 +376,26 @@ func (s *Summary) Table(w io.Writer) {
 	}
 	p("step size", "%s, output %s", step, s.Step.Average)
 	p("updates", "%d in %.3f s: %.0f updates/s, %.2f epochs", s.Updates, s.TrainS, s.UpdatesPerSec, s.Epochs)
-	p("delay tau", "mean %.2f, p50 %d, p99 %d, max %d", s.Delay.Mean, s.Delay.P50, s.Delay.P99, s.Delay.Max)
-	p("master", "busy %.1f%%, %.0f ns/update, lazy=%v, replies dense/sparse/delta %d/%d/%d",
-		100*s.Master.BusyFraction, s.Master.NsPerUpdate, s.Master.Lazy, s.Master.RepliesDense, s.Master.RepliesSparse, s.Master.RepliesDelta)
-	p("traffic", "%.1f MB on the wire (%.1f MB raw, ratio %.2f), %.0f B/update",
-		float64(s.Comm.BytesWire)/1e6, float64(s.Comm.BytesRaw)/1e6, s.Comm.Ratio, s.Comm.WireBytesPerUpdate)
-	var ws []string
-	for _, w := range s.PerWorker {
-		util := 0.0
-		if w.ComputeS+w.IdleS > 0 {
-			util = 100 * w.ComputeS / (w.ComputeS + w.IdleS)
+	if s.Workers > 0 {
+		p("delay tau", "mean %.2f, p50 %d, p99 %d, max %d", s.Delay.Mean, s.Delay.P50, s.Delay.P99, s.Delay.Max)
+		p("master", "busy %.1f%%, %.0f ns/update, lazy=%v, replies dense/sparse/delta %d/%d/%d",
+			100*s.Master.BusyFraction, s.Master.NsPerUpdate, s.Master.Lazy, s.Master.RepliesDense, s.Master.RepliesSparse, s.Master.RepliesDelta)
+		p("traffic", "%.1f MB on the wire (%.1f MB raw, ratio %.2f), %.0f B/update",
+			float64(s.Comm.BytesWire)/1e6, float64(s.Comm.BytesRaw)/1e6, s.Comm.Ratio, s.Comm.WireBytesPerUpdate)
+		var ws []string
+		for _, w := range s.PerWorker {
+			util := 0.0
+			if w.ComputeS+w.IdleS > 0 {
+				util = 100 * w.ComputeS / (w.ComputeS + w.IdleS)
+			}
+			extra := ""
+			if w.Slow > 1 {
+				extra = fmt.Sprintf(" slow x%g", w.Slow)
+			}
+			ws = append(ws, fmt.Sprintf("r%d %d grads %.0f%% busy tau %.1f%s", w.Rank, w.Grads, util, w.MeanDelay, extra))
 		}
-		extra := ""
-		if w.Slow > 1 {
-			extra = fmt.Sprintf(" slow x%g", w.Slow)
-		}
-		ws = append(ws, fmt.Sprintf("r%d %d grads %.0f%% busy tau %.1f%s", w.Rank, w.Grads, util, w.MeanDelay, extra))
+		p("workers", "%s", strings.Join(ws, "; "))
 	}
-	p("workers", "%s", strings.Join(ws, "; "))
 	if s.Final != nil {
 		if s.PhiStar != nil {
 			p("objective", "phi(output)=%.10g phi(last)=%.10g phi*=%.10g rel. subopt %.3g (output), %.3g (last)",

@@ -31,6 +31,8 @@ func Run(ctx context.Context, c *comm.Comm, cfg *Config) error {
 	return runWorker(ctx, c, cfg)
 }
 
+var errNoPhiStar = errors.New("ranks: --target needs the optimal value phi* (from the reference cache or a reference solve)")
+
 // Result is what the master hands back besides the files it writes.
 type Result struct {
 	Summary *Summary
@@ -38,7 +40,7 @@ type Result struct {
 
 // schedule turns the step-size spec into a solver.Schedule and the output
 // average, once L, sigma and the number of workers are known.
-func schedule(cfg *Config, workers int, L, sigma float64) (solver.Schedule, solver.Averager, error) {
+func schedule(cfg *Config, workers, d int, L, sigma float64) (solver.Schedule, solver.Averager, error) {
 	sp := cfg.Step
 	tau := sp.Tau
 	if tau < 0 {
@@ -60,14 +62,20 @@ func schedule(cfg *Config, workers int, L, sigma float64) (solver.Schedule, solv
 		s = solver.Schedule{Kind: sp.Kind, Alpha0: sp.Alpha0}
 	case solver.StepConvex:
 		R := sp.R
+		if R == 0 {
+			R = math.Sqrt(float64(d))
+		}
 		if !(R > 0) {
 			return s, solver.Averager{}, fmt.Errorf("ranks: the convex step size needs a distance bound R > 0, got %v", R)
 		}
 		s = solver.ConvexSchedule(L, tau, sigma, R, b)
 	case solver.StepStrong:
-		mu := cfg.Reg.Mu()
+		mu := sp.Mu
+		if mu == 0 {
+			mu = cfg.Reg.Mu()
+		}
 		if !(mu > 0) {
-			return s, solver.Averager{}, fmt.Errorf("ranks: the strongly convex step size needs a strongly convex regularizer (l2 or elastic), got %v", cfg.Reg.Kind)
+			return s, solver.Averager{}, fmt.Errorf("ranks: the strongly convex step size needs a strongly convex regularizer (l2, elastic) or --mu > 0, got %v", cfg.Reg.Kind)
 		}
 		s = solver.StrongSchedule(L, tau, mu)
 	default:
@@ -140,7 +148,7 @@ func runMaster(ctx context.Context, c *comm.Comm, cfg *Config) (*Result, error) 
 		}
 	}
 	if cfg.Target > 0 && math.IsNaN(phiStar) {
-		return nil, abortRounds(ctx, c, errors.New("ranks: --target needs the optimal value phi* (reference)"))
+		return nil, abortRounds(ctx, c, errNoPhiStar)
 	}
 
 	L, sigma, err := masterEstimate(ctx, c, cfg, f, x0)
@@ -150,7 +158,7 @@ func runMaster(ctx context.Context, c *comm.Comm, cfg *Config) (*Result, error) 
 	if err := endRounds(ctx, c); err != nil {
 		return nil, err
 	}
-	sched, avg, err := schedule(cfg, P, L, sigma)
+	sched, avg, err := schedule(cfg, P, d, L, sigma)
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
 	}
@@ -212,7 +220,7 @@ func runMaster(ctx context.Context, c *comm.Comm, cfg *Config) (*Result, error) 
 		return nil, err
 	}
 	sum := run.summary(f, hash, sched, avg, L, sigma, phiStar, rows, wallStart)
-	if err := writeOutputs(cfg, f, run, sum, rows); err != nil {
+	if err := writeOutputs(cfg, f, sum, rows); err != nil {
 		return nil, err
 	}
 	if cfg.Summary != nil {
@@ -247,6 +255,12 @@ func loadFull(cfg *Config, f *facts) (*solver.Problem, error) {
 	if err != nil {
 		return nil, err
 	}
+	return loadFullFrom(cfg, f, ds)
+}
+
+// loadFullFrom maps the labels of ds, sets its dimension and appends the
+// bias column as the setup decided, and builds the problem.
+func loadFullFrom(cfg *Config, f *facts, ds *data.Dataset) (*solver.Problem, error) {
 	if f.labelMap != nil {
 		if err := ds.ApplyBinary(*f.labelMap); err != nil {
 			return nil, err

@@ -103,3 +103,19 @@ func TestRunInProcessA9a(t *testing.T) {
 		t.Errorf("epochs %v", s.Epochs)
 	}
 }
+
+func TestRunSerialA9a(t *testing.T) {
+	const phiStar = 0.32689896196913504
+	cfg := Config{
+		Data: "../testdata/a9a", Loss: kernels.Logistic,
+		Reg:   solver.Reg{Kind: solver.RegL1, Lambda: 1e-4},
+		Batch: 64, Epochs: 5, Seed: 1,
+		Step: StepSpec{Kind: solver.StepInvSqrt, Alpha0: 2, Tau: -1, Average: "tail"},
+		Out:  t.TempDir(), PhiStar: phiStar,
+	}
+	res, err := RunSerial(context.Background(), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Summary.Table(os.Stderr)
+}

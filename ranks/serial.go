@@ -1,0 +1,182 @@
+package ranks
+
+import (
+	"context"
+	"math"
+	"os"
+	"time"
+
+	"github.com/asyncmb/asyncmb/data"
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// RunSerial is a training run with no workers and no network (`train --np
+// 1`): the solver's serial proximal SGD, the P = 1 baseline, with the same
+// stopping rules and outputs (trace.csv, summary.json, model) as Run.
+func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
+	if err := cfg.validate(1); err != nil {
+		return nil, err
+	}
+	wallStart := time.Now()
+	ds, err := data.Read(cfg.Data, data.Options{Features: cfg.Features})
+	if err != nil {
+		return nil, err
+	}
+	hash, err := data.FileHash(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	f := &facts{n: int64(ds.X.Rows), nnz: int64(ds.X.NNZ()), hosts: []string{hostname()}}
+	if err := f.decide(cfg, ds.MaxIndex, ds.LabelValues()); err != nil {
+		return nil, err
+	}
+	if cfg.Reg.Kind == solver.RegGroup {
+		if cfg.Reg.Groups, err = solver.ParseGroups(cfg.GroupSpec, f.d); err != nil {
+			return nil, err
+		}
+	}
+	p, err := loadFullFrom(cfg, f, ds)
+	if err != nil {
+		return nil, err
+	}
+	d := f.d
+	x0 := make([]float64, d)
+	cfg.Reg.Init(x0)
+	L, sigma := cfg.Step.L, cfg.Step.Sigma
+	if L == 0 && (cfg.Step.Kind == solver.StepConvex || cfg.Step.Kind == solver.StepStrong) {
+		L = p.EstimateL(powerIters, cfg.Seed)
+	}
+	if sigma == 0 && cfg.Step.Kind == solver.StepConvex {
+		sigma = p.EstimateSigma(x0, cfg.Batch, 32, cfg.Seed)
+	}
+	sched, avg, err := schedule(cfg, 0, d, L, sigma)
+	if err != nil {
+		return nil, err
+	}
+	phiStar := cfg.PhiStar
+	if math.IsNaN(phiStar) && cfg.Reference != nil {
+		if phiStar, err = cfg.Reference(p, hash); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Target > 0 && math.IsNaN(phiStar) {
+		return nil, errNoPhiStar
+	}
+	sgd, err := solver.NewSGD(p, solver.SGDConfig{Batch: cfg.Batch, Schedule: sched, Average: avg, Seed: cfg.Seed}, x0)
+	if err != nil {
+		return nil, err
+	}
+	snapEvery := cfg.SnapshotEvery
+	if snapEvery == 0 {
+		snapEvery = max(1, f.n/(4*int64(cfg.Batch)))
+	}
+	var samplesLimit int64
+	if cfg.Epochs > 0 {
+		samplesLimit = int64(math.Ceil(cfg.Epochs * float64(f.n)))
+	}
+	thresh := phiStar + cfg.Target*math.Abs(phiStar)
+
+	var snaps []Snapshot
+	start := time.Now()
+	record := func() {
+		s := Snapshot{T: sgd.T, Samples: sgd.Samples, WallNs: int64(time.Since(start)),
+			X: append([]float64(nil), sgd.X...), Avg: make([]float64, d)}
+		sgd.Output(s.Avg)
+		snaps = append(snaps, s)
+	}
+	record()
+	var evals int64
+	var evalNs int64
+	target := &TargetInfo{Eps: cfg.Target}
+	out := make([]float64, d)
+	reason := ""
+	for reason == "" {
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case cfg.Iters > 0 && sgd.T >= cfg.Iters:
+			reason = "iters"
+		case samplesLimit > 0 && sgd.Samples >= samplesLimit:
+			reason = "epochs"
+		case cfg.Time > 0 && time.Since(start) >= cfg.Time:
+			reason = "time"
+		}
+		if reason != "" {
+			break
+		}
+		sgd.Step()
+		if sgd.T%snapEvery == 0 {
+			record()
+		}
+		if cfg.Target > 0 && sgd.T%8 == 0 {
+			t0 := time.Now()
+			sgd.Output(out)
+			phi := p.Objective(out)
+			evalNs += int64(time.Since(t0))
+			evals++
+			if phi <= thresh {
+				target.Reached, target.T, target.WallS = true, sgd.T, time.Since(start).Seconds()
+				reason = "target"
+			}
+		}
+	}
+	trainNs := int64(time.Since(start))
+	if last := snaps[len(snaps)-1]; last.T != sgd.T {
+		record()
+	}
+	rows := make([]TraceRow, 0, len(snaps))
+	for _, s := range snaps {
+		row := TraceRow{T: s.T, WallS: float64(s.WallNs) / 1e9, Epochs: float64(s.Samples) / float64(f.n),
+			PhiLast: p.Objective(s.X), PhiAvg: p.Objective(s.Avg), NNZLast: solver.NNZ(s.X), NNZAvg: solver.NNZ(s.Avg),
+			RelLast: math.NaN(), RelAvg: math.NaN()}
+		if !math.IsNaN(phiStar) {
+			row.RelLast = (row.PhiLast - phiStar) / math.Abs(phiStar)
+			row.RelAvg = (row.PhiAvg - phiStar) / math.Abs(phiStar)
+		}
+		rows = append(rows, row)
+	}
+	rows[len(rows)-1].finalXAvg = snaps[len(snaps)-1].Avg
+
+	sum := &Summary{
+		Manifest: cfg.Manifest,
+		Data:     DataInfo{Path: cfg.Data, SHA256: hash, Rows: f.n, Features: f.dRaw, Dim: d, NNZ: f.nnz},
+		Ranks:    1, Workers: 0, Hosts: f.hosts, SlurmJobID: os.Getenv("SLURM_JOB_ID"),
+		Mode:    "serial",
+		Problem: ProblemInfo{Loss: cfg.Loss.String(), Reg: cfg.Reg.Kind.String(), Lambda: cfg.Reg.Lambda, Lambda2: cfg.Reg.Lambda2, Bias: cfg.Bias},
+		Step: StepInfo{Policy: sched.Kind.String(), Alpha0: sched.Alpha0, L: L, Sigma: sigma, Tau: sched.Tau, Beta: sched.Beta,
+			Mu: sched.Mu, T0: sched.T0, Tau0: sched.Tau0, Average: avg.Kind.String(), Batch: cfg.Batch},
+		StopReason: reason, Updates: sgd.T, Samples: sgd.Samples, Epochs: sgd.Epochs(),
+		TrainS: float64(trainNs) / 1e9, WallS: time.Since(wallStart).Seconds(),
+		Outputs: map[string]string{},
+	}
+	if sum.TrainS > 0 {
+		sum.UpdatesPerSec = float64(sgd.T) / sum.TrainS
+	}
+	if f.labelMap != nil {
+		sum.Data.LabelMap = []float64{f.labelMap.Neg, f.labelMap.Pos}
+	}
+	if !math.IsNaN(phiStar) {
+		sum.PhiStar = &phiStar
+	}
+	fr := rows[len(rows)-1]
+	sum.Final = &fr
+	if cfg.Target > 0 {
+		target.Evals, target.EvalCPUS = evals, float64(evalNs)/1e9
+		sum.Target = target
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeOutputs(cfg, f, sum, rows); err != nil {
+		return nil, err
+	}
+	if cfg.Summary != nil {
+		sum.Table(cfg.Summary)
+	}
+	return &Result{Summary: sum}, nil
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
