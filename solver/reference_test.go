@@ -182,3 +182,93 @@ func TestReferenceCache(t *testing.T) {
 		t.Fatal("a corrupted cache entry was accepted")
 	}
 }
+
+// TestReferenceEquivalentRegularizers: FISTA gives the same optimum for
+// regularizers that coincide on the problem (group lasso with groups of one
+// feature is l1, elastic with lambda2 = 0 is l1, l1box and ball with bounds
+// that do not bind are l1 and none), and a binding box or ball is active at
+// the optimum.
+func TestReferenceEquivalentRegularizers(t *testing.T) {
+	ds := loadData(t, "heart_scale", true)
+	d := ds.X.Cols
+	solve := func(r solver.Reg) solver.RefResult {
+		p, err := solver.NewProblem(kernels.Matrix{CSR: &ds.X}, ds.Y, kernels.Logistic, r, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := solver.Reference(p, solver.RefOptions{})
+		if !res.Converged {
+			t.Fatalf("%s: not converged", r.Kind)
+		}
+		return res
+	}
+	l1 := solve(solver.Reg{Kind: solver.RegL1, Lambda: 0.01})
+	none := solve(solver.Reg{Kind: solver.RegL2, Lambda: 1e-3})
+	for _, c := range []struct {
+		r    solver.Reg
+		want solver.RefResult
+	}{
+		{solver.Reg{Kind: solver.RegGroup, Lambda: 0.01, Groups: solver.GroupsOfSize(d, 1)}, l1},
+		{solver.Reg{Kind: solver.RegElastic, Lambda: 0.01}, l1},
+		{solver.Reg{Kind: solver.RegL1Box, Lambda: 0.01, Lo: -100, Hi: 100}, l1},
+		{solver.Reg{Kind: solver.RegElastic, Lambda2: 1e-3}, none},
+	} {
+		got := solve(c.r)
+		if math.Abs(got.Phi-c.want.Phi) > 1e-12 || maxAbsDiff(got.X, c.want.X) > 1e-7 {
+			t.Errorf("%s: phi %.15g vs %.15g, x differs by %g", c.r.Kind, got.Phi, c.want.Phi, maxAbsDiff(got.X, c.want.X))
+		}
+	}
+	// A box that binds: the optimum is in it, some bound is active, and the
+	// objective is above the unconstrained one.
+	box := solve(solver.Reg{Kind: solver.RegBox, Lo: -0.2, Hi: 0.2})
+	active := 0
+	for _, v := range box.X {
+		if v < -0.2 || v > 0.2 {
+			t.Fatalf("box optimum leaves the box: %v", v)
+		}
+		if v == -0.2 || v == 0.2 {
+			active++
+		}
+	}
+	if active == 0 {
+		t.Error("no bound of the binding box is active")
+	}
+	ball := solve(solver.Reg{Kind: solver.RegBall, Radius: 0.5})
+	if n := math.Sqrt(dot(ball.X, ball.X)); math.Abs(n-0.5) > 1e-9 {
+		t.Errorf("binding ball: ||x*|| = %v, want the radius 0.5", n)
+	}
+}
+
+// TestSGDEntropicSimplex: SGD with the simplex's mirror step stays on the
+// simplex and decreases phi towards the FISTA optimum (Euclidean
+// projection) of the same problem.
+func TestSGDEntropicSimplex(t *testing.T) {
+	ds := loadData(t, "abalone_scale", false)
+	p, err := solver.NewProblem(kernels.Matrix{CSR: &ds.X}, ds.Y, kernels.Squared, solver.Reg{Kind: solver.RegSimplex}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := solver.Reference(p, solver.RefOptions{})
+	if !ref.Converged {
+		t.Fatal("reference not converged")
+	}
+	_, d := p.Dims()
+	x0 := make([]float64, d)
+	p.Reg.Init(x0)
+	phi0 := p.Objective(x0)
+	s, err := solver.NewSGD(p, solver.SGDConfig{Batch: 16, Schedule: solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 0.5}, Average: solver.Averager{Kind: solver.AvgUniform}, Seed: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Run(5, 0, nil)
+	out := make([]float64, d)
+	s.Output(out)
+	phi := p.Objective(out)
+	if math.IsInf(phi, 1) || math.IsInf(p.Reg.Value(s.X), 1) {
+		t.Fatal("the iterate or its average left the simplex")
+	}
+	t.Logf("phi(x0)=%.6g phi(avg)=%.6g phi*=%.6g", phi0, phi, ref.Phi)
+	if !(phi-ref.Phi < 0.05*(phi0-ref.Phi)) {
+		t.Errorf("mirror SGD closed only %.1f%% of the gap", 100*(1-(phi-ref.Phi)/(phi0-ref.Phi)))
+	}
+}
