@@ -33,9 +33,11 @@ run: build
 	$(BIN) info testdata/a9a
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1s ./kernels/ ./data/
+	$(GO) test -run '^$$' -bench . -benchtime 1s ./kernels/ ./data/ ./solver/
 	$(BIN) bench parse
 	$(BIN) bench kernels
+	$(BIN) bench reference
+	$(BIN) bench rates
 
 clean:
 	rm -rf bin
