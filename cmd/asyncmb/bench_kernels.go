@@ -307,8 +307,11 @@ func loadBenchCases(cfg kernelBenchConfig) ([]*benchCase, error) {
 }
 
 // medianNs runs f warmup times untimed, then reps times timed, and returns
-// the median time in nanoseconds.
+// the median time in nanoseconds. It collects garbage first so that a
+// background GC cycle (which takes one of two cores) does not run during
+// the timed calls; the kernels themselves do not allocate.
 func medianNs(warmup, reps int, f func()) float64 {
+	runtime.GC()
 	for range warmup {
 		f()
 	}
