@@ -251,6 +251,8 @@ func stepFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "dist", EnvVars: envs("dist"),
 			Usage: "the distance bound `R` >= ||x0 - x*|| of convex; 0: sqrt(d), i.e. x* assumed to have coordinates of size about 1"},
 		&cli.Float64Flag{Name: "mu", EnvVars: envs("mu"), Usage: "the strong-convexity modulus `MU` of strong; 0: the regularizer's (lambda for l2, lambda2 for elastic)"},
+		&cli.IntFlag{Name: "tau", EnvVars: envs("tau"), Value: -1,
+			Usage: "the delay bound `TAU` in the convex and strong step sizes; -1: the number of workers (0 for serial sgd)"},
 		&cli.Float64Flag{Name: "tau0", EnvVars: envs("tau0"),
 			Usage: "> 0 makes the step delay-adaptive: the step of an update with delay tau(t) is alpha(t)/(1 + tau(t)/`TAU0`)"},
 		&cli.StringFlag{Name: "average", EnvVars: envs("average"), Value: "auto",
@@ -268,13 +270,20 @@ type stepConfig struct {
 	Sigma, R float64 // as used by convex (0 otherwise)
 }
 
-// stepConfigFrom reads stepFlags for problem p with delay bound tau (0 for
-// serial SGD, the number of workers for the asynchronous algorithm),
-// estimating L and sigma where they are not given.
-func stepConfigFrom(c *cli.Context, p *solver.Problem, tau int) (stepConfig, error) {
+// stepConfigFrom reads stepFlags for problem p; defaultTau is the delay
+// bound when --tau is -1 (0 for serial SGD, the number of workers for the
+// asynchronous algorithm). L and sigma are estimated where not given.
+func stepConfigFrom(c *cli.Context, p *solver.Problem, defaultTau int) (stepConfig, error) {
 	sc := stepConfig{Batch: c.Int("batch"), Seed: c.Uint64("seed")}
 	if sc.Batch < 1 {
 		return sc, usagef("--batch %d: want B >= 1", sc.Batch)
+	}
+	tau := c.Int("tau")
+	switch {
+	case tau == -1:
+		tau = defaultTau
+	case tau < 0:
+		return sc, usagef("--tau %d: want TAU >= 0 (or -1 for the default)", tau)
 	}
 	kind, err := solver.ParseStepKind(c.String("step"))
 	if err != nil {
