@@ -222,7 +222,7 @@ func runKernelBench(cfg kernelBenchConfig, w io.Writer) error {
 			ts = append(ts, timeProducts(cfg, bc, workerSet)...)
 		}
 		for _, bc := range cases {
-			ts = append(ts, timeGradients(cfg, bc)...)
+			ts = append(ts, timeGradients(cfg, bc, workerSet)...)
 		}
 		if round == 0 {
 			timings = ts
@@ -368,8 +368,8 @@ func timeProducts(cfg kernelBenchConfig, bc *benchCase, workerSet []int) []*kern
 
 // timeGradients times the logistic mini-batch gradient (b = 64 and 256, a
 // new batch each call, dense output and for CSR sparse output) and the full
-// loss and gradient on cfg.workers goroutines.
-func timeGradients(cfg kernelBenchConfig, bc *benchCase) []*kernelTiming {
+// loss and gradient with each goroutine count.
+func timeGradients(cfg kernelBenchConfig, bc *benchCase, workerSet []int) []*kernelTiming {
 	const batches = 64
 	n, d := bc.m.Dims()
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -413,11 +413,14 @@ func timeGradients(cfg kernelBenchConfig, bc *benchCase) []*kernelTiming {
 			out = append(out, t)
 		}
 	}
-	f := kernels.NewFullGrad(bc.m, bc.y, cfg.workers)
-	t := &kernelTiming{cases: bc.name, op: "full loss+grad", workers: f.Workers(), nnz: int64(bc.m.NNZ()),
-		bytes: productBytes(bc.m) + int64(n)*8 + int64(d)*8}
-	t.medianNs = medianNs(cfg.warmup, max(cfg.reps/5, 1), func() { f.Eval(l, x, g) })
-	return append(out, t)
+	for _, wk := range workerSet {
+		f := kernels.NewFullGrad(bc.m, bc.y, wk)
+		t := &kernelTiming{cases: bc.name, op: "full loss+grad", workers: f.Workers(), nnz: int64(bc.m.NNZ()),
+			bytes: productBytes(bc.m) + int64(n)*8 + int64(d)*8}
+		t.medianNs = medianNs(cfg.warmup, max(cfg.reps/5, 1), func() { f.Eval(l, x, g) })
+		out = append(out, t)
+	}
+	return out
 }
 
 // streamReadGBs is the streaming-read bandwidth in GB/s: the best of five
