@@ -117,24 +117,15 @@ func streamBandwidth(workers int) float64 {
 	return v
 }
 
-var (
-	naiveMu sync.Mutex
-	naiveNs = map[string]float64{}
-)
-
 // naiveTime returns the median time in ns of f (the reference loop), run
-// after one warm-up until 7 runs or 200 ms have passed; it is measured once
-// per key and benchmark binary.
-func naiveTime(key string, f func()) float64 {
-	naiveMu.Lock()
-	defer naiveMu.Unlock()
-	if v, ok := naiveNs[key]; ok {
-		return v
-	}
+// after one warm-up until 7 runs or 100 ms have passed. Benchmarks call it
+// right after their own loop, so that both sides see the same load from
+// other processes.
+func naiveTime(f func()) float64 {
 	f()
 	var times []float64
 	start := time.Now()
-	for len(times) < 7 || time.Since(start) < 200*time.Millisecond {
+	for len(times) < 7 || time.Since(start) < 100*time.Millisecond {
 		t0 := time.Now()
 		f()
 		times = append(times, float64(time.Since(t0).Nanoseconds()))
@@ -143,9 +134,7 @@ func naiveTime(key string, f func()) float64 {
 		}
 	}
 	sort.Float64s(times)
-	v := times[len(times)/2]
-	naiveNs[key] = v
-	return v
+	return times[len(times)/2]
 }
 
 // report adds the package's custom metrics for one benchmark run.
@@ -179,7 +168,6 @@ func BenchmarkMulVec(b *testing.B) {
 		}
 		for _, workers := range benchWorkers {
 			b.Run(fmt.Sprintf("%s/workers=%d", bm.name, workers), func(b *testing.B) {
-				nt := naiveTime("MulVec/"+bm.name, naive)
 				p := kernels.NewParMul(bm.m, workers)
 				dst := make([]float64, n)
 				b.SetBytes(productBytes(bm.m))
@@ -187,8 +175,9 @@ func BenchmarkMulVec(b *testing.B) {
 				for b.Loop() {
 					p.MulVec(bm.x, dst)
 				}
+				naive()
 				mustNear(b, "MulVec", dst, want, 1e-12)
-				report(b, productBytes(bm.m), int64(bm.m.NNZ()), workers, nt)
+				report(b, productBytes(bm.m), int64(bm.m.NNZ()), workers, naiveTime(naive))
 			})
 		}
 	}
@@ -206,7 +195,6 @@ func BenchmarkMulTransVec(b *testing.B) {
 		}
 		for _, workers := range benchWorkers {
 			b.Run(fmt.Sprintf("%s/workers=%d", bm.name, workers), func(b *testing.B) {
-				nt := naiveTime("MulTransVec/"+bm.name, naive)
 				p := kernels.NewParMul(bm.m, workers)
 				dst := make([]float64, d)
 				b.SetBytes(productBytes(bm.m))
@@ -214,8 +202,9 @@ func BenchmarkMulTransVec(b *testing.B) {
 				for b.Loop() {
 					p.MulTransVec(bm.r, dst)
 				}
+				naive()
 				mustNear(b, "MulTransVec", dst, want, 1e-12)
-				report(b, productBytes(bm.m), int64(bm.m.NNZ()), workers, nt)
+				report(b, productBytes(bm.m), int64(bm.m.NNZ()), workers, naiveTime(naive))
 			})
 		}
 	}
@@ -268,7 +257,6 @@ func BenchmarkGradBatch(b *testing.B) {
 							}
 						}
 					}
-					nt := naiveTime(fmt.Sprintf("GradBatch/%s/%d", bm.name, size), naive) / batches
 					g := make([]float64, d)
 					acc := kernels.NewSparseAcc(d)
 					var sv kernels.SparseVec
@@ -307,7 +295,7 @@ func BenchmarkGradBatch(b *testing.B) {
 						}
 					}
 					mustNear(b, "GradBatch", g, want, 1e-12)
-					report(b, bytes, nnz, 1, nt)
+					report(b, bytes, nnz, 1, naiveTime(naive)/batches)
 				})
 			}
 		}
@@ -333,7 +321,6 @@ func BenchmarkFullGrad(b *testing.B) {
 		bytes := productBytes(bm.m) + int64(n)*8 + int64(d)*8
 		for _, workers := range benchWorkers {
 			b.Run(fmt.Sprintf("%s/workers=%d", bm.name, workers), func(b *testing.B) {
-				nt := naiveTime("FullGrad/"+bm.name, naive)
 				f := kernels.NewFullGrad(bm.m, bm.y, workers)
 				g := make([]float64, d)
 				b.SetBytes(bytes)
@@ -341,8 +328,9 @@ func BenchmarkFullGrad(b *testing.B) {
 				for b.Loop() {
 					f.Eval(l, bm.x, g)
 				}
+				naive()
 				mustNear(b, "FullGrad", g, want, 1e-12)
-				report(b, bytes, int64(bm.m.NNZ()), workers, nt)
+				report(b, bytes, int64(bm.m.NNZ()), workers, naiveTime(naive))
 			})
 		}
 	}
