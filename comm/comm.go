@@ -237,16 +237,17 @@ func (c *Comm) send(ctx context.Context, dst, tag int, m *Msg) error {
 func (p *peer) sendOn(l *link, tag int, m *Msg) (wire, raw int, err error) {
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
-	hdr, payload, wire, raw, err := p.enc.encode(tag, m)
+	h, payload, _, raw, err := p.enc.encode(tag, m)
 	if err != nil {
 		return 0, 0, err
 	}
 	start := time.Now()
-	if err := l.write(hdr, payload...); err != nil {
+	n, err := l.write(h, payload)
+	if err != nil {
 		return 0, 0, l.opError("send", err)
 	}
-	p.enc.noteWrite(frameHeaderLen+wire, time.Since(start))
-	return wire, raw, nil
+	p.enc.noteWrite(n, time.Since(start))
+	return n - frameHeaderLen, raw, nil
 }
 
 // sendSelf delivers m to our own mailbox (a copy).

@@ -20,6 +20,16 @@ func FuzzReadFrame(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	old := fragSize
+	fragSize = 200 // seeds with fragmented messages
+	for i, m := range seedMsgs(30) {
+		b, err := AppendFrame(nil, 1, i, m, CodecNone, 64)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	fragSize = old
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr := FrameReader{R: bytes.NewReader(data), MaxFrame: 1 << 20}
 		for {

@@ -22,9 +22,12 @@ type link struct {
 	addr string
 	br   *bufio.Reader
 
-	wmu     sync.Mutex // protects bw, byeSent and every write on nc
+	wmu     sync.Mutex // protects bw, byeSent, werr, iov and every write on nc
 	bw      *bufio.Writer
 	byeSent bool
+	werr    error       // first error of a writev that bypassed bw
+	iov     [][]byte    // writev scratch
+	ahead   chan uint32 // fragment CRCs from the helper (writeFrames)
 
 	// Monotonic times (Comm.now) of the last byte read and written, and of
 	// the start of the write in progress (0 when none).
@@ -36,17 +39,26 @@ type link struct {
 	done     chan struct{} // closed when the reader has ended
 
 	hb       [frameHeaderLen]byte // a heartbeat frame from us
+	hdr      []byte               // writer: frame headers (under wmu)
 	wire     []byte               // reader: compressed payload (reused)
 	tmp      []byte               // reader: shuffled raw payload (reused)
 	quickAck func()
 }
 
-const linkBufSize = 64 << 10
+// Buffer sizes. The reader's buffer is small because whatever it holds
+// beyond a frame header is copied once more into the frame: large
+// payloads are read straight into their buffers. Frames above writevMin
+// bypass the writer's buffer and go out with writev.
+const (
+	linkReadBuf  = 16 << 10
+	linkWriteBuf = 64 << 10
+	writevMin    = 16 << 10
+)
 
 func (c *Comm) newLink(p *peer, nc net.Conn) *link {
 	l := &link{c: c, p: p, nc: nc, addr: nc.RemoteAddr().String(), done: make(chan struct{})}
-	l.br = bufio.NewReaderSize(linkIO{l}, linkBufSize)
-	l.bw = bufio.NewWriterSize(linkIO{l}, linkBufSize)
+	l.br = bufio.NewReaderSize(linkIO{l}, linkReadBuf)
+	l.bw = bufio.NewWriterSize(linkIO{l}, linkWriteBuf)
 	now := c.now()
 	l.lastRecv.Store(now)
 	l.lastSend.Store(now)
@@ -111,23 +123,64 @@ func (l *link) opError(op string, err error) *OpError {
 	return &OpError{Op: op, Rank: l.c.cfg.Rank, Peer: l.p.rank, Addr: l.addr, Err: err}
 }
 
-// write sends a frame header and payload pieces as a unit and flushes.
-func (l *link) write(hdr []byte, pieces ...[]byte) error {
+// write sends a message's frame (or fragments) as a unit and flushes; it
+// returns the bytes written.
+func (l *link) write(h frameHeader, payload [][]byte) (int, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.byeSent {
-		return ErrPeerClosed
+		return 0, ErrPeerClosed
 	}
-	l.bw.Write(hdr)
-	for _, p := range pieces {
-		l.bw.Write(p)
+	var n int
+	if l.ahead == nil && h.codec == CodecNone && h.wireLen >= aheadMin {
+		l.ahead = make(chan uint32, int(h.wireLen)/fragSize+1)
 	}
-	// bufio.Writer keeps its first error: Flush reports any of the above.
-	if err := l.bw.Flush(); err != nil {
+	if l.ahead != nil && cap(l.ahead) < int(h.wireLen)/fragSize+1 {
+		l.ahead = make(chan uint32, int(h.wireLen)/fragSize+1)
+	}
+	n, l.hdr = writeFrames(l, l.hdr, h, payload, l.ahead)
+	// bufio.Writer keeps its first error: Flush reports any write's.
+	err := l.werr
+	if err == nil {
+		err = l.bw.Flush()
+	}
+	if err != nil {
 		l.fail(err)
-		return err
+		return 0, err
 	}
-	return nil
+	return n, nil
+}
+
+// writeFrame implements frameWriter (under wmu): small frames are
+// buffered, large ones written with writev straight from their pieces.
+func (l *link) writeFrame(hdr []byte, parts [][]byte) {
+	if l.werr != nil {
+		return
+	}
+	n := len(hdr)
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n <= writevMin {
+		l.bw.Write(hdr)
+		for _, p := range parts {
+			l.bw.Write(p)
+		}
+		return
+	}
+	if err := l.bw.Flush(); err != nil {
+		l.werr = err
+		return
+	}
+	l.iov = append(append(l.iov[:0], hdr), parts...)
+	bufs := net.Buffers(l.iov)
+	l.writeStart.Store(l.c.now())
+	_, err := bufs.WriteTo(l.nc)
+	l.lastSend.Store(l.c.now())
+	l.writeStart.Store(0)
+	if err != nil {
+		l.werr = err
+	}
 }
 
 // sendBye sends a bye frame (once) and shuts our write half: we will send
@@ -187,22 +240,13 @@ func (l *link) readFrames() error {
 			continue
 		}
 		f := c.pool.get(int(h.rawLen))
-		wire := f.buf[:h.wireLen]
-		if h.codec != CodecNone {
-			l.wire = grow(l.wire, int(h.wireLen))
-			wire = l.wire
-		}
-		if _, err := io.ReadFull(l.br, wire); err != nil {
-			f.release()
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("%w: frame cut off: %w", ErrPeerLost, err)
-		}
-		raw, tmp, err := decodePayload(&h, wire, l.tmp, f.buf)
-		l.tmp = tmp
+		raw, wire, tmp, extra, err := readData(l.br, h, c.cfg.MaxFrame, f.buf, l.wire, l.tmp)
+		l.wire, l.tmp = wire, tmp
 		if err != nil {
 			f.release()
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = fmt.Errorf("%w: frame cut off: %w", ErrPeerLost, err)
+			}
 			return err
 		}
 		if l.quickAck != nil {
@@ -210,7 +254,7 @@ func (l *link) readFrames() error {
 		}
 		f.raw, f.src, f.tag = raw, l.p.rank, int(h.tag)
 		l.p.ctr.recvMsgs.Add(1)
-		l.p.ctr.recvWire.Add(frameHeaderLen + h.wireLen)
+		l.p.ctr.recvWire.Add(frameHeaderLen + h.wireLen + extra)
 		l.p.ctr.recvRaw.Add(frameHeaderLen + h.rawLen)
 		c.mb.push(f)
 	}

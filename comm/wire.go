@@ -13,7 +13,7 @@ import (
 //	  0    4 magic "AMBF"
 //	  4    1 version (ProtocolVersion)
 //	  5    1 codec of the payload (Codec)
-//	  6    1 flags (flagShuffled)
+//	  6    1 flags (flagShuffled, flagMore)
 //	  7    1 frame type (frameData, frameHeartbeat, frameBye)
 //	  8    4 tag
 //	 12    4 source rank
@@ -42,7 +42,8 @@ const (
 // Flags.
 const (
 	flagShuffled = 1 << 0 // the raw payload's float block is byte-shuffled
-	flagsKnown   = flagShuffled
+	flagMore     = 1 << 1 // an uncompressed fragment: more fragments follow
+	flagsKnown   = flagShuffled | flagMore
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -105,7 +106,9 @@ func parseHeader(b []byte, maxFrame int64) (frameHeader, error) {
 		return h, fmt.Errorf("%w: unknown frame type %d", ErrCorrupt, h.typ)
 	case h.wireLen > uint64(maxFrame) || h.rawLen > uint64(maxFrame):
 		return h, fmt.Errorf("%w: wire %d raw %d bytes, limit %d", ErrFrameTooLarge, h.wireLen, h.rawLen, maxFrame)
-	case h.codec == CodecNone && h.wireLen != h.rawLen:
+	case h.flags&flagMore != 0 && (h.codec != CodecNone || h.typ != frameData || h.wireLen == 0 || h.wireLen >= h.rawLen):
+		return h, fmt.Errorf("%w: bad fragment (codec %d, wire %d, remaining %d)", ErrCorrupt, h.codec, h.wireLen, h.rawLen)
+	case h.codec == CodecNone && h.flags&flagMore == 0 && h.wireLen != h.rawLen:
 		return h, fmt.Errorf("%w: uncompressed frame with wire %d != raw %d", ErrCorrupt, h.wireLen, h.rawLen)
 	case h.codec == CodecNone && h.flags&flagShuffled != 0:
 		return h, fmt.Errorf("%w: shuffled flag on an uncompressed frame", ErrCorrupt)
@@ -150,28 +153,67 @@ func (fr *FrameReader) Next() (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	wire := grow(fr.buf, int(h.wireLen))
-	if h.codec != CodecNone {
-		fr.wire = grow(fr.wire, int(h.wireLen))
-		wire = fr.wire
-	} else {
-		fr.buf = wire
-	}
-	if _, err = io.ReadFull(fr.R, wire); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	var raw []byte
+	if h.typ == frameData {
+		raw, fr.wire, fr.tmp, _, err = readData(fr.R, h, maxFrame, fr.buf, fr.wire, fr.tmp)
+		if err != nil {
+			return Frame{}, err
 		}
-		return Frame{}, err
-	}
-	raw, tmp, err := decodePayload(&h, wire, fr.tmp, fr.buf)
-	fr.tmp = tmp
-	if err != nil {
-		return Frame{}, err
-	}
-	if h.codec != CodecNone {
 		fr.buf = raw
 	}
 	return Frame{Type: h.typ, Codec: h.codec, Tag: int(h.tag), Src: int(h.src), Payload: raw}, nil
+}
+
+// readData reads the payload of data frame h from r and returns the raw
+// payload: for an uncompressed frame read into buf (grown to rawLen),
+// together with the fragments that follow it when h has flagMore, each
+// fragment's CRC checked as soon as it is read, while its bytes are still
+// in cache; for a compressed frame read into wire and decompressed (see
+// decodePayload). It also returns the wire bytes of the fragments after
+// the first, headers included.
+func readData(r io.Reader, h frameHeader, maxFrame int64, buf, wire, tmp []byte) (raw, wireOut, tmpOut []byte, extra uint64, err error) {
+	cut := func(err error) error {
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if h.codec != CodecNone {
+		wire = grow(wire, int(h.wireLen))
+		if _, err := io.ReadFull(r, wire); err != nil {
+			return nil, wire, tmp, 0, cut(err)
+		}
+		raw, tmp, err = decodePayload(&h, wire, tmp, buf)
+		return raw, wire, tmp, 0, err
+	}
+	total := int(h.rawLen)
+	buf = grow(buf, total)
+	var hb [frameHeaderLen]byte
+	for off := 0; ; {
+		p := buf[off : off+int(h.wireLen)]
+		if _, err := io.ReadFull(r, p); err != nil {
+			return nil, wire, tmp, extra, cut(err)
+		}
+		if crcOf(p) != h.crc {
+			return nil, wire, tmp, extra, fmt.Errorf("%w: payload", ErrChecksum)
+		}
+		off += len(p)
+		if h.flags&flagMore == 0 {
+			return buf[:total], wire, tmp, extra, nil
+		}
+		if _, err := io.ReadFull(r, hb[:]); err != nil {
+			return nil, wire, tmp, extra, cut(err)
+		}
+		next, err := parseHeader(hb[:], maxFrame)
+		if err != nil {
+			return nil, wire, tmp, extra, err
+		}
+		if next.typ != frameData || next.codec != CodecNone || next.tag != h.tag || next.src != h.src || next.rawLen != uint64(total-off) {
+			return nil, wire, tmp, extra, fmt.Errorf("%w: fragment does not continue its message", ErrCorrupt)
+		}
+		extra += frameHeaderLen + next.wireLen
+		h = next
+	}
 }
 
 // decodePayload checks the CRC of wire and returns the raw payload: wire

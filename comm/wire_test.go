@@ -261,3 +261,48 @@ func TestCompressionPays(t *testing.T) {
 		}
 	}
 }
+
+// TestFragments: long uncompressed messages travel as fragments, each
+// checked, and a fragment that does not continue its message is refused.
+func TestFragments(t *testing.T) {
+	defer func(old int) { fragSize = old }(fragSize)
+	fragSize = 1000
+	m := seedMsgs(100)[4] // 300 floats and 4 bytes: 2444 bytes, 3 fragments
+	b, err := AppendFrame(nil, 2, 9, m, CodecNone, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 2444+3*frameHeaderLen {
+		t.Fatalf("frame of %d bytes, want 3 fragments", len(b))
+	}
+	fr := FrameReader{R: bytes.NewReader(b)}
+	f, err := fr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Msg
+	if err := DecodeMsg(f.Payload, &got); err != nil || sameMsg(&got, m) != nil {
+		t.Fatalf("reassembled message differs: %v", err)
+	}
+	second := frameHeaderLen + 1000 // offset of the second fragment's header
+	cases := []struct {
+		name string
+		mod  func(b []byte) []byte
+		want error
+	}{
+		{"cut in the second fragment", func(b []byte) []byte { return b[:second+100] }, io.ErrUnexpectedEOF},
+		{"CRC of the second fragment", func(b []byte) []byte { b[second+frameHeaderLen+5] ^= 1; return b }, ErrChecksum},
+		{"fragment of another tag", func(b []byte) []byte {
+			b[second+8]++
+			binary.LittleEndian.PutUint32(b[second+36:], crc32c(b[second:second+36]))
+			return b
+		}, ErrCorrupt},
+		{"missing fragment", func(b []byte) []byte { return append(b[:second], b[second+frameHeaderLen+1000:]...) }, ErrCorrupt},
+	}
+	for _, tc := range cases {
+		fr := FrameReader{R: bytes.NewReader(tc.mod(slices.Clone(b)))}
+		if _, err := fr.Next(); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
