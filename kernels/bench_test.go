@@ -78,8 +78,8 @@ var (
 	streamGB = map[int]float64{}
 )
 
-// streamBandwidth is the best of five timed sums of a 128 MiB array split
-// across workers goroutines, in GB/s: the machine's streaming-read bandwidth.
+// streamBandwidth is kernels.StreamBandwidth over a 128 MiB array, measured
+// once per goroutine count and test binary.
 func streamBandwidth(workers int) float64 {
 	streamMu.Lock()
 	defer streamMu.Unlock()
@@ -88,31 +88,9 @@ func streamBandwidth(workers int) float64 {
 	}
 	buf := make([]float64, 16<<20)
 	for i := range buf {
-		buf[i] = float64(i & 7)
+		buf[i] = 1
 	}
-	parts := make([]float64, workers)
-	best := time.Duration(1 << 62)
-	for rep := 0; rep < 5; rep++ {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				parts[w] = kernels.SumDense(buf[len(buf)*w/workers : len(buf)*(w+1)/workers])
-			}()
-		}
-		wg.Wait()
-		best = min(best, time.Since(start))
-	}
-	var total float64
-	for _, p := range parts {
-		total += p
-	}
-	if total != float64(len(buf)/8*28) {
-		panic(fmt.Sprintf("stream sum %v, want %v", total, len(buf)/8*28))
-	}
-	v := float64(len(buf)*8) / float64(best.Nanoseconds())
+	v := kernels.StreamBandwidth(buf, workers, 5)
 	streamGB[workers] = v
 	return v
 }
@@ -156,54 +134,47 @@ func mustNear(b *testing.B, name string, got, want []float64, tol float64) {
 
 var benchWorkers = []int{1, 2}
 
-func BenchmarkMulVec(b *testing.B) {
-	for _, bm := range benchMatrices(b) {
-		n, _ := bm.m.Dims()
-		want := make([]float64, n)
-		var naive func()
-		if a := bm.m.CSR; a != nil {
-			naive = func() { kernels.RefMulVec(a, bm.x, want) }
-		} else {
-			naive = func() { kernels.RefMulVecDense(bm.m.Dense, bm.x, want) }
-		}
-		for _, workers := range benchWorkers {
-			b.Run(fmt.Sprintf("%s/workers=%d", bm.name, workers), func(b *testing.B) {
-				p := kernels.NewParMul(bm.m, workers)
-				dst := make([]float64, n)
-				b.SetBytes(productBytes(bm.m))
-				b.ReportAllocs()
-				for b.Loop() {
-					p.MulVec(bm.x, dst)
-				}
-				naive()
-				mustNear(b, "MulVec", dst, want, 1e-12)
-				report(b, productBytes(bm.m), int64(bm.m.NNZ()), workers, naiveTime(naive))
-			})
-		}
-	}
-}
+// BenchmarkMulVec times A x (ParMul.MulVec) against the reference loop.
+func BenchmarkMulVec(b *testing.B) { benchProduct(b, false) }
 
-func BenchmarkMulTransVec(b *testing.B) {
+// BenchmarkMulTransVec times A^T r (ParMul.MulTransVec) against the reference loop.
+func BenchmarkMulTransVec(b *testing.B) { benchProduct(b, true) }
+
+func benchProduct(b *testing.B, trans bool) {
 	for _, bm := range benchMatrices(b) {
-		_, d := bm.m.Dims()
-		want := make([]float64, d)
-		var naive func()
-		if a := bm.m.CSR; a != nil {
-			naive = func() { kernels.RefMulTransVec(a, bm.r, want) }
-		} else {
-			naive = func() { kernels.RefMulTransVecDense(bm.m.Dense, bm.r, want) }
+		n, d := bm.m.Dims()
+		in, outLen := bm.x, n
+		if trans {
+			in, outLen = bm.r, d
+		}
+		want := make([]float64, outLen)
+		naive := func() {
+			switch {
+			case bm.m.CSR != nil && trans:
+				kernels.RefMulTransVec(bm.m.CSR, in, want)
+			case bm.m.CSR != nil:
+				kernels.RefMulVec(bm.m.CSR, in, want)
+			case trans:
+				kernels.RefMulTransVecDense(bm.m.Dense, in, want)
+			default:
+				kernels.RefMulVecDense(bm.m.Dense, in, want)
+			}
 		}
 		for _, workers := range benchWorkers {
 			b.Run(fmt.Sprintf("%s/workers=%d", bm.name, workers), func(b *testing.B) {
 				p := kernels.NewParMul(bm.m, workers)
-				dst := make([]float64, d)
+				dst := make([]float64, outLen)
 				b.SetBytes(productBytes(bm.m))
 				b.ReportAllocs()
 				for b.Loop() {
-					p.MulTransVec(bm.r, dst)
+					if trans {
+						p.MulTransVec(in, dst)
+					} else {
+						p.MulVec(in, dst)
+					}
 				}
 				naive()
-				mustNear(b, "MulTransVec", dst, want, 1e-12)
+				mustNear(b, "product", dst, want, 1e-12)
 				report(b, productBytes(bm.m), int64(bm.m.NNZ()), workers, naiveTime(naive))
 			})
 		}

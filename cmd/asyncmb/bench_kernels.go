@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -431,29 +430,7 @@ func streamReadGBs(workers int) float64 {
 	for i := range buf {
 		buf[i] = 1
 	}
-	sums := make([]float64, workers)
-	best := time.Duration(1 << 62)
-	for range 5 {
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sums[w] = kernels.SumDense(buf[len(buf)*w/workers : len(buf)*(w+1)/workers])
-			}()
-		}
-		wg.Wait()
-		best = min(best, time.Since(t0))
-		var total float64
-		for _, s := range sums {
-			total += s
-		}
-		if total != float64(len(buf)) { // the sums are used, so no compiler may drop them
-			panic(fmt.Sprintf("bench kernels: stream sum %v, want %d", total, len(buf)))
-		}
-	}
-	return float64(len(buf)*8) / float64(best.Nanoseconds())
+	return kernels.StreamBandwidth(buf, workers, 5)
 }
 
 // baselineRow is one line of the baseline script's output.
