@@ -146,30 +146,6 @@ func (e *encoder) encode(tag int, m *Msg) (h frameHeader, payload [][]byte, wire
 // loopback fell to 0.55-0.7 of raw TCP's.
 var fragSize = 256 << 10 // a variable so that tests can make small fragments
 
-// aheadMin is the smallest message whose fragment CRCs are computed by a
-const aheadMin = 1 << 20
-
-// crcFragments sends the CRC32C of each fragSize piece of the
-// concatenated pieces on ch, in order.
-func crcFragments(ch chan<- uint32, pieces [len(encoder{}.out)][]byte) {
-	var crc uint32
-	need := fragSize
-	for _, b := range pieces {
-		for len(b) > 0 {
-			k := min(len(b), need)
-			crc = crcUpdate(crc, b[:k])
-			b, need = b[k:], need-k
-			if need == 0 {
-				ch <- crc
-				crc, need = 0, fragSize
-			}
-		}
-	}
-	if need < fragSize {
-		ch <- crc
-	}
-}
-
 // frameWriter takes one frame: its header and payload pieces. Write errors
 // are kept by the writer (the first one wins).
 type frameWriter interface {
@@ -180,11 +156,9 @@ type frameWriter interface {
 // payload length; CRC filled in here) and payload pieces to w: one frame,
 // or fragments of at most fragSize bytes when uncompressed and longer.
 // hdr is scratch for the headers, returned for reuse, with the number of
-// bytes written. With ahead (capacity >= the number of fragments), a
-// message of aheadMin bytes or more has its fragments' CRCs computed by a
-// helper goroutine while this one writes, so that on a machine with a spare
-// core the CRC overlaps the kernel's copy instead of adding to it.
-func writeFrames(w frameWriter, hdr []byte, h frameHeader, payload [][]byte, ahead chan uint32) (int, []byte) {
+// bytes written; frag is scratch for one fragment's pieces (a fragment
+// spans at most all four pieces of a message, plus one).
+func writeFrames(w frameWriter, hdr []byte, frag *[5][]byte, h frameHeader, payload [][]byte) (int, []byte) {
 	total := int(h.wireLen)
 	if h.codec != CodecNone || total <= fragSize {
 		var crc uint32
@@ -196,14 +170,7 @@ func writeFrames(w frameWriter, hdr []byte, h frameHeader, payload [][]byte, ahe
 		w.writeFrame(hdr, payload)
 		return frameHeaderLen + total, hdr
 	}
-	helped := ahead != nil && total >= aheadMin && len(payload) <= len(encoder{}.out)
-	if helped {
-		var pieces [len(encoder{}.out)][]byte
-		copy(pieces[:], payload)
-		go crcFragments(ahead, pieces)
-	}
 	written := 0
-	var frag [len(encoder{}.out) + 1][]byte
 	for remaining := total; remaining > 0; {
 		n := min(fragSize, remaining)
 		// Cut the next n bytes off the pieces.
@@ -212,16 +179,11 @@ func writeFrames(w frameWriter, hdr []byte, h frameHeader, payload [][]byte, ahe
 			b := payload[0]
 			k := min(len(b), need)
 			parts = append(parts, b[:k])
-			if !helped {
-				crc = crcUpdate(crc, b[:k])
-			}
+			crc = crcUpdate(crc, b[:k])
 			need -= k
 			if payload[0] = b[k:]; len(payload[0]) == 0 {
 				payload = payload[1:]
 			}
-		}
-		if helped {
-			crc = <-ahead // always consumed, even after a write error
 		}
 		h.wireLen, h.rawLen, h.crc, h.flags = uint64(n), uint64(remaining), crc, 0
 		if remaining > n {
@@ -293,7 +255,8 @@ func AppendFrame(dst []byte, src, tag int, m *Msg, codec Codec, minCompress int)
 		return dst, err
 	}
 	w := appendWriter{dst}
-	_, e.hdr = writeFrames(&w, e.hdr, h, payload, nil)
+	var frag [5][]byte
+	_, e.hdr = writeFrames(&w, e.hdr, &frag, h, payload)
 	return w.b, nil
 }
 

@@ -27,7 +27,7 @@ type link struct {
 	byeSent bool
 	werr    error       // first error of a writev that bypassed bw
 	iov     [][]byte    // writev scratch
-	ahead   chan uint32 // fragment CRCs from the helper (writeFrames)
+	bufs    net.Buffers // writev argument (a field, so it does not escape)
 
 	// Monotonic times (Comm.now) of the last byte read and written, and of
 	// the start of the write in progress (0 when none).
@@ -40,6 +40,8 @@ type link struct {
 
 	hb       [frameHeaderLen]byte // a heartbeat frame from us
 	hdr      []byte               // writer: frame headers (under wmu)
+	rhb      [frameHeaderLen]byte // reader: frame header
+	frag     [5][]byte            // writer: one fragment's pieces (under wmu)
 	wire     []byte               // reader: compressed payload (reused)
 	tmp      []byte               // reader: shuffled raw payload (reused)
 	quickAck func()
@@ -132,13 +134,7 @@ func (l *link) write(h frameHeader, payload [][]byte) (int, error) {
 		return 0, ErrPeerClosed
 	}
 	var n int
-	if l.ahead == nil && h.codec == CodecNone && h.wireLen >= aheadMin {
-		l.ahead = make(chan uint32, int(h.wireLen)/fragSize+1)
-	}
-	if l.ahead != nil && cap(l.ahead) < int(h.wireLen)/fragSize+1 {
-		l.ahead = make(chan uint32, int(h.wireLen)/fragSize+1)
-	}
-	n, l.hdr = writeFrames(l, l.hdr, h, payload, l.ahead)
+	n, l.hdr = writeFrames(l, l.hdr, &l.frag, h, payload)
 	// bufio.Writer keeps its first error: Flush reports any write's.
 	err := l.werr
 	if err == nil {
@@ -173,9 +169,9 @@ func (l *link) writeFrame(hdr []byte, parts [][]byte) {
 		return
 	}
 	l.iov = append(append(l.iov[:0], hdr), parts...)
-	bufs := net.Buffers(l.iov)
+	l.bufs = l.iov
 	l.writeStart.Store(l.c.now())
-	_, err := bufs.WriteTo(l.nc)
+	_, err := l.bufs.WriteTo(l.nc)
 	l.lastSend.Store(l.c.now())
 	l.writeStart.Store(0)
 	if err != nil {
@@ -213,7 +209,7 @@ func (l *link) readLoop() {
 
 func (l *link) readFrames() error {
 	c := l.c
-	var hb [frameHeaderLen]byte
+	hb := &l.rhb
 	for {
 		if _, err := io.ReadFull(l.br, hb[:]); err != nil {
 			if err == io.ErrUnexpectedEOF || (err == io.EOF && !l.byeRecv.Load()) {
@@ -240,7 +236,7 @@ func (l *link) readFrames() error {
 			continue
 		}
 		f := c.pool.get(int(h.rawLen))
-		raw, wire, tmp, extra, err := readData(l.br, h, c.cfg.MaxFrame, f.buf, l.wire, l.tmp)
+		raw, wire, tmp, extra, err := readData(l.br, h, c.cfg.MaxFrame, hb, f.buf, l.wire, l.tmp)
 		l.wire, l.tmp = wire, tmp
 		if err != nil {
 			f.release()
