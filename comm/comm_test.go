@@ -328,3 +328,33 @@ func TestRecvCancel(t *testing.T) {
 		t.Fatalf("Recv after cancel: %v %v", err, m.Ints)
 	}
 }
+
+// TestStats: counters see the traffic, compression shows in the ratio,
+// and latency percentiles are filled in.
+func TestStats(t *testing.T) {
+	comms := startRanks(t, 2, nil)
+	ctx := ctxT(t)
+	x := make([]float64, 50000) // zeros: compressible
+	for range 10 {
+		if err := comms[0].Send(ctx, 1, 1, &Msg{Dense: x}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var m Msg
+	for range 10 {
+		if err := comms[1].Recv(ctx, 0, 1, &m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s0, s1 := comms[0].Stats().Peers[0], comms[1].Stats().Peers[0]
+	// +1: the table of ranks sent at the rendezvous.
+	if s0.Rank != 1 || s1.Rank != 0 || s0.SentMsgs != 11 || s1.RecvMsgs != 11 {
+		t.Fatalf("stats: %+v / %+v", s0, s1)
+	}
+	if s0.SentRaw < 10*8*50000 || s0.SentWire != s1.RecvWire || s0.SentRaw != s1.RecvRaw {
+		t.Fatalf("byte counts disagree: %+v / %+v", s0, s1)
+	}
+	if s0.Ratio() < 10 || s0.SendP50 <= 0 || s0.SendP99 < s0.SendP50 || s1.RecvP99 <= 0 {
+		t.Fatalf("ratio %.1f, send p50 %v p99 %v, recv p99 %v", s0.Ratio(), s0.SendP50, s0.SendP99, s1.RecvP99)
+	}
+}

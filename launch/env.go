@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/asyncmb/asyncmb/comm"
 )
@@ -19,7 +20,10 @@ import (
 //     ASYNCMB_STORE_DIR (file store) or ASYNCMB_STORE_ADDR (TCP store);
 //   - the secret from ASYNCMB_SECRET, else from the file named by
 //     ASYNCMB_SECRET_FILE (trailing newline trimmed);
-//   - the bind address or interface from ASYNCMB_BIND.
+//   - the bind address or interface from ASYNCMB_BIND;
+//   - optionally the codec (ASYNCMB_CODEC), the heartbeat timeout
+//     (ASYNCMB_HEARTBEAT_TIMEOUT, the interval becoming a tenth of it) and
+//     the rendezvous timeout (ASYNCMB_RENDEZVOUS_TIMEOUT), as Go durations.
 //
 // The other fields keep comm's defaults; the caller may override them
 // before comm.New.
@@ -56,6 +60,25 @@ func FromEnv(getenv func(string) string) (comm.Config, error) {
 			return comm.Config{}, fmt.Errorf("launch: %s: %w", EnvSecretFile, err)
 		}
 		cfg.Secret = []byte(strings.TrimRight(string(b), "\r\n"))
+	}
+	if v := getenv(EnvCodec); v != "" {
+		if cfg.Codec, err = comm.ParseCodec(v); err != nil {
+			return comm.Config{}, fmt.Errorf("launch: %s: %w", EnvCodec, err)
+		}
+	}
+	if v := getenv(EnvHeartbeatTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return comm.Config{}, fmt.Errorf("launch: %s=%q: want a positive duration", EnvHeartbeatTimeout, v)
+		}
+		cfg.HeartbeatTimeout, cfg.HeartbeatInterval = d, d/10
+	}
+	if v := getenv(EnvRendezvousTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return comm.Config{}, fmt.Errorf("launch: %s=%q: want a positive duration", EnvRendezvousTimeout, v)
+		}
+		cfg.RendezvousTimeout = d
 	}
 	if err := cfg.Validate(); err != nil {
 		return comm.Config{}, fmt.Errorf("launch: configuration from the environment: %w", err)

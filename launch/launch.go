@@ -35,6 +35,10 @@ const (
 	EnvSecret     = "ASYNCMB_SECRET"      // job secret (hex or text)
 	EnvSecretFile = "ASYNCMB_SECRET_FILE" // file holding the job secret
 	EnvBind       = "ASYNCMB_BIND"        // local address or interface to use
+
+	EnvCodec             = "ASYNCMB_CODEC"              // none, s2 or zstd
+	EnvHeartbeatTimeout  = "ASYNCMB_HEARTBEAT_TIMEOUT"  // Go duration
+	EnvRendezvousTimeout = "ASYNCMB_RENDEZVOUS_TIMEOUT" // Go duration
 )
 
 // identityVars are stripped from the parent's environment before the

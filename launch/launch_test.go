@@ -261,6 +261,15 @@ func TestFromEnv(t *testing.T) {
 				}
 				return nil
 			}},
+		{"tuning", map[string]string{EnvRank: "0", EnvSize: "2", EnvSecret: "x", EnvAddr: "127.0.0.1:1", EnvCodec: "zstd", EnvHeartbeatTimeout: "3s", EnvRendezvousTimeout: "2m"}, false,
+			func(c comm.Config) error {
+				if c.Codec != comm.CodecZstd || c.HeartbeatTimeout != 3*time.Second || c.HeartbeatInterval != 300*time.Millisecond || c.RendezvousTimeout != 2*time.Minute {
+					return fmt.Errorf("%+v", c)
+				}
+				return nil
+			}},
+		{"bad codec", map[string]string{EnvRank: "0", EnvSize: "2", EnvSecret: "x", EnvAddr: "127.0.0.1:1", EnvCodec: "lz4"}, true, nil},
+		{"bad timeout", map[string]string{EnvRank: "0", EnvSize: "2", EnvSecret: "x", EnvAddr: "127.0.0.1:1", EnvHeartbeatTimeout: "soon"}, true, nil},
 		{"no rank", map[string]string{EnvSize: "2", EnvSecret: "x", EnvAddr: "127.0.0.1:1"}, true, nil},
 		{"bad size", map[string]string{EnvRank: "0", EnvSize: "two", EnvSecret: "x", EnvAddr: "127.0.0.1:1"}, true, nil},
 		{"no secret", map[string]string{EnvRank: "0", EnvSize: "2", EnvAddr: "127.0.0.1:1"}, true, nil},
@@ -279,5 +288,30 @@ func TestFromEnv(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestImports: launch imports at most comm of asyncmb; comm imports only
+// the standard library, klauspost/compress and golang.org/x/sys.
+func TestImports(t *testing.T) {
+	for pkg, allowed := range map[string][]string{
+		"github.com/asyncmb/asyncmb/launch": {"github.com/asyncmb/asyncmb/launch", "github.com/asyncmb/asyncmb/comm", "github.com/klauspost/compress", "golang.org/x/sys"},
+		"github.com/asyncmb/asyncmb/comm":   {"github.com/asyncmb/asyncmb/comm", "github.com/klauspost/compress", "golang.org/x/sys"},
+	} {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).Output()
+		if err != nil {
+			t.Skipf("go list: %v", err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			ok := false
+			for _, a := range allowed {
+				if dep == a || strings.HasPrefix(dep, a+"/") {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
 	}
 }
