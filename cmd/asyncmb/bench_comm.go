@@ -74,6 +74,12 @@ func init() {
 				Usage:   "Open MPI baseline `MODE`: auto (when mpicc and mpirun are found), on (fail without them) or off",
 			},
 			&cli.StringFlag{
+				Name:    "bind",
+				Value:   "127.0.0.1",
+				EnvVars: envs("bind"),
+				Usage:   "local `ADDRESS` or interface name the ranks listen and dial on (multi-homed hosts)",
+			},
+			&cli.StringFlag{
 				Name:        "mpi-src",
 				EnvVars:     envs("mpi-src"),
 				DefaultText: "bench/mpi/collectives.c, else ../bench/mpi/collectives.c next to the binary",
@@ -105,13 +111,14 @@ type commBenchConfig struct {
 	n, reps int
 	mpi     string // auto, on, off
 	mpiSrc  string
+	bind    string
 }
 
 func benchCommAction(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return usagef("bench comm: takes no arguments, got %q", c.Args().Slice())
 	}
-	cfg := commBenchConfig{n: c.Int("n"), reps: c.Int("reps"), mpi: c.String("mpi"), mpiSrc: c.String("mpi-src")}
+	cfg := commBenchConfig{n: c.Int("n"), reps: c.Int("reps"), mpi: c.String("mpi"), mpiSrc: c.String("mpi-src"), bind: c.String("bind")}
 	for _, f := range strings.Split(c.String("np"), ",") {
 		np, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || np < 2 || np > 64 {
@@ -188,7 +195,7 @@ func runCommBench(ctx context.Context, cfg commBenchConfig, stdout, stderr io.Wr
 		}
 		fmt.Fprintf(stderr, "bench comm: %d ranks...\n", np)
 		out := &lockedBuffer{}
-		err := launch.Local(ctx, launch.Spec{NP: np, Args: args, Stdout: out, Stderr: stderr, Prefix: true})
+		err := launch.Local(ctx, launch.Spec{NP: np, Args: args, Env: []string{launch.EnvBind + "=" + cfg.bind}, Stdout: out, Stderr: stderr, Prefix: true})
 		r, perr := parseBenchRecords(out.String())
 		if err != nil {
 			return fmt.Errorf("bench comm: %d ranks: %w", np, err)
