@@ -171,8 +171,10 @@ func BenchmarkRecvAny(b *testing.B) {
 	}
 }
 
-// BenchmarkSocketTuning: 8-byte round trip with each socket option, to
-// justify the defaults (TCP_NODELAY on; QUICKACK and fixed buffers off).
+// BenchmarkSocketTuning: round trips with each socket option, to justify
+// the defaults (TCP_NODELAY on; QUICKACK and fixed buffers off). "x2"
+// sends two messages before waiting for the reply: the pattern that
+// Nagle's algorithm stalls until the peer's delayed ACK.
 func BenchmarkSocketTuning(b *testing.B) {
 	cases := []struct {
 		name string
@@ -185,24 +187,33 @@ func BenchmarkSocketTuning(b *testing.B) {
 	}
 	for _, tc := range cases {
 		for _, n := range []int{8, 64 << 10} {
-			b.Run(fmt.Sprintf("%s/%d", tc.name, n), func(b *testing.B) {
-				comms := startRanks(b, 2, func(c *Config) { c.Codec = CodecNone; tc.mod(c) })
-				ctx := context.Background()
-				go func() {
-					var m Msg
-					for comms[1].Recv(ctx, 0, 1, &m) == nil {
-						if comms[1].Send(ctx, 0, 2, &Msg{Bytes: m.Bytes}) != nil {
-							return
+			for _, burst := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%dx%d", tc.name, n, burst), func(b *testing.B) {
+					comms := startRanks(b, 2, func(c *Config) { c.Codec = CodecNone; tc.mod(c) })
+					ctx := context.Background()
+					go func() {
+						var m Msg
+						for {
+							for range burst {
+								if comms[1].Recv(ctx, 0, 1, &m) != nil {
+									return
+								}
+							}
+							if comms[1].Send(ctx, 0, 2, &Msg{Bytes: m.Bytes}) != nil {
+								return
+							}
 						}
+					}()
+					out := &Msg{Bytes: make([]byte, n)}
+					var in Msg
+					for b.Loop() {
+						for range burst {
+							comms[0].Send(ctx, 1, 1, out)
+						}
+						comms[0].Recv(ctx, 1, 2, &in)
 					}
-				}()
-				out := &Msg{Bytes: make([]byte, n)}
-				var in Msg
-				for b.Loop() {
-					comms[0].Send(ctx, 1, 1, out)
-					comms[0].Recv(ctx, 1, 2, &in)
-				}
-			})
+				})
+			}
 		}
 	}
 }
