@@ -58,7 +58,7 @@ type Config struct {
 	Time   time.Duration
 	Target float64 // relative suboptimality (phi - phi*)/|phi*|; needs phi*
 
-	SnapshotEvery int64 // 0: about 4 per epoch
+	SnapshotEvery int64 // 0: geometric spacing (NextSnapshot)
 	Seed          uint64
 	Slow          map[int]float64 // worker rank -> compute slow-down factor
 	Jitter        time.Duration   // uniform random extra delay per gradient

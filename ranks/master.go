@@ -58,8 +58,10 @@ type MasterConfig struct {
 	SyncEvery int64 // ModeAsync/ModeBounded: a barrier every SyncEvery updates (0: none)
 	Iters     int64 // stop after this many updates (0: no limit)
 	Samples   int64 // stop after this many mini-batch rows in applied gradients (0: no limit)
-	// SnapshotEvery asks the driver for a snapshot every this many updates
-	// (0: never; the driver still records the first and the last).
+	// SnapshotEvery asks the driver for a snapshot every this many updates;
+	// 0 spaces them geometrically instead (see NextSnapshot), which suits
+	// log-log plots of suboptimality against t and bounds their number by
+	// about 25 per decade of t. The driver records the first and the last.
 	SnapshotEvery int64
 	// Pipeline: workers send a gradient and compute the next one at the
 	// same x while the reply is in flight (two gradients per worker in
@@ -184,6 +186,7 @@ type Master struct {
 	computing   int // gradients being computed (replies sent, not yet returned)
 	inBarrier   bool
 	nextBarrier int64
+	nextSnap    int64 // the update count of the next snapshot
 
 	// log of gradient supports for delta replies: the support of update
 	// logBase+k is logIdx[logStart[k]:logStart[k+1]].
@@ -243,6 +246,7 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 		m.nextBarrier = cfg.SyncEvery
 	}
 	m.stats.init(cfg.Workers)
+	m.nextSnap = NextSnapshot(0, cfg.SnapshotEvery)
 	return m, nil
 }
 
@@ -526,14 +530,25 @@ func (m *Master) applySparse(idx []int32, val []float64, alpha float64) {
 func (m *Master) afterUpdate() {
 	m.t++
 	m.stats.Updates = m.t
-	if k := m.cfg.SnapshotEvery; k > 0 && m.t%k == 0 {
+	if m.t >= m.nextSnap {
 		m.ready.Snapshot = true
+		m.nextSnap = NextSnapshot(m.t, m.cfg.SnapshotEvery)
 	}
 	if (m.cfg.Iters > 0 && m.t >= m.cfg.Iters) || (m.cfg.Samples > 0 && m.samples >= m.cfg.Samples) {
 		m.ready.Done = true
 		m.ready.Snapshot = true
 		m.done = true
 	}
+}
+
+// NextSnapshot is the update count of the snapshot after the one at t:
+// t + every, or with every = 0 the geometric sequence 1, 2, ..., 10, 11,
+// 12, 13, 15, ... (each about 10% beyond the last).
+func NextSnapshot(t, every int64) int64 {
+	if every > 0 {
+		return t + every
+	}
+	return max(t+1, t+t/10)
 }
 
 // maxLogSteps bounds the support log used for delta replies.

@@ -162,18 +162,10 @@ func runMaster(ctx context.Context, c *comm.Comm, cfg *Config) (*Result, error) 
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
 	}
-	snapEvery := cfg.SnapshotEvery
-	perUpdate := int64(cfg.Batch)
-	if cfg.Mode == ModeSync {
-		perUpdate *= int64(P)
-	}
-	if snapEvery == 0 {
-		snapEvery = max(1, f.n/(4*perUpdate))
-	}
 	mc := MasterConfig{
 		Workers: P, X0: x0, Reg: cfg.Reg, Schedule: sched, Average: avg,
 		Mode: cfg.Mode, MaxDelay: cfg.MaxDelay, SyncEvery: cfg.SyncEvery, Pipeline: cfg.Pipeline,
-		Iters: cfg.Iters, SnapshotEvery: snapEvery, Eager: cfg.Eager,
+		Iters: cfg.Iters, SnapshotEvery: cfg.SnapshotEvery, Eager: cfg.Eager,
 	}
 	if cfg.Epochs > 0 {
 		mc.Samples = int64(math.Ceil(cfg.Epochs * float64(f.n)))
@@ -471,7 +463,9 @@ func (r *masterRun) startProgress() (stop func()) {
 
 // evaluator computes phi of the output on the full data beside the
 // master's loop, on snapshots the loop offers when it is idle, and cancels
-// the loop when phi <= phi*(1+eps). It never blocks the loop.
+// the loop when phi <= phi*(1+eps). It never blocks the loop, and it rests
+// evalRest times as long as each evaluation took, so that it takes at most
+// 1/(1+evalRest) of a core from the workers.
 type evaluator struct {
 	prob    *solver.Problem
 	thresh  float64
@@ -486,7 +480,13 @@ type evaluator struct {
 	phiBits atomic.Uint64
 	wg      sync.WaitGroup
 	lastT   int64
+	// notBefore is the earliest time (UnixNano) of the next evaluation.
+	notBefore atomic.Int64
 }
+
+// evalRest is the evaluator's rest after each evaluation, in multiples of
+// the evaluation's duration.
+const evalRest = 9
 
 type evalReq struct {
 	x      []float64
@@ -510,11 +510,15 @@ func (e *evaluator) offer(m *Master, start time.Time) {
 	if m.T()-e.lastT < 8 || e.hit.Load() {
 		return
 	}
+	now := time.Now()
+	if now.UnixNano() < e.notBefore.Load() {
+		return
+	}
 	select {
 	case buf := <-e.free:
 		m.Output(buf)
 		e.lastT = m.T()
-		e.in <- evalReq{x: buf, t: m.T(), wallNs: int64(time.Since(start))}
+		e.in <- evalReq{x: buf, t: m.T(), wallNs: int64(now.Sub(start))}
 	default:
 	}
 }
@@ -524,7 +528,9 @@ func (e *evaluator) run() {
 	for req := range e.in {
 		t0 := time.Now()
 		phi := e.prob.Objective(req.x)
-		e.busyNs.Add(int64(time.Since(t0)))
+		took := time.Since(t0)
+		e.busyNs.Add(int64(took))
+		e.notBefore.Store(time.Now().Add(evalRest * took).UnixNano())
 		e.evals.Add(1)
 		e.phiBits.Store(math.Float64bits(phi))
 		if phi <= e.thresh && !e.hit.Load() {

@@ -66,10 +66,7 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	snapEvery := cfg.SnapshotEvery
-	if snapEvery == 0 {
-		snapEvery = max(1, f.n/(4*int64(cfg.Batch)))
-	}
+	nextSnap := NextSnapshot(0, cfg.SnapshotEvery)
 	var samplesLimit int64
 	if cfg.Epochs > 0 {
 		samplesLimit = int64(math.Ceil(cfg.Epochs * float64(f.n)))
@@ -105,8 +102,9 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 			break
 		}
 		sgd.Step()
-		if sgd.T%snapEvery == 0 {
+		if sgd.T >= nextSnap {
 			record()
+			nextSnap = NextSnapshot(sgd.T, cfg.SnapshotEvery)
 		}
 		if cfg.Target > 0 && sgd.T%8 == 0 {
 			t0 := time.Now()

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/asyncmb/asyncmb/comm"
+	"github.com/asyncmb/asyncmb/launch"
+	"github.com/asyncmb/asyncmb/ranks"
+	"github.com/asyncmb/asyncmb/solver"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+)
+
+// commit is set at link time: -ldflags "-X main.commit=...".
+var commit = ""
+
+// trainFlags are the flags of a training run, shared by `train` (the
+// launcher) and `rank` (one process of the run).
+func trainFlags() []cli.Flag {
+	flags := append(problemFlags(), stepFlags()...)
+	for _, f := range flags {
+		if b, ok := f.(*cli.IntFlag); ok && b.Name == "batch" {
+			b.Value = 64
+		}
+	}
+	return append(flags,
+		&cli.StringFlag{Name: "mode", EnvVars: envs("mode"), Value: "async",
+			Usage: "`M`: async (one update per arriving gradient, reply to its worker only), sync (wait for all P gradients, average, update once)" +
+				" or bounded (async, but a worker whose next gradient could be more than --max-delay updates stale waits for fresh x)"},
+		&cli.IntFlag{Name: "max-delay", EnvVars: envs("max-delay"), Usage: "the delay bound `K` of --mode bounded"},
+		&cli.Int64Flag{Name: "sync-every", EnvVars: envs("sync-every"), Usage: "async/bounded: a barrier every `K` updates (every worker restarts from the same x); 0: never"},
+		&cli.BoolFlag{Name: "pipeline", EnvVars: envs("pipeline"), Usage: "workers compute the next mini-batch while x is in flight (one more update of delay)"},
+		&cli.BoolFlag{Name: "replicate", EnvVars: envs("replicate"), Usage: "every worker reads the whole file instead of its byte-range shard"},
+		&cli.BoolFlag{Name: "eager", EnvVars: envs("eager"), Usage: "force the master's O(d) update where the lazy O(nnz(g)) one applies (for measurements)"},
+		&cli.Int64Flag{Name: "iters", EnvVars: envs("iters"), Usage: "stop after `T` updates"},
+		&cli.Float64Flag{Name: "epochs", EnvVars: envs("epochs"), Usage: "stop after `E` passes over the data (default 20 when no other rule is given)"},
+		&cli.DurationFlag{Name: "time", EnvVars: envs("time"), Usage: "stop after `DURATION` of training (e.g. 30s)"},
+		&cli.Float64Flag{Name: "target", EnvVars: envs("target"),
+			Usage: "stop when the output reaches relative suboptimality (phi - phi*)/|phi*| <= `EPS`; phi* comes from the reference cache (computed first if missing);" +
+				" the master then loads the whole data set and evaluates the output beside its update loop"},
+		&cli.BoolFlag{Name: "reference", EnvVars: envs("reference"), Value: true,
+			Usage: "report suboptimality against phi* from the reference cache, solving for it first if it is missing (--reference=false: report phi only)"},
+		cacheDirFlag(),
+		&cli.Int64Flag{Name: "snapshot-every", EnvVars: envs("snapshot-every"), Usage: "record (t, time, x) to the trace every `K` updates; 0: at geometrically spaced t (1, 2, ..., 10, 11, 12, 13, 15, ...: about 25 per decade, for log-log plots)"},
+		&cli.StringFlag{Name: "out", EnvVars: envs("out"), Usage: "output `DIR` (trace.csv, trace.bin, summary.json, model); default out/train-<time>"},
+		&cli.StringSliceFlag{Name: "slow", EnvVars: envs("slow"), Usage: "`RANK=FACTOR`: worker RANK's compute takes FACTOR times longer (it sleeps the extra time); repeatable"},
+		&cli.DurationFlag{Name: "jitter", EnvVars: envs("jitter"), Usage: "add a uniform random delay in [0, `D`) to every gradient of every worker"},
+		&cli.StringFlag{Name: "codec", EnvVars: envs("codec"), Value: "s2", Usage: "message compression `C`: none, s2 or zstd (used only where it shrinks a message)"},
+		&cli.DurationFlag{Name: "heartbeat-timeout", EnvVars: envs("heartbeat-timeout"), Value: comm.DefaultHeartbeatTimeout,
+			Usage: "declare a peer lost after `D` of silence"},
+		&cli.DurationFlag{Name: "rendezvous-timeout", EnvVars: envs("rendezvous-timeout"), Value: comm.DefaultRendezvousTimeout,
+			Usage: "give up when not every rank has arrived after `D`"},
+		&cli.StringFlag{Name: "progress", EnvVars: envs("progress"), Value: "auto",
+			Usage: "the master's progress on stderr: `P` = auto (a live line on a terminal, a line a second otherwise), line, none"},
+	)
+}
+
+// trainConfig is the validated content of trainFlags.
+type trainConfig struct {
+	cfg     ranks.Config
+	comm    func(*comm.Config)
+	problem problemConfig
+}
+
+// trainConfigFrom reads and checks trainFlags (usage errors exit 2).
+func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
+	pc, err := problemConfigFrom(c)
+	if err != nil {
+		return nil, err
+	}
+	tc := &trainConfig{problem: pc}
+	cfg := &tc.cfg
+	cfg.Data, cfg.Features, cfg.Bias, cfg.Loss, cfg.Reg, cfg.GroupSpec = pc.Data, pc.Features, pc.Bias, pc.Loss, pc.Reg, pc.GroupSpec
+	if cfg.Mode, err = ranks.ParseMode(c.String("mode")); err != nil {
+		return nil, usagef("--mode: %v", err)
+	}
+	cfg.MaxDelay = c.Int("max-delay")
+	if cfg.MaxDelay < 0 || (c.IsSet("max-delay") && cfg.Mode != ranks.ModeBounded) {
+		return nil, usagef("--max-delay K needs --mode bounded and K >= 0")
+	}
+	cfg.SyncEvery, cfg.Pipeline, cfg.Replicate, cfg.Eager = c.Int64("sync-every"), c.Bool("pipeline"), c.Bool("replicate"), c.Bool("eager")
+	if cfg.SyncEvery < 0 {
+		return nil, usagef("--sync-every %d: want K >= 0", cfg.SyncEvery)
+	}
+	if cfg.Batch = c.Int("batch"); cfg.Batch < 1 {
+		return nil, usagef("--batch %d: want B >= 1", cfg.Batch)
+	}
+	if cfg.Step, err = stepSpecFrom(c); err != nil {
+		return nil, err
+	}
+	cfg.Seed = c.Uint64("seed")
+	cfg.Iters, cfg.Epochs, cfg.Time, cfg.Target = c.Int64("iters"), c.Float64("epochs"), c.Duration("time"), c.Float64("target")
+	if cfg.Iters < 0 || !(cfg.Epochs >= 0) || math.IsInf(cfg.Epochs, 0) || cfg.Time < 0 || !(cfg.Target >= 0) || math.IsInf(cfg.Target, 0) {
+		return nil, usagef("--iters, --epochs, --time and --target must be >= 0")
+	}
+	if cfg.Iters == 0 && cfg.Epochs == 0 && cfg.Time == 0 && cfg.Target == 0 {
+		cfg.Epochs = 20
+	}
+	if cfg.SnapshotEvery = c.Int64("snapshot-every"); cfg.SnapshotEvery < 0 {
+		return nil, usagef("--snapshot-every %d: want K >= 0", cfg.SnapshotEvery)
+	}
+	if cfg.Slow, err = parseSlow(c.StringSlice("slow")); err != nil {
+		return nil, err
+	}
+	if cfg.Jitter = c.Duration("jitter"); cfg.Jitter < 0 {
+		return nil, usagef("--jitter %v: want D >= 0", cfg.Jitter)
+	}
+	cfg.Out = c.String("out")
+	if cfg.Out == "" {
+		cfg.Out = filepath.Join("out", "train-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	cfg.PhiStar = math.NaN()
+	if cfg.Mode == ranks.ModeSync && (cfg.Pipeline || cfg.SyncEvery > 0) {
+		return nil, usagef("--mode sync takes neither --pipeline nor --sync-every")
+	}
+	codec, err := comm.ParseCodec(c.String("codec"))
+	if err != nil {
+		return nil, usagef("--codec: %v", err)
+	}
+	hb, rv := c.Duration("heartbeat-timeout"), c.Duration("rendezvous-timeout")
+	if hb <= comm.DefaultHeartbeatInterval || rv <= 0 {
+		return nil, usagef("--heartbeat-timeout must exceed %v and --rendezvous-timeout must be > 0", comm.DefaultHeartbeatInterval)
+	}
+	tc.comm = func(cc *comm.Config) {
+		cc.Codec, cc.HeartbeatTimeout, cc.RendezvousTimeout = codec, hb, rv
+	}
+	switch p := c.String("progress"); p {
+	case "auto", "line", "none":
+	default:
+		return nil, usagef("--progress %q: want auto, line or none", p)
+	}
+	if c.Bool("reference") || cfg.Target > 0 {
+		cacheDir, err := cacheDir(c)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Reference = func(p *solver.Problem, hash string) (float64, error) {
+			return phiStarFor(p, hash, pc, cacheDir, c.App.ErrWriter)
+		}
+	}
+	return tc, nil
+}
+
+// phiStarFor gets phi* from the cache, solving for it if missing.
+func phiStarFor(p *solver.Problem, hash string, pc problemConfig, dir string, log interface{ Write([]byte) (int, error) }) (float64, error) {
+	_, d := p.Dims()
+	lp := &loadedProblem{Config: pc, Problem: p, Hash: hash, Key: solver.ProblemKey(hash, d, pc.Bias, pc.Loss, p.Reg)}
+	if _, ok, _ := solver.ReadRefCache(dir, lp.Key); !ok {
+		fmt.Fprintf(log, "reference: solving for phi* of %s (cached in %s)\n", lp.describe(), dir)
+	}
+	e, _, err := referenceOptimum(lp, dir)
+	if err != nil {
+		return math.NaN(), err
+	}
+	return e.Phi, nil
+}
+
+// stepSpecFrom reads the step flags into the ranks' spec (L and sigma are
+// estimated by the ranks on their shards when not given).
+func stepSpecFrom(c *cli.Context) (ranks.StepSpec, error) {
+	var sp ranks.StepSpec
+	kind, err := solver.ParseStepKind(c.String("step"))
+	if err != nil {
+		return sp, usagef("--step: %v", err)
+	}
+	for _, n := range []string{"alpha0", "lipschitz", "sigma", "dist", "mu", "tau0"} {
+		if v := c.Float64(n); !(v >= 0) || math.IsInf(v, 0) {
+			return sp, usagef("--%s %v: want a finite number >= 0", n, v)
+		}
+	}
+	sp = ranks.StepSpec{Kind: kind, Alpha0: c.Float64("alpha0"), L: c.Float64("lipschitz"), Sigma: c.Float64("sigma"),
+		R: c.Float64("dist"), Mu: c.Float64("mu"), Tau: c.Int("tau"), Tau0: c.Float64("tau0")}
+	if sp.Tau < -1 {
+		return sp, usagef("--tau %d: want TAU >= 0 (or -1: the number of workers)", sp.Tau)
+	}
+	if (kind == solver.StepConst || kind == solver.StepInvSqrt) && sp.Alpha0 == 0 {
+		return sp, usagef("--step %s needs --alpha0 > 0", kind)
+	}
+	if a := c.String("average"); a != "auto" {
+		if _, err := solver.ParseAvgKind(a); err != nil {
+			return sp, usagef("--average: %v", err)
+		}
+		sp.Average = a
+	}
+	return sp, nil
+}
+
+// parseSlow parses --slow RANK=FACTOR values.
+func parseSlow(vals []string) (map[int]float64, error) {
+	m := map[int]float64{}
+	for _, v := range vals {
+		r, f, ok := strings.Cut(v, "=")
+		rank, err1 := strconv.Atoi(r)
+		factor, err2 := strconv.ParseFloat(f, 64)
+		if !ok || err1 != nil || err2 != nil || rank < 1 || !(factor >= 1) || math.IsInf(factor, 0) {
+			return nil, usagef("--slow %q: want RANK=FACTOR with RANK >= 1 (a worker) and FACTOR >= 1", v)
+		}
+		m[rank] = factor
+	}
+	return m, nil
+}
+
+// manifest is what summary.json records of the command line.
+func manifest(c *cli.Context, np int) map[string]any {
+	host, _ := os.Hostname()
+	return map[string]any{"version": version, "commit": commit, "command": c.Command.Name,
+		"flags": forwardFlags(c), "np": np, "host": host, "gomaxprocs": os.Getenv("GOMAXPROCS")}
+}
+
+// npFlag is --np: train's number of processes (rank accepts and ignores it,
+// so that train can forward its flags unchanged).
+func npFlag() cli.Flag {
+	return &cli.IntFlag{Name: "np", EnvVars: envs("np"), Value: 4,
+		Usage: "the number of processes `N`: 1 master + N-1 workers started on this machine over loopback TCP; 1: serial prox-SGD in this process"}
+}
+
+func init() {
+	register(&cli.Command{
+		Name:      "train",
+		Usage:     "train a model with the asynchronous mini-batch algorithm: 1 master + N-1 worker processes on this machine",
+		ArgsUsage: " ",
+		Description: "Starts rank 0 (the master) and ranks 1..N-1 (the workers) as child processes of this one, over loopback TCP with a\n" +
+			"fresh job secret. Each worker reads its byte-range shard of --data and loops: read x, sample a mini-batch (without\n" +
+			"replacement, reshuffled every pass over the shard), compute the gradient, send it. The master applies one regularized\n" +
+			"step per arriving gradient and answers that worker only. Ctrl-C or a failing rank stops every rank.\n\n" +
+			"Outputs in --out: trace.csv (phi of the last and the averaged iterate against t and time), trace.bin (the snapshots),\n" +
+			"summary.json (manifest and figures: delays, updates/s, per-worker compute and idle time, bytes on the wire), model\n" +
+			"(LIBLINEAR's format: liblinear-predict reads it). To run under another launcher (srun, ssh) start `asyncmb rank`\n" +
+			"with the same flags in every process.",
+		Flags:  append(trainFlags(), npFlag()),
+		Action: trainAction,
+	})
+	register(&cli.Command{
+		Name:      "rank",
+		Usage:     "one process of a training run (started by `asyncmb train`, srun or another launcher)",
+		ArgsUsage: " ",
+		Description: "Takes part in a training run as the rank its environment names: ASYNCMB_RANK/ASYNCMB_SIZE (or Slurm's SLURM_PROCID/\n" +
+			"SLURM_NTASKS), ASYNCMB_JOB_ID, rank 0's address ASYNCMB_ADDR or a rendezvous store ASYNCMB_STORE_DIR/ASYNCMB_STORE_ADDR,\n" +
+			"the job secret ASYNCMB_SECRET or ASYNCMB_SECRET_FILE (never on the command line), ASYNCMB_BIND. Every rank must get\n" +
+			"the same training flags; --np is ignored (the size comes from the environment).",
+		Flags:  append(trainFlags(), npFlag()),
+		Action: rankAction,
+	})
+}
+
+func trainAction(c *cli.Context) error {
+	tc, err := trainConfigFrom(c)
+	if err != nil {
+		return err
+	}
+	np := c.Int("np")
+	if np < 1 {
+		return usagef("--np %d: want N >= 1", np)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if np == 1 {
+		cfg := &tc.cfg
+		cfg.Manifest = manifest(c, 1)
+		cfg.Summary = c.App.Writer
+		_, err := ranks.RunSerial(ctx, cfg)
+		return interrupted(ctx, err)
+	}
+	for w := range tc.cfg.Slow {
+		if w >= np {
+			return usagef("--slow names rank %d, but the workers are ranks 1..%d", w, np-1)
+		}
+	}
+	if _, err := os.Stat(tc.cfg.Data); err != nil {
+		return err
+	}
+	args := append([]string{"rank"}, forwardFlags(c, "np", "out")...)
+	args = append(args, "--out="+tc.cfg.Out)
+	err = launch.Local(ctx, launch.Spec{NP: np, Args: args, Stdout: c.App.Writer, Stderr: c.App.ErrWriter})
+	return interrupted(ctx, err)
+}
+
+// interrupted turns the error of a run stopped by Ctrl-C into exit 130.
+func interrupted(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return exitErr{code: exitInterrupt, err: errors.New("interrupted")}
+	}
+	return err
+}
+
+// exitErr carries an exit code.
+type exitErr struct {
+	code int
+	err  error
+}
+
+func (e exitErr) Error() string { return e.err.Error() }
+func (e exitErr) Unwrap() error { return e.err }
+func (e exitErr) ExitCode() int { return e.code }
+
+// forwardFlags renders the flags set on c (on the command line or in the
+// environment) as --name=value arguments, except skip.
+func forwardFlags(c *cli.Context, skip ...string) []string {
+	var out []string
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if !c.IsSet(name) || containsStr(skip, name) {
+			continue
+		}
+		switch v := c.Value(name).(type) {
+		case cli.StringSlice:
+			for _, s := range v.Value() {
+				out = append(out, "--"+name+"="+s)
+			}
+		case []string:
+			for _, s := range v {
+				out = append(out, "--"+name+"="+s)
+			}
+		case float64:
+			out = append(out, "--"+name+"="+strconv.FormatFloat(v, 'g', -1, 64))
+		default:
+			out = append(out, fmt.Sprintf("--%s=%v", name, v))
+		}
+	}
+	return out
+}
+
+func containsStr(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func rankAction(c *cli.Context) error {
+	tc, err := trainConfigFrom(c)
+	if err != nil {
+		return err
+	}
+	cc, err := launch.FromEnv(nil)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	tc.comm(&cc)
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := &tc.cfg
+	if cc.Rank == 0 {
+		cfg.Manifest = manifest(c, cc.Size)
+		cfg.Summary = c.App.Writer
+		switch c.String("progress") {
+		case "auto":
+			cfg.Progress = c.App.ErrWriter
+			cfg.ProgressTTY = isTerminal(c.App.ErrWriter)
+		case "line":
+			cfg.Progress = c.App.ErrWriter
+		}
+	}
+	cm, err := comm.New(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("rank %d: %w", cc.Rank, err)
+	}
+	defer cm.Close()
+	if err := ranks.Run(ctx, cm, cfg); err != nil {
+		return fmt.Errorf("rank %d: %w", cc.Rank, err)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
