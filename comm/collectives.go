@@ -109,7 +109,7 @@ func (c *Comm) Bcast(ctx context.Context, root int, x []float64) error {
 	if c.cfg.Size == 1 {
 		return nil
 	}
-	if 8*len(x) <= smallBytes || c.cfg.Size == 2 {
+	if 8*len(x) <= smallBytes {
 		return c.bcastTree(ctx, root, x, tagBcast)
 	}
 	return c.bcastChain(ctx, root, x)
@@ -151,7 +151,10 @@ func (c *Comm) bcastTree(ctx context.Context, root int, x []float64, tag int) er
 }
 
 // bcastChain forwards segments along root -> root+1 -> ... so that every
-// link carries the vector once and the ranks work in a pipeline.
+// link carries the vector once and the ranks work in a pipeline (also for
+// two ranks: the receiver copies segment k while k+1 is on the wire). A
+// received segment is forwarded from the receive buffer, still in cache,
+// before it is copied into x.
 func (c *Comm) bcastChain(ctx context.Context, root int, x []float64) error {
 	s := &c.coll
 	p := c.cfg.Size
@@ -159,17 +162,21 @@ func (c *Comm) bcastChain(ctx context.Context, root int, x []float64) error {
 	prev, next := (c.cfg.Rank-1+p)%p, (c.cfg.Rank+1)%p
 	for lo := 0; lo < len(x); lo += segFloats {
 		seg := x[lo:min(lo+segFloats, len(x))]
+		out := seg
 		if v > 0 {
 			got, err := s.recv(ctx, prev, tagBcast, len(seg), "bcast")
 			if err != nil {
 				return err
 			}
-			copy(seg, got)
+			out = got
 		}
 		if v < p-1 {
-			if err := s.send(ctx, next, tagBcast, seg); err != nil {
+			if err := s.send(ctx, next, tagBcast, out); err != nil {
 				return err
 			}
+		}
+		if v > 0 {
+			copy(seg, out)
 		}
 	}
 	s.m.Release()
