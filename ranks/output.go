@@ -178,6 +178,8 @@ type MasterInfo struct {
 	RepliesDense  int64   `json:"replies_dense"`
 	RepliesSparse int64   `json:"replies_sparse"`
 	RepliesDelta  int64   `json:"replies_delta"`
+	Grads         int64   `json:"grads"`
+	SparseGrads   int64   `json:"grads_sparse"`
 }
 
 // CommInfo is the traffic seen by the master.
@@ -243,7 +245,8 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 		sum.PerWorker = append(sum.PerWorker, wi)
 	}
 	sum.Master = MasterInfo{BusyS: float64(r.busyNs) / 1e9, Lazy: r.m.Lazy(), Barriers: st.Barriers,
-		RepliesDense: st.RepliesDense, RepliesSparse: st.RepliesSparse, RepliesDelta: st.RepliesDelta}
+		RepliesDense: st.RepliesDense, RepliesSparse: st.RepliesSparse, RepliesDelta: st.RepliesDelta,
+		Grads: st.Grads, SparseGrads: st.SparseGrads}
 	if r.trainNs > 0 {
 		sum.Master.BusyFraction = float64(r.busyNs) / float64(r.trainNs)
 	}
@@ -378,8 +381,9 @@ func (s *Summary) Table(w io.Writer) {
 	p("updates", "%d in %.3f s: %.0f updates/s, %.2f epochs", s.Updates, s.TrainS, s.UpdatesPerSec, s.Epochs)
 	if s.Workers > 0 {
 		p("delay tau", "mean %.2f, p50 %d, p99 %d, max %d", s.Delay.Mean, s.Delay.P50, s.Delay.P99, s.Delay.Max)
-		p("master", "busy %.1f%%, %.0f ns/update, lazy=%v, replies dense/sparse/delta %d/%d/%d",
-			100*s.Master.BusyFraction, s.Master.NsPerUpdate, s.Master.Lazy, s.Master.RepliesDense, s.Master.RepliesSparse, s.Master.RepliesDelta)
+		p("master", "busy %.1f%%, %.0f ns/update, lazy=%v, gradients sparse %d/%d, replies dense/sparse/delta %d/%d/%d",
+			100*s.Master.BusyFraction, s.Master.NsPerUpdate, s.Master.Lazy, s.Master.SparseGrads, s.Master.Grads,
+			s.Master.RepliesDense, s.Master.RepliesSparse, s.Master.RepliesDelta)
 		p("traffic", "%.1f MB on the wire (%.1f MB raw, ratio %.2f), %.0f B/update",
 			float64(s.Comm.BytesWire)/1e6, float64(s.Comm.BytesRaw)/1e6, s.Comm.Ratio, s.Comm.WireBytesPerUpdate)
 		var ws []string

@@ -2,6 +2,7 @@ package ranks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -31,6 +32,11 @@ import (
 //
 // Problem facts, Ints: 0 status (1 ok, 0 abort), 1 d (without bias),
 // 2 n, 3 has a label map; Dense: {neg, pos}; Bytes: the abort reason.
+
+// ErrReported marks an error that another rank has already reported (a
+// worker that could not read its shard, and the master and other workers
+// that abort because of it): a launcher need not print it again.
+var ErrReported = errors.New("ranks: failed on another rank")
 
 // shard is what a worker holds after setup.
 type shard struct {
@@ -84,7 +90,7 @@ func workerSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*shard, error)
 		return nil, fmt.Errorf("ranks: malformed setup reply from the master")
 	}
 	if r.Ints[0] != 1 {
-		return nil, fmt.Errorf("ranks: the master aborted the setup: %s", r.Bytes)
+		return nil, fmt.Errorf("%w: the master aborted the setup: %s", ErrReported, r.Bytes)
 	}
 	d, n, hasMap := int(r.Ints[1]), r.Ints[2], r.Ints[3] == 1
 	if hasMap {
@@ -120,7 +126,7 @@ func masterSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*facts, error)
 		}
 		if m.Ints[0] != 1 {
 			if fail == nil {
-				fail = fmt.Errorf("rank %d: %s", w, m.Bytes)
+				fail = fmt.Errorf("%w: rank %d: %s", ErrReported, w, m.Bytes)
 			}
 			continue
 		}

@@ -12,9 +12,11 @@ const delayBuckets = 1024
 // rows, nanoseconds reported by the workers). The driver adds wall-clock
 // figures of its own.
 type MasterStats struct {
-	Updates  int64
-	Grads    int64 // gradients received (in sync mode, P per update)
-	Barriers int64
+	Updates int64
+	Grads   int64 // gradients received (in sync mode, P per update)
+	// SparseGrads counts the gradients that arrived as sparse vectors.
+	SparseGrads int64
+	Barriers    int64
 	// DelayHist[k] counts applied gradients of delay k (the last bucket
 	// counts every delay >= delayBuckets-1).
 	DelayHist []int64
@@ -92,6 +94,9 @@ func (s *MasterStats) observe(g *Grad, delay int64) {
 	w.ComputeNs += g.ComputeNs
 	w.IdleNs += g.IdleNs
 	s.Grads++
+	if g.Dense == nil {
+		s.SparseGrads++
+	}
 	if s.Grads == 1 {
 		s.LossEMA = g.Loss
 	} else {

@@ -99,6 +99,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return usageError{err}
 		},
+		// run, not urfave/cli, turns errors into exit codes: its default
+		// handler would os.Exit on any error with an ExitCode method.
+		ExitErrHandler: func(*cli.Context, error) {},
 	}
 }
 
@@ -121,7 +124,8 @@ func exitCode(err error) int {
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.Run(permuteArgs(app, args))
-	if err != nil {
+	var ee exitErr
+	if err != nil && !(errors.As(err, &ee) && ee.quiet) {
 		fmt.Fprintf(stderr, "asyncmb: %v\n", err)
 	}
 	return exitCode(err)

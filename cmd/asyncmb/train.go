@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,6 +52,8 @@ func trainFlags() []cli.Flag {
 				" the master then loads the whole data set and evaluates the output beside its update loop"},
 		&cli.BoolFlag{Name: "reference", EnvVars: envs("reference"), Value: true,
 			Usage: "report suboptimality against phi* from the reference cache, solving for it first if it is missing (--reference=false: report phi only)"},
+		&cli.Float64Flag{Name: "phi-star", EnvVars: envs("phi-star"),
+			Usage: "use `PHI` as the optimal value phi* (e.g. from a published table) instead of the reference cache"},
 		cacheDirFlag(),
 		&cli.Int64Flag{Name: "snapshot-every", EnvVars: envs("snapshot-every"), Usage: "record (t, time, x) to the trace every `K` updates; 0: at geometrically spaced t (1, 2, ..., 10, 11, 12, 13, 15, ...: about 25 per decade, for log-log plots)"},
 		&cli.StringFlag{Name: "out", EnvVars: envs("out"), Usage: "output `DIR` (trace.csv, trace.bin, summary.json, model); default out/train-<time>"},
@@ -139,7 +143,11 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	default:
 		return nil, usagef("--progress %q: want auto, line or none", p)
 	}
-	if c.Bool("reference") || cfg.Target > 0 {
+	if c.IsSet("phi-star") {
+		if cfg.PhiStar = c.Float64("phi-star"); math.IsNaN(cfg.PhiStar) || math.IsInf(cfg.PhiStar, 0) {
+			return nil, usagef("--phi-star %v: want a finite number", cfg.PhiStar)
+		}
+	} else if c.Bool("reference") || cfg.Target > 0 {
 		cacheDir, err := cacheDir(c)
 		if err != nil {
 			return nil, err
@@ -281,8 +289,30 @@ func trainAction(c *cli.Context) error {
 	}
 	args := append([]string{"rank"}, forwardFlags(c, "np", "out")...)
 	args = append(args, "--out="+tc.cfg.Out)
-	err = launch.Local(ctx, launch.Spec{NP: np, Args: args, Stdout: c.App.Writer, Stderr: c.App.ErrWriter})
+	// A terminal or file is handed to the ranks as it is (the master's
+	// progress line then sees a terminal); any other writer is shared by
+	// the ranks' copying goroutines and must be locked.
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	if _, ok := stdout.(*os.File); !ok {
+		stdout = &syncWriter{w: stdout}
+	}
+	if _, ok := stderr.(*os.File); !ok {
+		stderr = &syncWriter{w: stderr}
+	}
+	err = launch.Local(ctx, launch.Spec{NP: np, Args: args, Stdout: stdout, Stderr: stderr})
 	return interrupted(ctx, err)
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }
 
 // interrupted turns the error of a run stopped by Ctrl-C into exit 130.
@@ -293,10 +323,12 @@ func interrupted(ctx context.Context, err error) error {
 	return err
 }
 
-// exitErr carries an exit code.
+// exitErr carries an exit code; a quiet one is not printed (another
+// process has reported the cause).
 type exitErr struct {
-	code int
-	err  error
+	code  int
+	err   error
+	quiet bool
 }
 
 func (e exitErr) Error() string { return e.err.Error() }
@@ -369,6 +401,9 @@ func rankAction(c *cli.Context) error {
 	}
 	defer cm.Close()
 	if err := ranks.Run(ctx, cm, cfg); err != nil {
+		if errors.Is(err, ranks.ErrReported) {
+			return exitErr{code: exitFailure, err: err, quiet: true}
+		}
 		return fmt.Errorf("rank %d: %w", cc.Rank, err)
 	}
 	return nil

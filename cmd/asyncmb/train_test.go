@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/asyncmb/asyncmb/launch"
+)
+
+// TestMain lets the test binary act as asyncmb when `train` re-executes it
+// as a rank (launch.Local starts os.Executable with "rank ...").
+func TestMain(m *testing.M) {
+	if os.Getenv(launch.EnvRank) != "" && len(os.Args) > 1 && os.Args[1] == "rank" {
+		os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// refOptimum returns phi* of a row of testdata/reference.jsonl (computed
+// with liblinear and scikit-learn, not by us).
+func refOptimum(t *testing.T, dataset, problem string, lambda float64) float64 {
+	t.Helper()
+	f, err := os.Open("../../testdata/reference.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var row struct {
+			Dataset, Problem string
+			Lambda, Objective float64
+		}
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+			t.Fatal(err)
+		}
+		if row.Dataset == dataset && row.Problem == problem && row.Lambda == lambda {
+			return row.Objective
+		}
+	}
+	t.Fatalf("no reference row for %s %s %g", dataset, problem, lambda)
+	return 0
+}
+
+type trainSummary struct {
+	Mode       string `json:"mode"`
+	Workers    int    `json:"workers"`
+	StopReason string `json:"stop_reason"`
+	Updates    int64  `json:"updates"`
+	Epochs     float64
+	Delay      struct{ Max int64 }
+	Master     struct {
+		Grads         int64 `json:"grads"`
+		SparseGrads   int64 `json:"grads_sparse"`
+		RepliesSparse int64 `json:"replies_sparse"`
+		RepliesDelta  int64 `json:"replies_delta"`
+	}
+	Final struct {
+		PhiAvg  float64 `json:"phi_avg"`
+		PhiLast float64 `json:"phi_last"`
+	}
+	Target *struct {
+		Reached bool
+		T       int64
+		WallS   float64 `json:"wall_s"`
+	}
+}
+
+// train runs `asyncmb train args...` (real processes over loopback) and
+// returns its summary.json, stdout and stderr.
+func train(t *testing.T, args ...string) (trainSummary, string) {
+	t.Helper()
+	out := t.TempDir()
+	var so, se bytes.Buffer
+	full := append([]string{"asyncmb", "train", "--out", out, "--progress", "none"}, args...)
+	if code := run(full, &so, &se); code != 0 {
+		t.Fatalf("train %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, so.String(), se.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s trainSummary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s, out
+}
+
+// TestTrainReachesReference is the ranks issue's acceptance: the output
+// iterate reaches phi <= phi* (1 + 1e-3), phi* from testdata/reference.jsonl,
+// with 1, 2, 4 and 8 workers in async mode, in sync and bounded modes, with
+// the strongly convex schedule on l2, and on rcv1_small with sparse
+// messages. The convex policy runs with the delay bound tau = 0 in its step
+// size and the tail average (see the README: the theorem's tau = P is
+// correct but slow on a9a), and on rcv1_small with the distance bound
+// R = 30 (the default sqrt(d) = 217 overshoots); runs stop at the target or
+// after the epoch cap.
+func TestTrainReachesReference(t *testing.T) {
+	l1 := refOptimum(t, "a9a", "l1-logistic", 1e-4)
+	l2 := refOptimum(t, "a9a", "l2-logistic", 1e-4)
+	rcv := refOptimum(t, "rcv1_small", "l1-logistic", 1e-3)
+	a9aL1 := []string{"--data", "../../testdata/a9a", "--loss", "logistic", "--reg", "l1", "--lambda", "1e-4",
+		"--phi-star", fmt.Sprint(l1), "--step", "convex", "--tau", "0", "--average", "tail", "--target", "1e-3", "--epochs", "60"}
+	cases := []struct {
+		name    string
+		np      int
+		phiStar float64
+		args    []string
+		check   func(t *testing.T, s trainSummary)
+	}{
+		{"async-P1", 2, l1, a9aL1, nil},
+		{"async-P2", 3, l1, a9aL1, nil},
+		{"async-P4", 5, l1, a9aL1, nil},
+		{"async-P8", 9, l1, a9aL1, nil},
+		{"sync-P4", 5, l1, append(a9aL1, "--mode", "sync"), func(t *testing.T, s trainSummary) {
+			if s.Delay.Max != 0 {
+				t.Errorf("sync mode saw delay %d", s.Delay.Max)
+			}
+		}},
+		{"bounded-P4-K2", 5, l1, append(a9aL1, "--mode", "bounded", "--max-delay", "2"), func(t *testing.T, s trainSummary) {
+			if s.Delay.Max > 2 {
+				t.Errorf("bounded mode with K=2 saw delay %d", s.Delay.Max)
+			}
+		}},
+		{"l2-strong-P4", 5, l2, []string{"--data", "../../testdata/a9a", "--loss", "logistic", "--reg", "l2", "--lambda", "1e-4",
+			"--phi-star", fmt.Sprint(l2), "--step", "strong", "--tau", "0", "--target", "1e-3", "--epochs", "60"}, nil},
+		{"rcv1-sparse-P2", 3, rcv, []string{"--data", "../../testdata/rcv1_small", "--loss", "logistic", "--reg", "l1", "--lambda", "1e-3",
+			"--phi-star", fmt.Sprint(rcv), "--batch", "250", "--step", "convex", "--tau", "0", "--dist", "30", "--average", "tail",
+			"--target", "1e-3", "--epochs", "4000"}, func(t *testing.T, s trainSummary) {
+			if s.Master.SparseGrads < s.Master.Grads/2 || s.Master.RepliesSparse == 0 {
+				t.Errorf("rcv1_small: %d of %d gradients sparse, %d sparse replies", s.Master.SparseGrads, s.Master.Grads, s.Master.RepliesSparse)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, _ := train(t, append([]string{"--np", strconv.Itoa(c.np)}, c.args...)...)
+			rel := (s.Final.PhiAvg - c.phiStar) / math.Abs(c.phiStar)
+			t.Logf("%s: %d workers, %d updates, %.2f epochs, stop %s, rel. subopt of the output %.3g", c.name, s.Workers, s.Updates, s.Epochs, s.StopReason, rel)
+			if s.Workers != c.np-1 {
+				t.Errorf("%d workers, want %d", s.Workers, c.np-1)
+			}
+			if s.Target == nil || !s.Target.Reached {
+				t.Errorf("target 1e-3 not reached (stop reason %s)", s.StopReason)
+			}
+			if !(rel <= 1e-3) {
+				t.Errorf("output phi %.12g: relative suboptimality %.3g > 1e-3 (phi* %.12g)", s.Final.PhiAvg, rel, c.phiStar)
+			}
+			if c.check != nil {
+				c.check(t, s)
+			}
+		})
+	}
+}
+
+// TestTrainP1Deterministic: one worker with a fixed seed gives the same
+// iterates, bit for bit, run after run.
+func TestTrainP1Deterministic(t *testing.T) {
+	args := []string{"--np", "2", "--data", "../../testdata/a9a", "--reg", "l1", "--lambda", "1e-4", "--reference=false",
+		"--step", "convex", "--iters", "700", "--seed", "5", "--snapshot-every", "100"}
+	_, out1 := train(t, args...)
+	_, out2 := train(t, args...)
+	for _, f := range []string{"model", "trace.csv"} {
+		a, err1 := os.ReadFile(filepath.Join(out1, f))
+		b, err2 := os.ReadFile(filepath.Join(out2, f))
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if f == "trace.csv" {
+			a, b = dropColumn(a, 1), dropColumn(b, 1) // wall time differs
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between two runs with the same seed", f)
+		}
+	}
+	// A different seed gives a different model.
+	_, out3 := train(t, append(args[:len(args)-4], "--seed", "6", "--snapshot-every", "100")...)
+	a, _ := os.ReadFile(filepath.Join(out1, "model"))
+	c, _ := os.ReadFile(filepath.Join(out3, "model"))
+	if bytes.Equal(a, c) {
+		t.Error("seeds 5 and 6 gave the same model")
+	}
+}
+
+func dropColumn(csv []byte, col int) []byte {
+	var out bytes.Buffer
+	for _, line := range strings.Split(string(csv), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) > col {
+			f = append(f[:col], f[col+1:]...)
+		}
+		out.WriteString(strings.Join(f, ",") + "\n")
+	}
+	return out.Bytes()
+}
+
+// TestPredictMatchesLiblinear: liblinear-predict reads our model file and
+// gives the same accuracy as asyncmb predict on a9a.t.
+func TestPredictMatchesLiblinear(t *testing.T) {
+	s, out := train(t, "--np", "3", "--data", "../../testdata/a9a", "--reg", "l1", "--lambda", "1e-4", "--reference=false",
+		"--tau", "0", "--average", "tail", "--epochs", "5")
+	if s.Updates == 0 {
+		t.Fatal("no updates")
+	}
+	model := filepath.Join(out, "model")
+	var so, se bytes.Buffer
+	if code := run([]string{"asyncmb", "predict", "--model", model, "--data", "../../testdata/a9a.t"}, &so, &se); code != 0 {
+		t.Fatalf("predict: exit %d: %s", code, se.String())
+	}
+	m := regexp.MustCompile(`accuracy\s+([0-9.]+)% \((\d+)/(\d+)\)`).FindStringSubmatch(so.String())
+	if m == nil {
+		t.Fatalf("no accuracy in:\n%s", so.String())
+	}
+	ours, _ := strconv.Atoi(m[2])
+	if acc, _ := strconv.ParseFloat(m[1], 64); acc < 80 {
+		t.Errorf("accuracy %.2f%% on a9a.t, want > 80%%", acc)
+	}
+	ll, err := exec.LookPath("liblinear-predict")
+	if err != nil {
+		if os.Getenv("ASYNCMB_REQUIRE_TOOLS") == "1" {
+			t.Fatal("liblinear-predict not found (Debian package liblinear-tools)")
+		}
+		t.Skip("liblinear-predict not found (Debian package liblinear-tools)")
+	}
+	pred := filepath.Join(out, "pred")
+	cmd := exec.Command(ll, "../../testdata/a9a.t", model, pred)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("liblinear-predict: %v\n%s", err, b)
+	}
+	lm := regexp.MustCompile(`Accuracy = ([0-9.]+)% \((\d+)/(\d+)\)`).FindStringSubmatch(string(b))
+	if lm == nil {
+		t.Fatalf("liblinear-predict said: %s", b)
+	}
+	theirs, _ := strconv.Atoi(lm[2])
+	if theirs != ours {
+		t.Errorf("liblinear-predict: %s correct, asyncmb predict: %d", lm[2], ours)
+	}
+}
+
+// TestTrainFailingRank: a worker that cannot parse its shard stops the whole
+// job with an error naming the file and line; the launcher exits 1.
+func TestTrainFailingRank(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.svm")
+	var b strings.Builder
+	for i := range 400 {
+		if i == 350 {
+			b.WriteString("+1 3:1 2:1\n") // decreasing index, in the last shard
+			continue
+		}
+		fmt.Fprintf(&b, "%+d 1:%d 2:0.5\n", 1-2*(i%2), i%3)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var so, se bytes.Buffer
+	code := run([]string{"asyncmb", "train", "--np", "4", "--data", path, "--reg", "l1", "--lambda", "1e-3", "--reference=false",
+		"--out", filepath.Join(dir, "out"), "--progress", "none"}, &so, &se)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, se.String())
+	}
+	if !strings.Contains(se.String(), "bad.svm:351") {
+		t.Errorf("error does not name bad.svm:351:\n%s", se.String())
+	}
+}
+
+// TestTrainUsageErrors: bad flags exit 2 before any rank starts.
+func TestTrainUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--mode", "nope"},
+		{"--mode", "async", "--max-delay", "3"},
+		{"--mode", "sync", "--pipeline"},
+		{"--slow", "9=2", "--np", "4"},
+		{"--slow", "1=0.5"},
+		{"--np", "0"},
+		{"--reg", "l1"},
+		{"--codec", "lz4"},
+		{"--step", "const"},
+	} {
+		var so, se bytes.Buffer
+		full := append([]string{"asyncmb", "train", "--data", "../../testdata/heart_scale", "--lambda", "0.01", "--reference=false"}, args...)
+		if args[0] == "--reg" {
+			full = []string{"asyncmb", "train", "--data", "../../testdata/heart_scale", "--reg", "l1"}
+		}
+		if code := run(full, &so, &se); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, se.String())
+		}
+	}
+}
