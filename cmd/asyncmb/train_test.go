@@ -38,7 +38,7 @@ func refOptimum(t *testing.T, dataset, problem string, lambda float64) float64 {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var row struct {
-			Dataset, Problem string
+			Dataset, Problem  string
 			Lambda, Objective float64
 		}
 		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
