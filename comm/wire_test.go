@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -304,5 +305,51 @@ func TestFragments(t *testing.T) {
 		if _, err := fr.Next(); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestCastagnoliFold compares crcUpdate (the AVX-512 kernel where the CPU
+// has it) with hash/crc32 on every length around the kernel's thresholds
+// and on unaligned starts, with and without an initial CRC.
+func TestCastagnoliFold(t *testing.T) {
+	if !foldOK {
+		t.Log("no AVX-512 VPCLMULQDQ (or noasm build): checking the fallback only")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	buf := make([]byte, 70000)
+	for i := range buf {
+		buf[i] = byte(rng.Uint32())
+	}
+	lengths := []int{0, 1, 15, 16, 255, 256, 257, 511, 512, 513, 527, 528, 767, 768, 1024, 4095, 4096, 65536, 69000}
+	for n := 500; n < 1400; n += 7 {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
+		for _, off := range []int{0, 1, 3, 8, 13} {
+			for _, init := range []uint32{0, 0xdeadbeef} {
+				p := buf[off : off+n]
+				if got, want := crcUpdate(init, p), crc32.Update(init, castagnoli, p); got != want {
+					t.Fatalf("len %d off %d init %#x: %#x, want %#x", n, off, init, got, want)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkCRC32C(b *testing.B) {
+	p := make([]byte, 256<<10)
+	for _, impl := range []struct {
+		name string
+		f    func(uint32, []byte) uint32
+	}{
+		{"ours", crcUpdate},
+		{"hash-crc32", func(c uint32, p []byte) uint32 { return crc32.Update(c, castagnoli, p) }},
+	} {
+		b.Run(impl.name, func(b *testing.B) {
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				impl.f(0, p)
+			}
+		})
 	}
 }
