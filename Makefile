@@ -38,6 +38,7 @@ bench: build
 	$(BIN) bench kernels
 	$(BIN) bench reference
 	$(BIN) bench rates
+	$(BIN) bench comm
 
 clean:
 	rm -rf bin
