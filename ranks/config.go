@@ -51,6 +51,9 @@ type Config struct {
 	Batch     int
 	Step      StepSpec
 	Eager     bool // force the O(d) master update
+	// NoReweight turns off the correction of gradient rates for sharded
+	// data (see MasterConfig.Shares).
+	NoReweight bool
 
 	// Stopping: the first rule that fires ends the run; at least one is set.
 	Iters  int64

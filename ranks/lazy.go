@@ -62,6 +62,8 @@ type Lazy struct {
 	hWQ      []float64 // prefix sums of w_e Q_e
 	hWQD     []float64 // prefix sums of w_e Q_e D_e
 	nz       []int32   // coordinates that may be nonzero (superset of the support of x)
+	nzSorted int       // nz[:nzSorted] is in increasing order; later entries are new
+	nzMerge  []int32   // scratch for merging new entries into nz
 	nzPos    []int32   // position of j in nz, or -1
 	syncs    int64     // full synchronisations so far
 	maxCatch int       // coordinates caught up in the last Step (for telemetry)
@@ -190,7 +192,11 @@ func (z *Lazy) weight(k int64) (w float64, newBlock bool) {
 // increasing indices in [0, d), values only read — and step size alpha:
 // every coordinate j gets x_j <- prox(x_j - alpha g_j), the iterate is added
 // to the average, and only the coordinates in idx are touched now.
-func (z *Lazy) Step(idx []int32, val []float64, alpha float64) {
+func (z *Lazy) Step(idx []int32, val []float64, alpha float64) { z.StepScaled(idx, val, alpha, 1) }
+
+// StepScaled is Step with the gradient scaled by gscale: x_j <- prox(x_j -
+// alpha gscale g_j); the prox still uses alpha.
+func (z *Lazy) StepScaled(idx []int32, val []float64, alpha, gscale float64) {
 	if len(idx) != len(val) {
 		panic("ranks: Lazy.Step len(idx) != len(val)")
 	}
@@ -221,7 +227,7 @@ func (z *Lazy) Step(idx []int32, val []float64, alpha float64) {
 	val = val[:len(idx)]
 	for n, j := range idx {
 		z.catchUp(int(j), e)
-		v := z.reg.ProxScalar(z.x[j]-alpha*val[n], alpha)
+		v := z.reg.ProxScalar(z.x[j]-alpha*gscale*val[n], alpha)
 		z.x[j] = v
 		if !z.noAvg {
 			z.sum[j] += w * v
@@ -304,6 +310,7 @@ func (z *Lazy) Sync() {
 }
 
 func (z *Lazy) compactNZ() {
+	z.sortNZ()
 	out := z.nz[:0]
 	for _, j := range z.nz {
 		if z.x[j] != 0 {
@@ -314,6 +321,7 @@ func (z *Lazy) compactNZ() {
 		}
 	}
 	z.nz = out
+	z.nzSorted = len(out)
 }
 
 // X synchronises and returns the current iterate (a view owned by z, valid
@@ -334,7 +342,7 @@ func (z *Lazy) At(j int) float64 {
 // O(nnz(x) log nnz(x)). It is the master's sparse reply.
 func (z *Lazy) AppendNonzeros(idx []int32, val []float64) ([]int32, []float64) {
 	b := len(z.hQ) - 1
-	sortInt32s(z.nz)
+	z.sortNZ()
 	out := z.nz[:0]
 	for _, j := range z.nz {
 		z.catchUp(int(j), b)
@@ -348,7 +356,41 @@ func (z *Lazy) AppendNonzeros(idx []int32, val []float64) ([]int32, []float64) {
 		}
 	}
 	z.nz = out
+	z.nzSorted = len(out)
 	return idx, val
+}
+
+// sortNZ puts nz in increasing order: the entries added since the last
+// sort are sorted and merged into the sorted prefix, O(k + m log m) for m
+// new entries instead of O(k log k).
+func (z *Lazy) sortNZ() {
+	old, add := z.nz[:z.nzSorted], z.nz[z.nzSorted:]
+	if len(add) == 0 {
+		return
+	}
+	slices.Sort(add)
+	if len(old) == 0 || old[len(old)-1] < add[0] {
+		z.nzSorted = len(z.nz)
+		return
+	}
+	m := z.nzMerge[:0]
+	i, k := 0, 0
+	for i < len(old) && k < len(add) {
+		if old[i] < add[k] {
+			m = append(m, old[i])
+			i++
+		} else {
+			m = append(m, add[k])
+			k++
+		}
+	}
+	m = append(m, old[i:]...)
+	m = append(m, add[k:]...)
+	z.nzMerge, z.nz = z.nz[:0], m
+	z.nzSorted = len(m)
+	for p, j := range m {
+		z.nzPos[j] = int32(p)
+	}
 }
 
 // NNZUpper is the size of the list of coordinates that may be nonzero (an
@@ -407,15 +449,4 @@ func (z *Lazy) Export() ([]float64, solver.Averager) {
 		}
 	}
 	return append([]float64(nil), z.x...), a
-}
-
-func sortInt32s(s []int32) {
-	// Insertion sort is fine for nearly sorted lists; fall back to the
-	// standard library otherwise.
-	for i := 1; i < len(s); i++ {
-		if s[i] < s[i-1] {
-			slices.Sort(s)
-			return
-		}
-	}
 }

@@ -71,7 +71,20 @@ type MasterConfig struct {
 	Eager bool
 	// LazyWindow is the lazy history window (0: default).
 	LazyWindow int
+	// Shares, when set (len Workers+1, index 0 unused, summing to 1), are
+	// the fractions of the data set held by each worker's shard. Workers
+	// that run at different speeds then contribute gradients of their
+	// shards at different rates, and plain asynchronous steps would
+	// minimize a reweighted objective; the master corrects this by scaling
+	// worker k's gradient by Shares[k] / (its fraction of the gradients
+	// applied so far), clamped to [1/MaxReweight, MaxReweight]. In sync
+	// mode the mean becomes the Shares-weighted sum. Nil: no correction
+	// (replicated data: every gradient is unbiased).
+	Shares []float64
 }
+
+// MaxReweight bounds the correction of MasterConfig.Shares.
+const MaxReweight = 4
 
 func (c *MasterConfig) validate() error {
 	switch {
@@ -87,6 +100,8 @@ func (c *MasterConfig) validate() error {
 		return errors.New("ranks: negative sync-every, iters, samples or snapshot-every")
 	case c.Mode == ModeSync && (c.Pipeline || c.SyncEvery > 0):
 		return errors.New("ranks: sync mode takes neither pipelining nor sync-every")
+	case c.Shares != nil && len(c.Shares) != c.Workers+1:
+		return fmt.Errorf("ranks: %d shares for %d workers", len(c.Shares)-1, c.Workers)
 	}
 	if err := c.Reg.Validate(len(c.X0)); err != nil {
 		return err
@@ -387,10 +402,11 @@ func (m *Master) apply(g *Grad) {
 	delay := m.t - g.TRead
 	m.stats.observe(g, delay)
 	alpha := m.cfg.Schedule.Alpha(m.t, int(delay))
+	w := m.reweight(g.Worker)
 	if g.Dense != nil {
-		m.applyDense(g.Dense, alpha)
+		m.applyDense(g.Dense, alpha, w)
 	} else {
-		m.applySparse(g.Idx, g.Val, alpha)
+		m.applySparse(g.Idx, g.Val, alpha, w)
 	}
 	m.samples += int64(g.Rows)
 	m.afterUpdate()
@@ -471,6 +487,9 @@ func (m *Master) send(w int) {
 func (m *Master) stepSync(g *Grad) {
 	m.stats.observe(g, m.t-g.TRead)
 	inv := 1 / float64(m.cfg.Workers)
+	if m.cfg.Shares != nil {
+		inv = m.cfg.Shares[g.Worker]
+	}
 	if g.Dense != nil {
 		for j, v := range g.Dense {
 			m.gbuf[j] += inv * v
@@ -499,7 +518,28 @@ func (m *Master) stepSync(g *Grad) {
 	}
 }
 
-func (m *Master) applyDense(g []float64, alpha float64) {
+// reweight is the correction factor of worker w's gradient (see
+// MasterConfig.Shares); 1 without shares. The gradient being applied is
+// already counted in the statistics.
+func (m *Master) reweight(w int) float64 {
+	if m.cfg.Shares == nil {
+		return 1
+	}
+	P := float64(m.cfg.Workers)
+	// Add-one smoothing: equal rates until gradients have been counted.
+	frac := (float64(m.stats.Workers[w].Grads) + 1) / (float64(m.stats.Grads) + P)
+	r := m.cfg.Shares[w] / frac
+	return min(max(r, 1/MaxReweight), MaxReweight)
+}
+
+func (m *Master) applyDense(g []float64, alpha, w float64) {
+	if w != 1 {
+		for j, v := range g {
+			m.gbuf[j] = w * v
+		}
+		g = m.gbuf
+		defer clear(m.gbuf)
+	}
 	if m.lazy != nil {
 		m.lazy.Step(m.all, g, alpha)
 		m.logSupport(m.all)
@@ -510,12 +550,12 @@ func (m *Master) applyDense(g []float64, alpha float64) {
 	m.logSupport(m.all)
 }
 
-func (m *Master) applySparse(idx []int32, val []float64, alpha float64) {
+func (m *Master) applySparse(idx []int32, val []float64, alpha, w float64) {
 	if m.lazy != nil {
-		m.lazy.Step(idx, val, alpha)
+		m.lazy.StepScaled(idx, val, alpha, w)
 	} else {
 		for k, j := range idx {
-			m.gbuf[j] = val[k]
+			m.gbuf[j] = w * val[k]
 		}
 		m.cfg.Reg.Step(m.x, m.gbuf, alpha)
 		m.avg.Add(m.x)

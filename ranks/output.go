@@ -31,15 +31,15 @@ type TraceRow struct {
 	RelAvg    float64 `json:"rel_subopt_avg"`
 	NNZLast   int     `json:"nnz_last"`
 	NNZAvg    int     `json:"nnz_avg"`
-	finalXAvg []float64
 }
 
 // evaluateTrace evaluates every snapshot of the trace on the workers'
-// shards (one Bcast of x and avg, one Reduce of two loss sums each).
-func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, f *facts, phiStar float64) ([]TraceRow, error) {
+// shards (one Bcast of x and avg, one Reduce of two loss sums each). It
+// also returns the output (average) of the last snapshot.
+func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, f *facts, phiStar float64) ([]TraceRow, []float64, error) {
 	tr, err := openTrace(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer tr.close()
 	d := f.d
@@ -54,12 +54,12 @@ func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, 
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		copy(v, s.X)
 		copy(v[d:], s.Avg)
 		if err := round(ctx, c, estEval, v, res); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		row := TraceRow{
 			T: s.T, WallS: float64(s.WallNs) / 1e9, Epochs: float64(s.Samples) * inv,
@@ -73,10 +73,7 @@ func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, 
 		}
 		rows = append(rows, row)
 	}
-	if len(rows) > 0 {
-		rows[len(rows)-1].finalXAvg = append([]float64(nil), s.Avg...)
-	}
-	return rows, nil
+	return rows, s.Avg, nil
 }
 
 // Summary is summary.json: the run's manifest and its figures.
@@ -193,10 +190,14 @@ type CommInfo struct {
 	RawBytesPerUpdate  float64 `json:"raw_bytes_per_update"`
 }
 
-// TargetInfo is the --target run's outcome.
+// TargetInfo is the --target run's outcome. When the target is reached,
+// the output that reached it (phi evaluated on the full data) is the model
+// written; the run's final row is the state a few updates later, when the
+// loop stopped.
 type TargetInfo struct {
 	Eps      float64 `json:"eps"`
 	Reached  bool    `json:"reached"`
+	Phi      float64 `json:"phi,omitempty"`
 	T        int64   `json:"t,omitempty"`
 	WallS    float64 `json:"wall_s,omitempty"`
 	Evals    int64   `json:"evals"`
@@ -280,13 +281,15 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 		if sum.Target.Reached {
 			sum.Target.T = r.ev.hitT.Load()
 			sum.Target.WallS = float64(r.ev.hitWall.Load()) / 1e9
+			sum.Target.Phi = r.ev.hitPhi
 		}
 	}
 	return sum
 }
 
-// writeOutputs writes trace.csv, summary.json and the model into cfg.Out.
-func writeOutputs(cfg *Config, f *facts, sum *Summary, rows []TraceRow) error {
+// writeOutputs writes trace.csv, summary.json and the model (the weights w)
+// into cfg.Out.
+func writeOutputs(cfg *Config, f *facts, sum *Summary, rows []TraceRow, w []float64) error {
 	csvPath := filepath.Join(cfg.Out, "trace.csv")
 	if err := writeFileAtomic(csvPath, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
@@ -301,9 +304,8 @@ func writeOutputs(cfg *Config, f *facts, sum *Summary, rows []TraceRow) error {
 	}
 	sum.Outputs["trace_csv"] = csvPath
 	sum.Outputs["trace_bin"] = filepath.Join(cfg.Out, "trace.bin")
-	if len(rows) > 0 && rows[len(rows)-1].finalXAvg != nil {
+	if w != nil {
 		modelPath := filepath.Join(cfg.Out, "model")
-		w := rows[len(rows)-1].finalXAvg
 		m := &Model{Weights: w, Loss: cfg.Loss, Reg: cfg.Reg.Kind, Features: f.dRaw, Bias: cfg.Bias}
 		if f.labelMap != nil {
 			m.Labels = []float64{f.labelMap.Pos, f.labelMap.Neg}
@@ -411,7 +413,8 @@ func (s *Summary) Table(w io.Writer) {
 	}
 	if s.Target != nil {
 		if s.Target.Reached {
-			p("target", "rel. subopt %g reached at t=%d after %.3f s (%d evaluations, %.3f s CPU)", s.Target.Eps, s.Target.T, s.Target.WallS, s.Target.Evals, s.Target.EvalCPUS)
+			p("target", "rel. subopt %g reached at t=%d after %.3f s: phi(output)=%.10g, the model written (%d evaluations, %.3f s CPU)",
+				s.Target.Eps, s.Target.T, s.Target.WallS, s.Target.Phi, s.Target.Evals, s.Target.EvalCPUS)
 		} else {
 			p("target", "rel. subopt %g NOT reached (%d evaluations, %.3f s CPU)", s.Target.Eps, s.Target.Evals, s.Target.EvalCPUS)
 		}

@@ -170,6 +170,12 @@ func runMaster(ctx context.Context, c *comm.Comm, cfg *Config) (*Result, error) 
 	if cfg.Epochs > 0 {
 		mc.Samples = int64(math.Ceil(cfg.Epochs * float64(f.n)))
 	}
+	if !cfg.Replicate && !cfg.NoReweight && P > 1 {
+		mc.Shares = make([]float64, P+1)
+		for w := 1; w <= P; w++ {
+			mc.Shares[w] = float64(f.rows[w]) / float64(f.n)
+		}
+	}
 	m, err := NewMaster(mc)
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
@@ -204,15 +210,18 @@ func runMaster(ctx context.Context, c *comm.Comm, cfg *Config) (*Result, error) 
 
 	// After the run: evaluate the trace on the full data (on the workers'
 	// shards), write the outputs.
-	rows, err := evaluateTrace(ctx, c, cfg, tracePath, f, phiStar)
+	rows, model, err := evaluateTrace(ctx, c, cfg, tracePath, f, phiStar)
 	if err != nil {
 		return nil, err
+	}
+	if run.ev != nil && run.ev.hit.Load() {
+		model = run.ev.hitX
 	}
 	if err := endRounds(ctx, c); err != nil {
 		return nil, err
 	}
 	sum := run.summary(f, hash, sched, avg, L, sigma, phiStar, rows, wallStart)
-	if err := writeOutputs(cfg, f, sum, rows); err != nil {
+	if err := writeOutputs(cfg, f, sum, rows, model); err != nil {
 		return nil, err
 	}
 	if cfg.Summary != nil {
@@ -475,6 +484,8 @@ type evaluator struct {
 	hit     atomic.Bool
 	hitT    atomic.Int64
 	hitWall atomic.Int64
+	hitX    []float64 // the output that reached the target (read after close)
+	hitPhi  float64
 	busyNs  atomic.Int64
 	evals   atomic.Int64
 	phiBits atomic.Uint64
@@ -534,6 +545,7 @@ func (e *evaluator) run() {
 		e.evals.Add(1)
 		e.phiBits.Store(math.Float64bits(phi))
 		if phi <= e.thresh && !e.hit.Load() {
+			e.hitX, e.hitPhi = append([]float64(nil), req.x...), phi
 			e.hitT.Store(req.t)
 			e.hitWall.Store(req.wallNs)
 			e.hit.Store(true)

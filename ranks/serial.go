@@ -84,6 +84,8 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	record()
 	var evals int64
 	var evalNs int64
+	var evalNext time.Time
+	var hitX []float64
 	target := &TargetInfo{Eps: cfg.Target}
 	out := make([]float64, d)
 	reason := ""
@@ -106,14 +108,19 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 			record()
 			nextSnap = NextSnapshot(sgd.T, cfg.SnapshotEvery)
 		}
-		if cfg.Target > 0 && sgd.T%8 == 0 {
+		// The target is checked as the evaluator of a distributed run
+		// checks it: resting evalRest times as long as an evaluation takes.
+		if cfg.Target > 0 && sgd.T%8 == 0 && time.Now().After(evalNext) {
 			t0 := time.Now()
 			sgd.Output(out)
 			phi := p.Objective(out)
-			evalNs += int64(time.Since(t0))
+			took := time.Since(t0)
+			evalNs += int64(took)
 			evals++
+			evalNext = time.Now().Add(evalRest * took)
 			if phi <= thresh {
-				target.Reached, target.T, target.WallS = true, sgd.T, time.Since(start).Seconds()
+				target.Reached, target.T, target.WallS, target.Phi = true, sgd.T, time.Since(start).Seconds(), phi
+				hitX = append([]float64(nil), out...)
 				reason = "target"
 			}
 		}
@@ -133,7 +140,10 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 		}
 		rows = append(rows, row)
 	}
-	rows[len(rows)-1].finalXAvg = snaps[len(snaps)-1].Avg
+	model := snaps[len(snaps)-1].Avg
+	if hitX != nil {
+		model = hitX
+	}
 
 	sum := &Summary{
 		Manifest: cfg.Manifest,
@@ -165,7 +175,7 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
 	}
-	if err := writeOutputs(cfg, f, sum, rows); err != nil {
+	if err := writeOutputs(cfg, f, sum, rows, model); err != nil {
 		return nil, err
 	}
 	if cfg.Summary != nil {

@@ -53,6 +53,7 @@ type facts struct {
 	n        int64 // rows in the whole data set
 	labelMap *data.LabelMap
 	hosts    []string // by rank
+	rows     []int64  // by rank: the rows of each worker's shard
 	nnz      int64
 }
 
@@ -111,7 +112,7 @@ func workerSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*shard, error)
 // masterSetup runs steps 1 and 2 on the master.
 func masterSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*facts, error) {
 	P := c.Size() - 1
-	f := &facts{hosts: make([]string, c.Size())}
+	f := &facts{hosts: make([]string, c.Size()), rows: make([]int64, c.Size())}
 	f.hosts[0], _ = os.Hostname()
 	var labels []float64
 	maxIndex := 0
@@ -131,6 +132,7 @@ func masterSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*facts, error)
 			continue
 		}
 		f.hosts[w] = string(m.Bytes)
+		f.rows[w] = m.Ints[1]
 		if !cfg.Replicate || w == 1 {
 			f.n += m.Ints[1]
 			f.nnz += m.Ints[3]

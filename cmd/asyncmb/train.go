@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,9 @@ func trainFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "sync-every", EnvVars: envs("sync-every"), Usage: "async/bounded: a barrier every `K` updates (every worker restarts from the same x); 0: never"},
 		&cli.BoolFlag{Name: "pipeline", EnvVars: envs("pipeline"), Usage: "workers compute the next mini-batch while x is in flight (one more update of delay)"},
 		&cli.BoolFlag{Name: "replicate", EnvVars: envs("replicate"), Usage: "every worker reads the whole file instead of its byte-range shard"},
+		&cli.BoolFlag{Name: "reweight", EnvVars: envs("reweight"), Value: true,
+			Usage: "with sharded data, scale worker k's gradients by (its share of the rows)/(its share of the gradients applied), so that" +
+				" workers of different speeds do not bias the solution towards the fast workers' shards (clamped to [1/4, 4]); --reweight=false: plain steps"},
 		&cli.BoolFlag{Name: "eager", EnvVars: envs("eager"), Usage: "force the master's O(d) update where the lazy O(nnz(g)) one applies (for measurements)"},
 		&cli.Int64Flag{Name: "iters", EnvVars: envs("iters"), Usage: "stop after `T` updates"},
 		&cli.Float64Flag{Name: "epochs", EnvVars: envs("epochs"), Usage: "stop after `E` passes over the data (default 20 when no other rule is given)"},
@@ -93,6 +97,7 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 		return nil, usagef("--max-delay K needs --mode bounded and K >= 0")
 	}
 	cfg.SyncEvery, cfg.Pipeline, cfg.Replicate, cfg.Eager = c.Int64("sync-every"), c.Bool("pipeline"), c.Bool("replicate"), c.Bool("eager")
+	cfg.NoReweight = !c.Bool("reweight")
 	if cfg.SyncEvery < 0 {
 		return nil, usagef("--sync-every %d: want K >= 0", cfg.SyncEvery)
 	}
@@ -394,6 +399,18 @@ func rankAction(c *cli.Context) error {
 		case "line":
 			cfg.Progress = c.App.ErrWriter
 		}
+	}
+	if p := os.Getenv("ASYNCMB_CPUPROFILE"); p != "" {
+		// ASYNCMB_CPUPROFILE=FILE profiles every rank into FILE.<rank>.
+		f, err := os.Create(fmt.Sprintf("%s.%d", p, cc.Rank))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cm, err := comm.New(ctx, cc)
 	if err != nil {
