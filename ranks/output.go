@@ -22,15 +22,15 @@ import (
 // output average on the full data, and their suboptimality when phi* is
 // known (relative: (phi - phi*)/|phi*|).
 type TraceRow struct {
-	T         int64   `json:"t"`
-	WallS     float64 `json:"wall_s"`
-	Epochs    float64 `json:"epochs"`
-	PhiLast   float64 `json:"phi_last"`
-	PhiAvg    float64 `json:"phi_avg"`
-	RelLast   float64 `json:"rel_subopt_last"`
-	RelAvg    float64 `json:"rel_subopt_avg"`
-	NNZLast   int     `json:"nnz_last"`
-	NNZAvg    int     `json:"nnz_avg"`
+	T       int64   `json:"t"`
+	WallS   float64 `json:"wall_s"`
+	Epochs  float64 `json:"epochs"`
+	PhiLast float64 `json:"phi_last"`
+	PhiAvg  float64 `json:"phi_avg"`
+	RelLast float64 `json:"rel_subopt_last"`
+	RelAvg  float64 `json:"rel_subopt_avg"`
+	NNZLast int     `json:"nnz_last"`
+	NNZAvg  int     `json:"nnz_avg"`
 }
 
 // evaluateTrace evaluates every snapshot of the trace on the workers'
