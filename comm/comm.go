@@ -27,6 +27,10 @@ const (
 // they were sent). The collectives must be called by all ranks in the same
 // order, and by one goroutine per rank at a time. After Close every
 // operation returns an error wrapping ErrClosed; Stats still works.
+//
+// Received messages are queued without bound until a Recv takes them (the
+// asynchronous algorithm bounds them: a worker waits for the master's
+// reply before sending again).
 type Comm struct {
 	cfg    Config
 	epoch  time.Time
@@ -38,8 +42,11 @@ type Comm struct {
 	hsSem  chan struct{} // bounds concurrent incoming handshakes
 
 	refused  atomic.Uint64
-	mu       sync.Mutex // protects refusals
+	mu       sync.Mutex // protects refusals and handshaking
 	refusals []error
+	// handshaking holds incoming connections still in their handshake, so
+	// that Close does not wait for their deadlines.
+	handshaking map[net.Conn]struct{}
 
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -323,6 +330,11 @@ func (c *Comm) Close() error {
 		if c.ln != nil {
 			c.ln.Close()
 		}
+		c.mu.Lock()
+		for nc := range c.handshaking {
+			nc.Close()
+		}
+		c.mu.Unlock()
 		var links []*link
 		for _, p := range c.peers {
 			if p == nil {

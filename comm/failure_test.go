@@ -417,3 +417,21 @@ func TestOrderlyClose(t *testing.T) {
 		t.Fatalf("Send after Close: %v", err)
 	}
 }
+
+// TestCloseDuringHandshake: Close does not wait for a stalled handshake's
+// deadline.
+func TestCloseDuringHandshake(t *testing.T) {
+	comms := startRanks(t, 2, nil)
+	nc, err := net.Dial("tcp", comms[1].Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.Write([]byte("AMBH")) // a handshake that never finishes
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	closeAll(comms)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Close took %v with a stalled handshake", took)
+	}
+}

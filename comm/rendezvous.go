@@ -26,6 +26,8 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 		peers: make([]*peer, cfg.Size),
 		mb:    newMailbox(cfg.Rank, cfg.Size),
 		hsSem: make(chan struct{}, 32),
+
+		handshaking: map[net.Conn]struct{}{},
 	}
 	c.coll.init(c)
 	for r := range c.peers {
@@ -255,7 +257,18 @@ func (c *Comm) acceptLoop() {
 // refused connection is closed and counted; the listener keeps serving.
 func (c *Comm) accept(nc net.Conn) {
 	c.tune(nc)
+	c.mu.Lock()
+	if c.closing.Load() {
+		c.mu.Unlock()
+		nc.Close()
+		return
+	}
+	c.handshaking[nc] = struct{}{}
+	c.mu.Unlock()
 	h, err := c.handshakeAccept(nc)
+	c.mu.Lock()
+	delete(c.handshaking, nc)
+	c.mu.Unlock()
 	if err == nil && c.closing.Load() {
 		err = ErrClosed
 	}
