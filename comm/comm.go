@@ -301,6 +301,9 @@ func (c *Comm) RecvAny(ctx context.Context, tag int, m *Msg) (int, error) {
 
 func (c *Comm) recv(ctx context.Context, src, tag int, m *Msg) (int, error) {
 	start := time.Now()
+	// Give m's buffer back first: the reader can then receive the next
+	// frame into it, keeping one buffer hot instead of alternating two.
+	m.Release()
 	f, err := c.mb.pop(ctx, src, tag)
 	if err != nil {
 		if _, ok := err.(*OpError); !ok {
@@ -308,7 +311,6 @@ func (c *Comm) recv(ctx context.Context, src, tag int, m *Msg) (int, error) {
 		}
 		return -1, err
 	}
-	m.Release()
 	m.fr = f
 	if err := m.decode(f.raw); err != nil {
 		m.Release()
