@@ -50,7 +50,7 @@ type Config struct {
 	Pipeline  bool
 	Batch     int
 	Step      StepSpec
-	Eager     bool // force the O(d) master update
+	Update    Update // the master's update: auto, lazy or eager
 	// NoReweight turns off the correction of gradient rates for sharded
 	// data (see MasterConfig.Shares).
 	NoReweight bool

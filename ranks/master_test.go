@@ -109,7 +109,7 @@ func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *Mast
 		Schedule: solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 0.05},
 		Average:  solver.Averager{Kind: solver.AvgUniform},
 		Mode:     c.mode, MaxDelay: c.maxDelay, SyncEvery: c.every, Pipeline: c.pipeline,
-		Iters: iters, Eager: eager,
+		Iters: iters, Update: updateOf(eager),
 	}
 	c.reg.Init(cfg.X0)
 	m, err := NewMaster(cfg)
@@ -281,7 +281,7 @@ func TestMasterLazyEqualsEager(t *testing.T) {
 				Average:  solver.Averager{Kind: avg, T0: 10}, Iters: iters, LazyWindow: 97,
 			}
 			lazyCfg, eagerCfg := base, base
-			eagerCfg.Eager = true
+			eagerCfg.Update, lazyCfg.Update = UpdateEager, UpdateLazy
 			lz, err := NewMaster(lazyCfg)
 			if err != nil {
 				t.Fatal(err)
@@ -354,7 +354,7 @@ func TestMasterP1IsSerialProxSGD(t *testing.T) {
 	reg := solver.Reg{Kind: solver.RegL1, Lambda: 0.02}
 	sched := solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 0.05}
 	m, err := NewMaster(MasterConfig{Workers: 1, X0: make([]float64, d), Reg: reg, Schedule: sched,
-		Average: solver.Averager{Kind: solver.AvgUniform}, Iters: iters, Eager: true})
+		Average: solver.Averager{Kind: solver.AvgUniform}, Iters: iters, Update: UpdateEager})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +466,7 @@ func TestMasterReplyKinds(t *testing.T) {
 func TestMasterReweight(t *testing.T) {
 	const P, d = 4, 3
 	m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegNone},
-		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 1}, Shares: []float64{0, 0.25, 0.25, 0.25, 0.25}, Eager: true})
+		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 1}, Shares: []float64{0, 0.25, 0.25, 0.25, 0.25}, Update: UpdateEager})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,4 +502,11 @@ func TestMasterReweight(t *testing.T) {
 		}
 	}
 	// Without shares the slow worker would carry 1/13 of it.
+}
+
+func updateOf(eager bool) Update {
+	if eager {
+		return UpdateEager
+	}
+	return UpdateLazy
 }

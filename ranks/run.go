@@ -165,7 +165,7 @@ func runMaster(ctx context.Context, c *comm.Comm, cfg *Config) (*Result, error) 
 	mc := MasterConfig{
 		Workers: P, X0: x0, Reg: cfg.Reg, Schedule: sched, Average: avg,
 		Mode: cfg.Mode, MaxDelay: cfg.MaxDelay, SyncEvery: cfg.SyncEvery, Pipeline: cfg.Pipeline,
-		Iters: cfg.Iters, SnapshotEvery: cfg.SnapshotEvery, Eager: cfg.Eager,
+		Iters: cfg.Iters, SnapshotEvery: cfg.SnapshotEvery, Update: cfg.Update,
 	}
 	if cfg.Epochs > 0 {
 		mc.Samples = int64(math.Ceil(cfg.Epochs * float64(f.n)))

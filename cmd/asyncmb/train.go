@@ -47,7 +47,9 @@ func trainFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "reweight", EnvVars: envs("reweight"), Value: true,
 			Usage: "with sharded data, scale worker k's gradients by (its share of the rows)/(its share of the gradients applied), so that" +
 				" workers of different speeds do not bias the solution towards the fast workers' shards (clamped to [1/4, 4]); --reweight=false: plain steps"},
-		&cli.BoolFlag{Name: "eager", EnvVars: envs("eager"), Usage: "force the master's O(d) update where the lazy O(nnz(g)) one applies (for measurements)"},
+		&cli.StringFlag{Name: "update", EnvVars: envs("update"), Value: "auto",
+			Usage: "the master's update `U`: lazy (O(nnz(g)): coordinates outside the gradient are brought up to date when next read; none, l1, l2, elastic)," +
+				" eager (O(d) every step) or auto (lazy from d >= 1024, where it is faster)"},
 		&cli.Int64Flag{Name: "iters", EnvVars: envs("iters"), Usage: "stop after `T` updates"},
 		&cli.Float64Flag{Name: "epochs", EnvVars: envs("epochs"), Usage: "stop after `E` passes over the data (default 20 when no other rule is given)"},
 		&cli.DurationFlag{Name: "time", EnvVars: envs("time"), Usage: "stop after `DURATION` of training (e.g. 30s)"},
@@ -96,7 +98,10 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	if cfg.MaxDelay < 0 || (c.IsSet("max-delay") && cfg.Mode != ranks.ModeBounded) {
 		return nil, usagef("--max-delay K needs --mode bounded and K >= 0")
 	}
-	cfg.SyncEvery, cfg.Pipeline, cfg.Replicate, cfg.Eager = c.Int64("sync-every"), c.Bool("pipeline"), c.Bool("replicate"), c.Bool("eager")
+	cfg.SyncEvery, cfg.Pipeline, cfg.Replicate = c.Int64("sync-every"), c.Bool("pipeline"), c.Bool("replicate")
+	if cfg.Update, err = ranks.ParseUpdate(c.String("update")); err != nil {
+		return nil, usagef("--update: %v", err)
+	}
 	cfg.NoReweight = !c.Bool("reweight")
 	if cfg.SyncEvery < 0 {
 		return nil, usagef("--sync-every %d: want K >= 0", cfg.SyncEvery)
