@@ -181,7 +181,7 @@ func BenchmarkSocketTuning(b *testing.B) {
 		mod  func(*Config)
 	}{
 		{"default", func(*Config) {}},
-		{"nagle", func(c *Config) { c.NoDelay = false }},
+		{"nagle", func(c *Config) { c.Nagle = true }},
 		{"quickack", func(c *Config) { c.QuickAck = true }},
 		{"sockbuf4M", func(c *Config) { c.SockBuf = 4 << 20 }},
 	}

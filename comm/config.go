@@ -101,7 +101,8 @@ type Config struct {
 	// are refused before anything is allocated.
 	MaxFrame int64
 	// Codec is the compression tried on payloads of at least MinCompress
-	// bytes (CodecNone turns compression off).
+	// bytes. The zero value is CodecNone (no compression); DefaultConfig
+	// and launch.FromEnv set CodecS2.
 	Codec Codec
 	// MinCompress is the smallest payload for which compression is tried.
 	MinCompress int
@@ -112,15 +113,16 @@ type Config struct {
 	// QuickAck sets TCP_QUICKACK after every read (Linux), to avoid
 	// delayed ACKs on request/response traffic.
 	QuickAck bool
-	// NoDelay disables Nagle's algorithm (TCP_NODELAY). Validate leaves a
-	// false value alone; use DefaultConfig to get true.
-	NoDelay bool
+	// Nagle turns Nagle's algorithm back on (off by default: TCP_NODELAY),
+	// for experiments only: two small messages sent back to back then wait
+	// for the peer's delayed ACK, 40 ms on Linux.
+	Nagle bool
 }
 
 // DefaultConfig returns a Config with every default filled in for the given
 // rank and size.
 func DefaultConfig(rank, size int) Config {
-	c := Config{Rank: rank, Size: size, NoDelay: true, Codec: DefaultCodec}
+	c := Config{Rank: rank, Size: size, Codec: DefaultCodec}
 	c.fillDefaults()
 	return c
 }

@@ -13,7 +13,7 @@ func (c *Comm) tune(nc net.Conn) {
 	if !ok {
 		return
 	}
-	tc.SetNoDelay(c.cfg.NoDelay)
+	tc.SetNoDelay(!c.cfg.Nagle)
 	if c.cfg.SockBuf > 0 {
 		tc.SetReadBuffer(c.cfg.SockBuf)
 		tc.SetWriteBuffer(c.cfg.SockBuf)
