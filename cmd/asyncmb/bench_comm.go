@@ -67,6 +67,12 @@ func init() {
 				EnvVars: envs("reps"),
 				Usage:   "timed repetitions `N` of each collective (p50 reported)",
 			},
+			&cli.IntFlag{
+				Name:    "rounds",
+				Value:   3,
+				EnvVars: envs("rounds"),
+				Usage:   "alternating rounds `N` of ours and Open MPI's collectives per rank count (medians and the median per-round ratio are reported)",
+			},
 			&cli.StringFlag{
 				Name:    "mpi",
 				Value:   "auto",
@@ -109,6 +115,7 @@ type commBenchConfig struct {
 	nps     []int
 	codec   comm.Codec
 	n, reps int
+	rounds  int
 	mpi     string // auto, on, off
 	mpiSrc  string
 	bind    string
@@ -118,7 +125,7 @@ func benchCommAction(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return usagef("bench comm: takes no arguments, got %q", c.Args().Slice())
 	}
-	cfg := commBenchConfig{n: c.Int("n"), reps: c.Int("reps"), mpi: c.String("mpi"), mpiSrc: c.String("mpi-src"), bind: c.String("bind")}
+	cfg := commBenchConfig{n: c.Int("n"), reps: c.Int("reps"), rounds: c.Int("rounds"), mpi: c.String("mpi"), mpiSrc: c.String("mpi-src"), bind: c.String("bind")}
 	for _, f := range strings.Split(c.String("np"), ",") {
 		np, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || np < 2 || np > 64 {
@@ -135,6 +142,9 @@ func benchCommAction(c *cli.Context) error {
 	}
 	if cfg.reps < 1 {
 		return usagef("bench comm: --reps %d: want N >= 1", cfg.reps)
+	}
+	if cfg.rounds < 1 {
+		return usagef("bench comm: --rounds %d: want N >= 1", cfg.rounds)
 	}
 	switch cfg.mpi {
 	case "auto", "on", "off":
@@ -158,6 +168,7 @@ type benchRecord struct {
 	CommP99 float64 `json:"comm_p99_us,omitempty"`
 	RawMBs  float64 `json:"raw_mbs,omitempty"`
 	Ratio   float64 `json:"ratio,omitempty"`
+	Round   int     `json:"round,omitempty"`
 	CommMBs float64 `json:"comm_mbs,omitempty"`
 
 	NP    int     `json:"np,omitempty"`
@@ -189,31 +200,59 @@ func runCommBench(ctx context.Context, cfg commBenchConfig, stdout, stderr io.Wr
 		defer os.RemoveAll(filepath.Dir(mpiBin))
 	}
 	for i, np := range cfg.nps {
-		args := []string{"bench", "comm-rank", "--codec", cfg.codec.String(), "--n", strconv.Itoa(cfg.n), "--reps", strconv.Itoa(cfg.reps)}
-		if i == 0 {
-			args = append(args, "--pt2pt", "--compress")
+		// Ours and Open MPI alternate, so that both see the same drift in
+		// the machine's load; the first run of ours also does the
+		// point-to-point and compression parts.
+		runOurs := func(round int) error {
+			args := []string{"bench", "comm-rank", "--codec", cfg.codec.String(), "--n", strconv.Itoa(cfg.n), "--reps", strconv.Itoa(cfg.reps)}
+			if i == 0 && round == 0 {
+				args = append(args, "--pt2pt", "--compress")
+			}
+			fmt.Fprintf(stderr, "bench comm: %d ranks, round %d...\n", np, round+1)
+			out := &lockedBuffer{}
+			err := launch.Local(ctx, launch.Spec{NP: np, Args: args, Env: []string{launch.EnvBind + "=" + cfg.bind}, Stdout: out, Stderr: stderr, Prefix: true})
+			r, perr := parseBenchRecords(out.String())
+			if err != nil {
+				return fmt.Errorf("bench comm: %d ranks: %w", np, err)
+			}
+			if perr != nil {
+				return fmt.Errorf("bench comm: %d ranks: %w", np, perr)
+			}
+			for k := range r {
+				r[k].Round = round
+			}
+			recs = append(recs, r...)
+			return nil
 		}
-		fmt.Fprintf(stderr, "bench comm: %d ranks...\n", np)
-		out := &lockedBuffer{}
-		err := launch.Local(ctx, launch.Spec{NP: np, Args: args, Env: []string{launch.EnvBind + "=" + cfg.bind}, Stdout: out, Stderr: stderr, Prefix: true})
-		r, perr := parseBenchRecords(out.String())
-		if err != nil {
-			return fmt.Errorf("bench comm: %d ranks: %w", np, err)
-		}
-		if perr != nil {
-			return fmt.Errorf("bench comm: %d ranks: %w", np, perr)
-		}
-		recs = append(recs, r...)
-		if mpiBin != "" {
+		runMPI := func(round int) error {
+			if mpiBin == "" {
+				return nil
+			}
 			m, err := runMPIBench(ctx, mpiBin, np, cfg)
 			if err != nil {
 				if cfg.mpi == "on" {
 					return err
 				}
-				mpiNote = err.Error()
-				mpiBin = ""
+				mpiNote, mpiBin = err.Error(), ""
+				return nil
+			}
+			for k := range m {
+				m[k].Round = round
 			}
 			recs = append(recs, m...)
+			return nil
+		}
+		for round := range cfg.rounds {
+			first, second := runOurs, runMPI
+			if round%2 == 1 {
+				first, second = runMPI, runOurs
+			}
+			if err := first(round); err != nil {
+				return err
+			}
+			if err := second(round); err != nil {
+				return err
+			}
 		}
 	}
 	printCommBench(stdout, cfg, recs, mpiNote)
@@ -361,34 +400,47 @@ func printCommBench(w io.Writer, cfg commBenchConfig, recs []benchRecord, mpiNot
 		}
 	}
 
-	fmt.Fprintf(w, "\nCollectives of %d float64 (%s), p50 of %d (each the max over ranks)\n", cfg.n, sizeName(8*cfg.n), cfg.reps)
+	fmt.Fprintf(w, "\nCollectives of %d float64 (%s): p50 of %d repetitions (each the max over ranks), median over %d alternating rounds\n", cfg.n, sizeName(8*cfg.n), cfg.reps, cfg.rounds)
 	if mpiNote != "" {
 		fmt.Fprintf(w, "(no Open MPI baseline: %s)\n", mpiNote)
 	}
-	fmt.Fprintln(tw, "ranks\top\tcomm p50\tcomm min\tOpen MPI p50\tOpen MPI min\tp50 comm/MPI\t")
+	fmt.Fprintln(tw, "ranks\top\tcomm p50\tcomm min\tOpen MPI p50\tOpen MPI min\tcomm/MPI per round\tmedian\t")
 	type key struct {
 		np int
 		op string
 	}
-	mpi := map[key]benchRecord{}
+	var keys []key
+	ours, mpi := map[key][]benchRecord{}, map[key][]benchRecord{}
 	for _, r := range recs {
-		if r.Kind == "mpi" {
-			mpi[key{r.NP, r.Op}] = r
+		k := key{r.NP, r.Op}
+		switch r.Kind {
+		case "coll":
+			if len(ours[k]) == 0 {
+				keys = append(keys, k)
+			}
+			ours[k] = append(ours[k], r)
+		case "mpi":
+			mpi[k] = append(mpi[k], r)
 		}
 	}
 	collRatio := map[key]float64{}
-	for _, r := range recs {
-		if r.Kind != "coll" {
-			continue
+	for _, k := range keys {
+		o, m := ours[k], mpi[k]
+		mp50, mmin, perRound, ratio := "-", "-", "-", "-"
+		if len(m) > 0 {
+			mp50, mmin = fmt.Sprintf("%.2f ms", medianOf(m, func(r benchRecord) float64 { return r.P50ms })), fmt.Sprintf("%.2f ms", minOf(m))
+			var rs []string
+			var vals []float64
+			for i := range min(len(o), len(m)) {
+				vals = append(vals, o[i].P50ms/m[i].P50ms)
+				rs = append(rs, fmt.Sprintf("%.2f", vals[i]))
+			}
+			perRound = strings.Join(rs, " ")
+			slices.Sort(vals)
+			collRatio[k] = vals[(len(vals)-1)/2]
+			ratio = fmt.Sprintf("%.2f", collRatio[k])
 		}
-		m, ok := mpi[key{r.NP, r.Op}]
-		mp50, mmin, ratio := "-", "-", "-"
-		if ok {
-			mp50, mmin = fmt.Sprintf("%.2f ms", m.P50ms), fmt.Sprintf("%.2f ms", m.MinMs)
-			collRatio[key{r.NP, r.Op}] = r.P50ms / m.P50ms
-			ratio = fmt.Sprintf("%.2f", r.P50ms/m.P50ms)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%.2f ms\t%.2f ms\t%s\t%s\t%s\t\n", r.NP, r.Op, r.P50ms, r.MinMs, mp50, mmin, ratio)
+		fmt.Fprintf(tw, "%d\t%s\t%.2f ms\t%.2f ms\t%s\t%s\t%s\t%s\t\n", k.np, k.op, medianOf(o, func(r benchRecord) float64 { return r.P50ms }), minOf(o), mp50, mmin, perRound, ratio)
 	}
 	tw.Flush()
 
@@ -422,6 +474,24 @@ func printCommBench(w io.Writer, cfg commBenchConfig, recs []benchRecord, mpiNot
 			check(op+" on 4 ranks no slower than Open MPI", r <= 1, fmt.Sprintf("%.2fx MPI's p50", r))
 		}
 	}
+}
+
+// medianOf is the (lower) median of f over recs.
+func medianOf(recs []benchRecord, f func(benchRecord) float64) float64 {
+	v := make([]float64, len(recs))
+	for i, r := range recs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[(len(v)-1)/2]
+}
+
+func minOf(recs []benchRecord) float64 {
+	m := recs[0].MinMs
+	for _, r := range recs {
+		m = min(m, r.MinMs)
+	}
+	return m
 }
 
 func sizeName(n int) string {

@@ -58,6 +58,15 @@ func TestPrintCommBench(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
+	// Two rounds: per-round ratios and their (lower) median.
+	recs = append(recs,
+		benchRecord{Kind: "coll", NP: 4, Op: "bcast", P50ms: 12, MinMs: 6, Round: 1},
+		benchRecord{Kind: "mpi", NP: 4, Op: "bcast", P50ms: 10, MinMs: 8, Round: 1})
+	b.Reset()
+	printCommBench(&b, commBenchConfig{n: 1 << 20, reps: 20, rounds: 2}, recs, "")
+	if got := b.String(); !strings.Contains(got, "0.80 1.20") || !strings.Contains(got, "bcast on 4 ranks no slower than Open MPI: 0.80x") {
+		t.Errorf("two rounds:\n%s", got)
+	}
 	if _, err := parseBenchRecords("[rank 0] BENCH {not json"); err == nil {
 		t.Error("a garbled result line was accepted")
 	}
