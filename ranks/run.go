@@ -20,6 +20,11 @@ import (
 // ranks 1..P are workers. Every rank must be given the same Config. It
 // returns when the run is over on this rank (the master last, after the
 // evaluation of the trace and the outputs).
+//
+// Cancelling ctx interrupts the run without losing it: the master stops
+// training as if a stopping rule had fired (stop reason "interrupted"),
+// evaluates what it recorded and writes every output; the workers ignore
+// ctx and stop when the master says so (or when it is lost).
 func Run(ctx context.Context, c *comm.Comm, cfg *Config) error {
 	if err := cfg.validate(c.Size() - 1); err != nil {
 		return err
@@ -28,7 +33,7 @@ func Run(ctx context.Context, c *comm.Comm, cfg *Config) error {
 		_, err := runMaster(ctx, c, cfg)
 		return err
 	}
-	return runWorker(ctx, c, cfg)
+	return runWorker(context.WithoutCancel(ctx), c, cfg)
 }
 
 var errNoPhiStar = errors.New("ranks: --target needs the optimal value phi* (from the reference cache or a reference solve)")
@@ -106,7 +111,10 @@ type progressState struct {
 	phi      float64 // latest exact phi of the output (target evaluator), NaN if none
 }
 
-func runMaster(ctx context.Context, c *comm.Comm, cfg *Config) (*Result, error) {
+func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, error) {
+	// Only the training loop watches for an interrupt; everything else
+	// must finish, so that the outputs are written.
+	ctx := context.WithoutCancel(interrupt)
 	P := c.Size() - 1
 	wallStart := time.Now()
 	f, err := masterSetup(ctx, c, cfg)
@@ -197,7 +205,7 @@ func runMaster(ctx context.Context, c *comm.Comm, cfg *Config) (*Result, error) 
 	if cfg.Target > 0 {
 		run.ev = newEvaluator(full, phiStar, cfg.Target, d)
 	}
-	loopErr := run.loop(ctx)
+	loopErr := run.loop(ctx, interrupt)
 	if cerr := tw.close(); cerr != nil && loopErr == nil {
 		loopErr = cerr
 	}
@@ -297,9 +305,12 @@ type masterRun struct {
 	prog       progressState
 }
 
-func (r *masterRun) loop(ctx context.Context) error {
+// loop trains until a stopping rule fires, the target is reached or
+// interrupt is cancelled; ctx bounds the sends (never cancelled by an
+// interrupt).
+func (r *masterRun) loop(ctx, interrupt context.Context) error {
 	c, m := r.c, r.m
-	loopCtx, cancel := context.WithCancel(ctx)
+	loopCtx, cancel := context.WithCancel(interrupt)
 	defer cancel()
 	if r.cfg.Time > 0 {
 		var cancelT context.CancelFunc
@@ -336,8 +347,8 @@ func (r *masterRun) loop(ctx context.Context) error {
 	}
 	for !m.Done() {
 		if _, err := c.RecvAny(loopCtx, tagGrad, &in); err != nil {
-			if loopCtx.Err() != nil && ctx.Err() == nil {
-				break // --time or --target
+			if loopCtx.Err() != nil {
+				break // --time, --target or an interrupt
 			}
 			return err
 		}
@@ -374,6 +385,8 @@ func (r *masterRun) loop(ctx context.Context) error {
 		}
 	case r.ev != nil && r.ev.hit.Load():
 		r.stopReason = "target"
+	case interrupt.Err() != nil:
+		r.stopReason = "interrupted"
 	default:
 		r.stopReason = "time"
 	}

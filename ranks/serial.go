@@ -13,6 +13,7 @@ import (
 // RunSerial is a training run with no workers and no network (`train --np
 // 1`): the solver's serial proximal SGD, the P = 1 baseline, with the same
 // stopping rules and outputs (trace.csv, summary.json, model) as Run.
+// Cancelling ctx stops the training, as in Run, and the outputs are written.
 func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	if err := cfg.validate(1); err != nil {
 		return nil, err
@@ -92,7 +93,7 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	for reason == "" {
 		switch {
 		case ctx.Err() != nil:
-			return nil, ctx.Err()
+			reason = "interrupted" // outputs are still written
 		case cfg.Iters > 0 && sgd.T >= cfg.Iters:
 			reason = "iters"
 		case samplesLimit > 0 && sgd.Samples >= samplesLimit:

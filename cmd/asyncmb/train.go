@@ -287,6 +287,9 @@ func trainAction(c *cli.Context) error {
 		cfg.Manifest = manifest(c, 1)
 		cfg.Summary = c.App.Writer
 		_, err := ranks.RunSerial(ctx, cfg)
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return interrupted(ctx, err)
 	}
 	for w := range tc.cfg.Slow {
@@ -309,7 +312,9 @@ func trainAction(c *cli.Context) error {
 	if _, ok := stderr.(*os.File); !ok {
 		stderr = &syncWriter{w: stderr}
 	}
-	err = launch.Local(ctx, launch.Spec{NP: np, Args: args, Stdout: stdout, Stderr: stderr})
+	// On Ctrl-C the master still evaluates its trace and writes the outputs;
+	// it gets up to 30 s before the launcher kills it.
+	err = launch.Local(ctx, launch.Spec{NP: np, Args: args, Stdout: stdout, Stderr: stderr, Grace: 30 * time.Second})
 	return interrupted(ctx, err)
 }
 
@@ -328,7 +333,7 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 // interrupted turns the error of a run stopped by Ctrl-C into exit 130.
 func interrupted(ctx context.Context, err error) error {
 	if err != nil && ctx.Err() != nil {
-		return exitErr{code: exitInterrupt, err: errors.New("interrupted")}
+		return exitErr{code: exitInterrupt, err: errors.New("interrupted (the outputs of what was trained are written)")}
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/kernels"
@@ -23,8 +25,12 @@ import (
 
 // TestMain lets the test binary act as asyncmb when `train` re-executes it
 // as a rank (launch.Local starts os.Executable with "rank ...").
+// With ASYNCMB_TEST_MAIN=1 it is asyncmb itself (TestTrainInterrupt).
 func TestMain(m *testing.M) {
 	if os.Getenv(launch.EnvRank) != "" && len(os.Args) > 1 && os.Args[1] == "rank" {
+		os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	}
+	if os.Getenv("ASYNCMB_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -349,4 +355,84 @@ func TestTrainUsageErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, se.String())
 		}
 	}
+}
+
+// TestTrainInterrupt: Ctrl-C (SIGINT to `asyncmb train`) stops every rank,
+// leaves no process behind, still writes the outputs of what was trained,
+// and exits 130.
+func TestTrainInterrupt(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(os.Args[0], "train", "--np", "4", "--data", "../../testdata/a9a", "--reg", "l1", "--lambda", "1e-4",
+		"--reference=false", "--time", "2m", "--progress", "line", "--out", out)
+	cmd.Env = append(os.Environ(), "ASYNCMB_TEST_MAIN=1")
+	var buf bytes.Buffer
+	se := &syncWriter{w: &buf}
+	cmd.Stderr, cmd.Stdout = se, se
+	output := func() string {
+		se.mu.Lock()
+		defer se.mu.Unlock()
+		return buf.String()
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until training runs (the progress line shows updates).
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(output(), "upd/s") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no progress after 30 s:\n%s", output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := ranksOf(t, out); n != 4 {
+		t.Errorf("%d rank processes running, want 4", n)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupt {
+		t.Fatalf("exit: %v, want %d\n%s", err, exitInterrupt, output())
+	}
+	if n := ranksOf(t, out); n != 0 {
+		t.Errorf("%d rank processes left after the interrupt", n)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatalf("no summary after the interrupt: %v\n%s", err, output())
+	}
+	var s trainSummary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.StopReason != "interrupted" || s.Updates == 0 {
+		t.Errorf("stop reason %q after %d updates", s.StopReason, s.Updates)
+	}
+	for _, f := range []string{"model", "trace.csv"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// ranksOf counts the running processes whose command line names dir (the
+// ranks get --out=dir).
+func ranksOf(t *testing.T, dir string) int {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) > 1 && args[1] == "rank" && strings.Contains(string(b), "--out="+dir) {
+			n++
+		}
+	}
+	return n
 }
