@@ -261,6 +261,21 @@ func stepFlags() []cli.Flag {
 	}
 }
 
+// stepKindFrom reads --step and checks the numeric step flags (shared by
+// sgd's stepConfigFrom and train's stepSpecFrom).
+func stepKindFrom(c *cli.Context) (solver.StepKind, error) {
+	kind, err := solver.ParseStepKind(c.String("step"))
+	if err != nil {
+		return kind, usagef("--step: %v", err)
+	}
+	for _, n := range []string{"alpha0", "lipschitz", "sigma", "dist", "mu", "tau0"} {
+		if v := c.Float64(n); !(v >= 0) || math.IsInf(v, 0) {
+			return kind, usagef("--%s %v: want a finite number >= 0", n, v)
+		}
+	}
+	return kind, nil
+}
+
 // stepConfig is the validated content of stepFlags (estimates resolved).
 type stepConfig struct {
 	Batch    int
@@ -285,14 +300,9 @@ func stepConfigFrom(c *cli.Context, p *solver.Problem, defaultTau int) (stepConf
 	case tau < 0:
 		return sc, usagef("--tau %d: want TAU >= 0 (or -1 for the default)", tau)
 	}
-	kind, err := solver.ParseStepKind(c.String("step"))
+	kind, err := stepKindFrom(c)
 	if err != nil {
-		return sc, usagef("--step: %v", err)
-	}
-	for _, n := range []string{"alpha0", "lipschitz", "sigma", "dist", "mu", "tau0"} {
-		if v := c.Float64(n); !(v >= 0) || math.IsInf(v, 0) {
-			return sc, usagef("--%s %v: want a finite number >= 0", n, v)
-		}
+		return sc, err
 	}
 	_, d := p.Dims()
 	L := c.Float64("lipschitz")

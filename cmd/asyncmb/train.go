@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,17 +185,11 @@ func phiStarFor(p *solver.Problem, hash string, pc problemConfig, dir string, lo
 // stepSpecFrom reads the step flags into the ranks' spec (L and sigma are
 // estimated by the ranks on their shards when not given).
 func stepSpecFrom(c *cli.Context) (ranks.StepSpec, error) {
-	var sp ranks.StepSpec
-	kind, err := solver.ParseStepKind(c.String("step"))
+	kind, err := stepKindFrom(c)
 	if err != nil {
-		return sp, usagef("--step: %v", err)
+		return ranks.StepSpec{}, err
 	}
-	for _, n := range []string{"alpha0", "lipschitz", "sigma", "dist", "mu", "tau0"} {
-		if v := c.Float64(n); !(v >= 0) || math.IsInf(v, 0) {
-			return sp, usagef("--%s %v: want a finite number >= 0", n, v)
-		}
-	}
-	sp = ranks.StepSpec{Kind: kind, Alpha0: c.Float64("alpha0"), L: c.Float64("lipschitz"), Sigma: c.Float64("sigma"),
+	sp := ranks.StepSpec{Kind: kind, Alpha0: c.Float64("alpha0"), L: c.Float64("lipschitz"), Sigma: c.Float64("sigma"),
 		R: c.Float64("dist"), Mu: c.Float64("mu"), Tau: c.Int("tau"), Tau0: c.Float64("tau0")}
 	if sp.Tau < -1 {
 		return sp, usagef("--tau %d: want TAU >= 0 (or -1: the number of workers)", sp.Tau)
@@ -412,15 +405,11 @@ func rankAction(c *cli.Context) error {
 	}
 	if p := os.Getenv("ASYNCMB_CPUPROFILE"); p != "" {
 		// ASYNCMB_CPUPROFILE=FILE profiles every rank into FILE.<rank>.
-		f, err := os.Create(fmt.Sprintf("%s.%d", p, cc.Rank))
+		stop, err := startCPUProfile(fmt.Sprintf("%s.%d", p, cc.Rank))
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	cm, err := comm.New(ctx, cc)
 	if err != nil {
