@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -356,5 +357,66 @@ func TestStats(t *testing.T) {
 	}
 	if s0.Ratio() < 10 || s0.SendP50 <= 0 || s0.SendP99 < s0.SendP50 || s1.RecvP99 <= 0 {
 		t.Fatalf("ratio %.1f, send p50 %v p99 %v, recv p99 %v", s0.Ratio(), s0.SendP50, s0.SendP99, s1.RecvP99)
+	}
+}
+
+// TestCollectivesDoNotAllocate: after warm-up, Allreduce, Bcast and
+// Barrier calls of a fixed size allocate nothing on either rank (the
+// receive buffers and scratch live in the communicator), and neither do
+// Send and Recv of a reused Msg.
+func TestCollectivesDoNotAllocate(t *testing.T) {
+	comms := startRanks(t, 2, nil)
+	ctx := ctxT(t)
+	xs := [][]float64{rankVec(0, 200_000), rankVec(1, 200_000)}
+	small := [][]float64{rankVec(0, 100), rankVec(1, 100)}
+	round := func(c *Comm) error {
+		r := c.Rank()
+		if err := c.Allreduce(ctx, xs[r], OpMax); err != nil {
+			return err
+		}
+		if err := c.Allreduce(ctx, small[r], OpMax); err != nil {
+			return err
+		}
+		if err := c.Bcast(ctx, 0, xs[r]); err != nil {
+			return err
+		}
+		return c.Barrier(ctx)
+	}
+	const rounds = 50
+	done := make(chan error, 1)
+	start := make(chan struct{})
+	go func() {
+		<-start
+		var err error
+		for range 2 * rounds {
+			if err = round(comms[1]); err != nil {
+				break
+			}
+		}
+		done <- err
+	}()
+	close(start)
+	for range rounds { // warm-up
+		if err := round(comms[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range rounds {
+		if err := round(comms[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Both ranks run in this process; allow a few incidental runtime
+	// allocations (timers, goroutine stacks) over the whole loop.
+	n := after.Mallocs - before.Mallocs
+	t.Logf("%d allocations in %d rounds", n, rounds)
+	if n > rounds/5 {
+		t.Fatalf("%d allocations in %d rounds of 4 collectives on 2 ranks", n, rounds)
 	}
 }

@@ -153,15 +153,9 @@ func (mb *mailbox) push(f *frame) {
 func takeLocked(q *tagQueue, src int) *frame {
 	for i, f := range q.pending {
 		if src == anySrc || f.src == src {
-			if i == 0 {
-				q.pending[0] = nil
-				q.pending = q.pending[1:]
-				if len(q.pending) == 0 {
-					q.pending = q.pending[:0:0]
-				}
-			} else {
-				q.pending = slices.Delete(q.pending, i, i+1)
-			}
+			// Shift rather than reslice, so the queue keeps its capacity
+			// and pushing does not allocate (queues are short).
+			q.pending = slices.Delete(q.pending, i, i+1)
 			return f
 		}
 	}
