@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -10,10 +9,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
 )
@@ -211,48 +210,22 @@ func timeLiblinear(lp *loadedProblem, lambda, target float64, rounds int) (time.
 }
 
 // readLiblinearModel reads the weights of a two-class liblinear model file
-// into our sign convention (+1 is the data's larger label, LabelMap.Pos).
+// into our sign convention (+1 is the data's larger label, LabelMap.Pos),
+// padded with zeros to the problem's dimension.
 func readLiblinearModel(path string, lp *loadedProblem) ([]float64, error) {
-	f, err := os.Open(path)
+	m, err := ranks.ReadModel(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	_, d := lp.Problem.Dims()
-	x := make([]float64, 0, d)
-	sign := 1.0
-	sc := bufio.NewScanner(f)
-	inW := false
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case inW:
-			v, err := strconv.ParseFloat(line, 64)
-			if err != nil {
-				return nil, fmt.Errorf("%s: weight %q: %w", path, line, err)
-			}
-			x = append(x, v)
-		case line == "w":
-			inW = true
-		case strings.HasPrefix(line, "label "):
-			first, err := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %q: %w", path, line, err)
-			}
-			if lp.LabelMap != nil && first != lp.LabelMap.Pos {
-				sign = -1
-			}
+	if len(m.Weights) > d {
+		return nil, fmt.Errorf("%s: %d weights for dimension %d", path, len(m.Weights), d)
+	}
+	x := append(m.Weights, make([]float64, d-len(m.Weights))...)
+	if lp.LabelMap != nil && len(m.Labels) == 2 && m.Labels[0] != lp.LabelMap.Pos {
+		for i := range x {
+			x[i] = -x[i]
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(x) > d {
-		return nil, fmt.Errorf("%s: %d weights for dimension %d", path, len(x), d)
-	}
-	x = append(x, make([]float64, d-len(x))...)
-	for i := range x {
-		x[i] *= sign
 	}
 	return x, nil
 }
