@@ -86,8 +86,17 @@ func ReadModel(path string) (*Model, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return parseModel(f, path)
+}
+
+// maxModelLine bounds a line of a model file (a weight, or the header).
+const maxModelLine = 1 << 16
+
+// parseModel reads a model from r; path names it in errors.
+func parseModel(r io.Reader, path string) (*Model, error) {
 	m := &Model{Loss: kernels.Squared}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxModelLine)
 	line := 0
 	bias := -1.0
 	inW := false
@@ -145,7 +154,7 @@ func ReadModel(path string) (*Model, error) {
 			}
 		case "nr_feature":
 			n, err := strconv.Atoi(fields[len(fields)-1])
-			if err != nil || n < 0 {
+			if err != nil || n < 0 || n > math.MaxInt32 {
 				return nil, bad("bad nr_feature")
 			}
 			m.Features = n
@@ -162,7 +171,7 @@ func ReadModel(path string) (*Model, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: line %d: %w", path, line+1, err)
 	}
 	m.Bias = bias > 0
 	want := m.Features

@@ -117,13 +117,31 @@ func openTrace(path string) (*traceReader, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: trace version %d, this build reads %d", path, v, traceVersion)
 	}
-	d := int(binary.LittleEndian.Uint32(hdr[12:]))
-	return &traceReader{f: f, r: r, d: d, buf: make([]byte, 24+16*d)}, nil
+	d := int64(binary.LittleEndian.Uint32(hdr[12:]))
+	// The record buffer is sized by d: check it against the file before
+	// allocating (a trace without a whole record reads as empty).
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if d == 0 || d > math.MaxInt32/16 {
+		f.Close()
+		return nil, fmt.Errorf("%s: trace header claims dimension %d", path, d)
+	}
+	t := &traceReader{f: f, r: r, d: int(d)}
+	if rec := 24 + 16*d; st.Size()-16 >= rec {
+		t.buf = make([]byte, rec)
+	}
+	return t, nil
 }
 
 // next reads the next record into s (reusing its slices); io.EOF at the end
 // (a cut-off record counts as the end).
 func (t *traceReader) next(s *Snapshot) error {
+	if t.buf == nil {
+		return io.EOF
+	}
 	if _, err := io.ReadFull(t.r, t.buf); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return io.EOF
