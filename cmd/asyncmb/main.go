@@ -77,7 +77,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		sort.Slice(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
 		cmds = append(cmds, &cli.Command{
 			Name:        "bench",
-			Usage:       "measure kernels, communication, convergence rates and training against baselines run in the same process",
+			Usage:       "measure parsing, kernels, communication, convergence rates and training against baselines measured in the same run",
 			Description: "Each benchmark prints its figures and their ratio to a baseline measured in the same run.",
 			Subcommands: subs,
 		})
