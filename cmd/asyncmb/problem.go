@@ -247,7 +247,7 @@ func stepFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "lipschitz", EnvVars: envs("lipschitz"),
 			Usage: "the Lipschitz constant `L` of grad f; 0: estimated by the power method on A^T A/n times the loss's curvature (1/4 logistic, 1 squared, 2 sqhinge)"},
 		&cli.Float64Flag{Name: "sigma", EnvVars: envs("sigma"),
-			Usage: "the per-sample gradient noise `SIGMA` of convex; 0: estimated from 32 mini-batch gradients at the starting point"},
+			Usage: "the per-sample gradient noise `SIGMA` of convex; 0: estimated at the starting point (sgd: from 32 mini-batches; train: exactly, from every row of the shards)"},
 		&cli.Float64Flag{Name: "dist", EnvVars: envs("dist"),
 			Usage: "the distance bound `R` >= ||x0 - x*|| of convex; 0: sqrt(d), i.e. x* assumed to have coordinates of size about 1"},
 		&cli.Float64Flag{Name: "mu", EnvVars: envs("mu"), Usage: "the strong-convexity modulus `MU` of strong; 0: the regularizer's (lambda for l2, lambda2 for elastic)"},
