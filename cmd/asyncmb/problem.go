@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/kernels"
@@ -225,7 +227,24 @@ func cacheDir(c *cli.Context) (string, error) {
 // the optimum of lp from the cache in dir, or from a FISTA solve that is then
 // cached (train --target and the benches use it). cached says which.
 func referenceOptimum(lp *loadedProblem, dir string) (solver.RefEntry, bool, error) {
-	e, cached, err := solver.CachedReference(dir, lp.Key, lp.Problem, solver.RefOptions{})
+	return referenceOptimumLog(lp, dir, nil)
+}
+
+// referenceOptimumLog is referenceOptimum that reports a solve's progress
+// on log every 2 s (nil: silently).
+func referenceOptimumLog(lp *loadedProblem, dir string, log io.Writer) (solver.RefEntry, bool, error) {
+	var opt solver.RefOptions
+	if log != nil {
+		start, last := time.Now(), time.Now()
+		opt.Progress = func(k int, phi float64) bool {
+			if time.Since(last) >= 2*time.Second {
+				last = time.Now()
+				fmt.Fprintf(log, "reference: iteration %d, phi %.12g, %s\n", k, phi, time.Since(start).Round(time.Second))
+			}
+			return true
+		}
+	}
+	e, cached, err := solver.CachedReference(dir, lp.Key, lp.Problem, opt)
 	if err != nil {
 		return e, cached, err
 	}

@@ -169,13 +169,13 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 }
 
 // phiStarFor gets phi* from the cache, solving for it if missing.
-func phiStarFor(p *solver.Problem, hash string, pc problemConfig, dir string, log interface{ Write([]byte) (int, error) }) (float64, error) {
+func phiStarFor(p *solver.Problem, hash string, pc problemConfig, dir string, log io.Writer) (float64, error) {
 	_, d := p.Dims()
 	lp := &loadedProblem{Config: pc, Problem: p, Hash: hash, Key: solver.ProblemKey(hash, d, pc.Bias, pc.Loss, p.Reg)}
 	if _, ok, _ := solver.ReadRefCache(dir, lp.Key); !ok {
 		fmt.Fprintf(log, "reference: solving for phi* of %s (cached in %s)\n", lp.describe(), dir)
 	}
-	e, _, err := referenceOptimum(lp, dir)
+	e, _, err := referenceOptimumLog(lp, dir, log)
 	if err != nil {
 		return math.NaN(), err
 	}
