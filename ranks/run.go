@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,12 +123,8 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		return nil, err
 	}
 	d := f.d
-	if cfg.Reg.Kind == solver.RegGroup {
-		g, err := solver.ParseGroups(cfg.GroupSpec, d)
-		if err != nil {
-			return nil, abortRounds(ctx, c, err)
-		}
-		cfg.Reg.Groups = g
+	if err := f.resolveGroups(cfg); err != nil {
+		return nil, abortRounds(ctx, c, err)
 	}
 	if err := cfg.Reg.Validate(d); err != nil {
 		return nil, abortRounds(ctx, c, err)
@@ -203,7 +200,10 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	}
 	run.prog.phi = math.NaN()
 	if cfg.Target > 0 {
-		run.ev = newEvaluator(full, phiStar, cfg.Target, d)
+		if run.ev, err = newEvaluator(full, phiStar, cfg.Target, d); err != nil {
+			tw.close()
+			return nil, stopWorkers(ctx, c, err)
+		}
 	}
 	loopErr := run.loop(ctx, interrupt)
 	if cerr := tw.close(); cerr != nil && loopErr == nil {
@@ -282,7 +282,7 @@ func loadFullFrom(cfg *Config, f *facts, ds *data.Dataset) (*solver.Problem, err
 	if cfg.Bias {
 		a = solver.AppendBias(a)
 	}
-	return solver.NewProblem(matrixOf(a), ds.Y, cfg.Loss, cfg.Reg, 1)
+	return solver.NewProblem(matrixOf(a), ds.Y, cfg.Loss, cfg.Reg, runtime.GOMAXPROCS(0))
 }
 
 // masterRun is the master's driver state during training.
@@ -518,14 +518,19 @@ type evalReq struct {
 	wallNs int64
 }
 
-func newEvaluator(p *solver.Problem, phiStar, eps float64, d int) *evaluator {
+func newEvaluator(full *solver.Problem, phiStar, eps float64, d int) (*evaluator, error) {
+	// One goroutine: the evaluator must not take the workers' cores.
+	p, err := solver.NewProblem(full.A, full.Y, full.Loss, full.Reg, 1)
+	if err != nil {
+		return nil, err
+	}
 	e := &evaluator{prob: p, thresh: phiStar + eps*math.Abs(phiStar),
 		in: make(chan evalReq, 1), free: make(chan []float64, 2)}
 	e.free <- make([]float64, d)
 	e.free <- make([]float64, d)
 	e.phiBits.Store(math.Float64bits(math.NaN()))
 	e.wg.Add(1)
-	return e
+	return e, nil
 }
 
 // offer hands the evaluator a copy of the output if it is idle and at

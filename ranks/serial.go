@@ -31,10 +31,8 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	if err := f.decide(cfg, ds.MaxIndex, ds.LabelValues()); err != nil {
 		return nil, err
 	}
-	if cfg.Reg.Kind == solver.RegGroup {
-		if cfg.Reg.Groups, err = solver.ParseGroups(cfg.GroupSpec, f.d); err != nil {
-			return nil, err
-		}
+	if err := f.resolveGroups(cfg); err != nil {
+		return nil, err
 	}
 	p, err := loadFullFrom(cfg, f, ds)
 	if err != nil {

@@ -165,6 +165,24 @@ func masterSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*facts, error)
 	return f, nil
 }
 
+// resolveGroups sets the group lasso's groups from cfg.GroupSpec over the
+// data's features; with a bias column the bias is a group of its own (as
+// `asyncmb sgd` and `reference` do).
+func (f *facts) resolveGroups(cfg *Config) error {
+	if cfg.Reg.Kind != solver.RegGroup {
+		return nil
+	}
+	g, err := solver.ParseGroups(cfg.GroupSpec, f.dRaw)
+	if err != nil {
+		return err
+	}
+	if cfg.Bias {
+		g = append(g, f.d)
+	}
+	cfg.Reg.Groups = g
+	return nil
+}
+
 func (f *facts) decide(cfg *Config, maxIndex int, labels []float64) error {
 	if f.n == 0 {
 		return fmt.Errorf("%s: no rows", cfg.Data)

@@ -295,6 +295,19 @@ func trainAction(c *cli.Context) error {
 	}
 	args := append([]string{"rank"}, forwardFlags(c, "np", "out")...)
 	args = append(args, "--out="+tc.cfg.Out)
+	if tc.cfg.Reference != nil {
+		// Solve for phi* here, with every core, rather than in rank 0,
+		// which the launcher gives only CPUs/N of them.
+		lp, err := tc.problem.load()
+		if err != nil {
+			return err
+		}
+		phi, err := tc.cfg.Reference(lp.Problem, lp.Hash)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--phi-star="+strconv.FormatFloat(phi, 'g', -1, 64))
+	}
 	// A terminal or file is handed to the ranks as it is (the master's
 	// progress line then sees a terminal); any other writer is shared by
 	// the ranks' copying goroutines and must be locked.
