@@ -235,6 +235,19 @@ func npFlag() cli.Flag {
 		Usage: "the number of processes `N`: 1 master + N-1 workers started on this machine over loopback TCP; 1: serial prox-SGD in this process"}
 }
 
+// identityFlags tell a rank who it is, as the launchers' environment
+// variables do (a flag beats the variable); the job secret is never a flag.
+func identityFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "rank", EnvVars: []string{launch.EnvRank}, Usage: "this process's `RANK` (else SLURM_PROCID)"},
+		&cli.StringFlag{Name: "size", EnvVars: []string{launch.EnvSize}, Usage: "the number of ranks `N` (else SLURM_NTASKS)"},
+		&cli.StringFlag{Name: "job-id", EnvVars: []string{launch.EnvJobID}, Usage: "the job `ID` (ranks of other jobs are refused; else slurm-$SLURM_JOB_ID)"},
+		&cli.StringFlag{Name: "addr", EnvVars: []string{launch.EnvAddr}, Usage: "rank 0's rendezvous address `HOST:PORT` (rank 0 listens on it)"},
+		&cli.StringFlag{Name: "store-dir", EnvVars: []string{launch.EnvStoreDir}, Usage: "a shared `DIR` through which rank 0 publishes its address (with --addr port 0)"},
+		&cli.StringFlag{Name: "bind", EnvVars: []string{launch.EnvBind}, Usage: "the local `ADDRESS` or interface to use on hosts with several networks"},
+	}
+}
+
 func init() {
 	register(&cli.Command{
 		Name:      "train",
@@ -259,7 +272,7 @@ func init() {
 			"SLURM_NTASKS), ASYNCMB_JOB_ID, rank 0's address ASYNCMB_ADDR or a rendezvous store ASYNCMB_STORE_DIR/ASYNCMB_STORE_ADDR,\n" +
 			"the job secret ASYNCMB_SECRET or ASYNCMB_SECRET_FILE (never on the command line), ASYNCMB_BIND. Every rank must get\n" +
 			"the same training flags; --np is ignored (the size comes from the environment).",
-		Flags:  append(trainFlags(), npFlag()),
+		Flags:  append(append(trainFlags(), npFlag()), identityFlags()...),
 		Action: rankAction,
 	})
 }
@@ -397,7 +410,14 @@ func rankAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cc, err := launch.FromEnv(nil)
+	flagOf := map[string]string{launch.EnvRank: "rank", launch.EnvSize: "size", launch.EnvJobID: "job-id",
+		launch.EnvAddr: "addr", launch.EnvStoreDir: "store-dir", launch.EnvBind: "bind"}
+	cc, err := launch.FromEnv(func(k string) string {
+		if f, ok := flagOf[k]; ok && c.IsSet(f) {
+			return c.String(f)
+		}
+		return os.Getenv(k)
+	})
 	if err != nil {
 		return usagef("%v", err)
 	}
