@@ -66,7 +66,6 @@ type Lazy struct {
 	nzMerge  []int32   // scratch for merging new entries into nz
 	nzPos    []int32   // position of j in nz, or -1
 	syncs    int64     // full synchronisations so far
-	maxCatch int       // coordinates caught up in the last Step (for telemetry)
 }
 
 // LazyWindow is the default history window: a full synchronisation every
@@ -238,7 +237,6 @@ func (z *Lazy) StepScaled(idx []int32, val []float64, alpha, gscale float64) {
 			z.nz = append(z.nz, j)
 		}
 	}
-	z.maxCatch = len(idx)
 }
 
 // catchUp brings x_j and sum_j from their history step to step b.

@@ -331,6 +331,15 @@ func (m *Master) Stats() MasterStats { return m.stats.clone() }
 // Lazy reports whether updates use the lazy O(nnz(g)) path.
 func (m *Master) Lazy() bool { return m.lazy != nil }
 
+// LazySyncs is the number of O(d) synchronizations of the lazy iterate
+// (window full, snapshots, dense replies, tail-average blocks); 0 when eager.
+func (m *Master) LazySyncs() int64 {
+	if m.lazy == nil {
+		return 0
+	}
+	return m.lazy.Syncs()
+}
+
 // Iterate writes the current iterate x_t into dst (O(d)).
 func (m *Master) Iterate(dst []float64) {
 	if m.lazy != nil {

@@ -171,6 +171,7 @@ type MasterInfo struct {
 	BusyFraction  float64 `json:"busy_fraction"`
 	NsPerUpdate   float64 `json:"ns_per_update"`
 	Lazy          bool    `json:"lazy"`
+	LazySyncs     int64   `json:"lazy_syncs,omitempty"`
 	Barriers      int64   `json:"barriers,omitempty"`
 	RepliesDense  int64   `json:"replies_dense"`
 	RepliesSparse int64   `json:"replies_sparse"`
@@ -245,7 +246,7 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 		}
 		sum.PerWorker = append(sum.PerWorker, wi)
 	}
-	sum.Master = MasterInfo{BusyS: float64(r.busyNs) / 1e9, Lazy: r.m.Lazy(), Barriers: st.Barriers,
+	sum.Master = MasterInfo{BusyS: float64(r.busyNs) / 1e9, Lazy: r.m.Lazy(), LazySyncs: r.m.LazySyncs(), Barriers: st.Barriers,
 		RepliesDense: st.RepliesDense, RepliesSparse: st.RepliesSparse, RepliesDelta: st.RepliesDelta,
 		Grads: st.Grads, SparseGrads: st.SparseGrads}
 	if r.trainNs > 0 {
