@@ -114,7 +114,8 @@ func NewSecret() string {
 // process group, then SIGKILL after the grace period. Children run in
 // their own process groups with a parent-death signal, so none outlives
 // the launcher. The error names the first rank that failed and its exit
-// status, or is ctx's error.
+// status (a rank that failed on its own rather than one that lost it as a
+// peer, when both come within causeWait), or is ctx's error.
 func Local(ctx context.Context, spec Spec) error {
 	if spec.NP < 1 {
 		return fmt.Errorf("launch: NP=%d, want >= 1", spec.NP)
@@ -199,6 +200,7 @@ func Local(ctx context.Context, spec Spec) error {
 		case res := <-results:
 			running--
 			if res.err != nil {
+				res, running = rootCause(res, results, running)
 				stop(procs, spec.Grace, results, running)
 				return &RankError{Rank: res.rank, Err: res.err}
 			}
@@ -235,6 +237,36 @@ func stop(procs []*exec.Cmd, grace time.Duration, results <-chan result, running
 type result struct {
 	rank int
 	err  error
+}
+
+// causeWait is how long a "lost peer" failure waits for the failure that
+// caused it.
+const causeWait = 250 * time.Millisecond
+
+// rootCause: a rank that exits with "lost peer" (4) is usually reporting
+// another rank's death, and may be reaped first (a killed rank's sockets
+// close before its parent collects it). So for a first failure with exit
+// code 4, it waits up to causeWait for another rank's failure that is not
+// a lost peer and returns that one instead. It returns the failure to
+// report and how many ranks are still running.
+func rootCause(first result, results <-chan result, running int) (result, int) {
+	if (&RankError{Err: first.err}).ExitCode() != 4 {
+		return first, running
+	}
+	t := time.NewTimer(causeWait)
+	defer t.Stop()
+	for running > 0 {
+		select {
+		case res := <-results:
+			running--
+			if res.err != nil && (&RankError{Err: res.err}).ExitCode() != 4 {
+				return res, running
+			}
+		case <-t.C:
+			return first, running
+		}
+	}
+	return first, running
 }
 
 func signalAll(procs []*exec.Cmd, sig syscall.Signal) {

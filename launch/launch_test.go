@@ -315,3 +315,36 @@ func TestImports(t *testing.T) {
 		}
 	}
 }
+
+// TestRootCause: a "lost peer" failure (exit 4) that is reaped first gives
+// way to the failure that caused it, if that comes within causeWait; a
+// lost peer alone, or another failure, is reported as it is.
+func TestRootCause(t *testing.T) {
+	exit := func(script string) error { return exec.Command("sh", "-c", script).Run() }
+	lost, killed, other := exit("exit 4"), exit("kill -9 $$"), exit("exit 7")
+	for _, tc := range []struct {
+		name     string
+		first    result
+		later    []result // results that come; running-len(later) ranks never end
+		running  int
+		wantRank int
+		wantLeft int
+	}{
+		{"lost peer then the killed rank", result{0, lost}, []result{{1, nil}, {2, killed}}, 2, 2, 0},
+		{"lost peer alone", result{0, lost}, []result{{1, lost}}, 2, 0, 1},
+		{"a failure of its own", result{1, other}, []result{{2, killed}}, 2, 1, 2},
+	} {
+		results := make(chan result, len(tc.later))
+		for _, r := range tc.later {
+			results <- r
+		}
+		start := time.Now()
+		got, left := rootCause(tc.first, results, tc.running)
+		if got.rank != tc.wantRank || left != tc.wantLeft {
+			t.Errorf("%s: rank %d with %d running, want rank %d with %d", tc.name, got.rank, left, tc.wantRank, tc.wantLeft)
+		}
+		if took := time.Since(start); took > causeWait+time.Second {
+			t.Errorf("%s: took %v", tc.name, took)
+		}
+	}
+}
