@@ -45,6 +45,7 @@ type link struct {
 	wire     []byte               // reader: compressed payload (reused)
 	tmp      []byte               // reader: shuffled raw payload (reused)
 	quickAck func()
+	raw      *rawIO // nil: use nc's methods
 }
 
 // Buffer sizes. The reader's buffer is small because whatever it holds
@@ -68,6 +69,7 @@ func (c *Comm) newLink(p *peer, nc net.Conn) *link {
 	if c.cfg.QuickAck {
 		l.quickAck = quickAcker(nc)
 	}
+	l.raw = newRawIO(nc, c.cfg.SockBuf)
 	return l
 }
 
@@ -84,7 +86,13 @@ func (l *link) start() {
 type linkIO struct{ l *link }
 
 func (x linkIO) Read(b []byte) (int, error) {
-	n, err := x.l.nc.Read(b)
+	var n int
+	var err error
+	if x.l.raw != nil && len(b) > 0 {
+		n, err = x.l.raw.read(b)
+	} else {
+		n, err = x.l.nc.Read(b)
+	}
 	if n > 0 {
 		x.l.lastRecv.Store(x.l.c.now())
 	}
@@ -169,9 +177,14 @@ func (l *link) writeFrame(hdr []byte, parts [][]byte) {
 		return
 	}
 	l.iov = append(append(l.iov[:0], hdr), parts...)
-	l.bufs = l.iov
 	l.writeStart.Store(l.c.now())
-	_, err := l.bufs.WriteTo(l.nc)
+	var err error
+	if l.raw != nil {
+		err = l.raw.writev(l.iov)
+	} else {
+		l.bufs = l.iov
+		_, err = l.bufs.WriteTo(l.nc)
+	}
 	l.lastSend.Store(l.c.now())
 	l.writeStart.Store(0)
 	if err != nil {
@@ -235,25 +248,40 @@ func (l *link) readFrames() error {
 			l.sendBye()
 			continue
 		}
-		f := c.pool.get(int(h.rawLen))
-		raw, wire, tmp, extra, err := readData(l.br, h, c.cfg.MaxFrame, hb, f.buf, l.wire, l.tmp)
-		l.wire, l.tmp = wire, tmp
-		if err != nil {
-			f.release()
+		if err := l.readMessage(h); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				err = fmt.Errorf("%w: frame cut off: %w", ErrPeerLost, err)
 			}
 			return err
 		}
-		if l.quickAck != nil {
-			l.quickAck()
-		}
-		f.raw, f.src, f.tag = raw, l.p.rank, int(h.tag)
-		l.p.ctr.recvMsgs.Add(1)
-		l.p.ctr.recvWire.Add(frameHeaderLen + h.wireLen + extra)
-		l.p.ctr.recvRaw.Add(frameHeaderLen + h.rawLen)
-		c.mb.push(f)
 	}
+}
+
+// readMessage reads the payload of data frame h into a pooled frame and
+// pushes it to the mailbox.
+func (l *link) readMessage(h frameHeader) error {
+	c := l.c
+	f := c.pool.get(int(h.rawLen))
+	raw, wire, tmp, extra, err := readData(l.br, h, c.cfg.MaxFrame, &l.rhb, f.buf, l.wire, l.tmp)
+	l.wire, l.tmp = wire, tmp
+	if err != nil {
+		f.release()
+		return err
+	}
+	f.raw, f.src, f.tag = raw, l.p.rank, int(h.tag)
+	l.received(h, extra)
+	c.mb.push(f)
+	return nil
+}
+
+// received counts a message read and re-arms TCP_QUICKACK.
+func (l *link) received(h frameHeader, extra uint64) {
+	if l.quickAck != nil {
+		l.quickAck()
+	}
+	l.p.ctr.recvMsgs.Add(1)
+	l.p.ctr.recvWire.Add(frameHeaderLen + h.wireLen + extra)
+	l.p.ctr.recvRaw.Add(frameHeaderLen + h.rawLen)
 }
 
 // watch sends heartbeats on an idle link and fails a silent or stalled one.

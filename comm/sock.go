@@ -24,6 +24,16 @@ func (c *Comm) tune(nc net.Conn) {
 // it after some ACKs, so it is re-armed after every received frame), or nil
 // when nc is not a TCP connection.
 func quickAcker(nc net.Conn) func() {
+	rc := rawConn(nc)
+	if rc == nil {
+		return nil
+	}
+	set := func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1) }
+	return func() { rc.Control(set) }
+}
+
+// rawConn is nc's syscall.RawConn, or nil when it has none.
+func rawConn(nc net.Conn) syscall.RawConn {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil
@@ -32,6 +42,5 @@ func quickAcker(nc net.Conn) func() {
 	if err != nil {
 		return nil
 	}
-	set := func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1) }
-	return func() { rc.Control(set) }
+	return rc
 }
