@@ -304,7 +304,7 @@ func (c *Comm) recv(ctx context.Context, src, tag int, m *Msg) (int, error) {
 	// Give m's buffer back first: the reader can then receive the next
 	// frame into it, keeping one buffer hot instead of alternating two.
 	m.Release()
-	f, err := c.mb.pop(ctx, src, tag)
+	f, err := c.mb.pop(ctx, src, tag, nil)
 	if err != nil {
 		if _, ok := err.(*OpError); !ok {
 			err = &OpError{Op: "recv", Rank: c.cfg.Rank, Peer: src, Err: err}

@@ -45,7 +45,11 @@ type link struct {
 	wire     []byte               // reader: compressed payload (reused)
 	tmp      []byte               // reader: shuffled raw payload (reused)
 	quickAck func()
-	raw      *rawIO // nil: use nc's methods
+	raw      *rawIO             // nil: use nc's methods
+	claimed  *waiter            // reader: the receiver whose message is being placed
+	mhead    [msgHeaderLen]byte // reader: a placed message's header
+	mwant    []byte             // reader: the header a place expects
+	scratch  []float64          // reader: pieces of a message being reduced
 }
 
 // Buffer sizes. The reader's buffer is small because whatever it holds
@@ -218,6 +222,12 @@ func (l *link) readLoop() {
 	orderly := l.byeRecv.Load() && errors.Is(err, io.EOF)
 	l.fail(err)
 	l.p.linkDown(l, orderly)
+	if l.claimed != nil {
+		// A receiver whose message we were placing: the peer is now
+		// marked lost, and its receive fails when it looks again.
+		l.claimed.ch <- wakeup
+		l.claimed = nil
+	}
 }
 
 func (l *link) readFrames() error {
@@ -257,10 +267,21 @@ func (l *link) readFrames() error {
 	}
 }
 
-// readMessage reads the payload of data frame h into a pooled frame and
-// pushes it to the mailbox.
+// readMessage reads the payload of data frame h and delivers it: placed
+// straight into the vector of the receiver waiting for it when that
+// receiver has a place (readPlaced), else into a pooled frame pushed to the
+// mailbox.
 func (l *link) readMessage(h frameHeader) error {
 	c := l.c
+	if h.codec == CodecNone && h.rawLen >= placeMin && littleEndian {
+		if w := c.mb.claimPlaced(l.p.rank, int(h.tag)); w != nil {
+			err := l.readPlaced(h, w)
+			if err != nil {
+				l.claimed = w // readLoop wakes it once the peer is marked lost
+			}
+			return err
+		}
+	}
 	f := c.pool.get(int(h.rawLen))
 	raw, wire, tmp, extra, err := readData(l.br, h, c.cfg.MaxFrame, &l.rhb, f.buf, l.wire, l.tmp)
 	l.wire, l.tmp = wire, tmp
@@ -282,6 +303,70 @@ func (l *link) received(h frameHeader, extra uint64) {
 	l.p.ctr.recvMsgs.Add(1)
 	l.p.ctr.recvWire.Add(frameHeaderLen + h.wireLen + extra)
 	l.p.ctr.recvRaw.Add(frameHeaderLen + h.rawLen)
+}
+
+// placeMin is the smallest payload the reader places straight into a
+// collective's vector; smaller ones go through a pooled buffer, as one
+// more copy costs less than the mailbox round trip of a claim.
+const placeMin = 64 << 10
+
+// reduceChunk is how many values of a reduced message are read at a time
+// into the link's scratch and combined into the place: small enough to
+// stay in cache between the kernel's copy, the CRC and the reduction.
+const reduceChunk = 16 << 10
+
+// readPlaced reads the payload of uncompressed message h, whose receiver w
+// has a place, and answers w: when the message is a dense vector of the
+// place's length, its values go straight into the place (copied by the
+// kernel into it, or read reduceChunk at a time into scratch and combined
+// into it) and w gets placed; otherwise w gets the message as a frame, to
+// decode and judge itself. On error w is left for readLoop to wake.
+func (l *link) readPlaced(h frameHeader, w *waiter) error {
+	c := l.c
+	ps := payloadStream{r: l.br, maxFrame: c.cfg.MaxFrame, hb: &l.rhb}
+	if err := ps.start(h); err != nil {
+		return err
+	}
+	pl := w.pl
+	n := int(h.rawLen)
+	head := l.mhead[:min(msgHeaderLen, n)]
+	if err := ps.readFull(head); err != nil {
+		return err
+	}
+	l.mwant = (&msgLayout{kind: vecDense, vecLen: len(pl.dst)}).appendHeader(l.mwant[:0])
+	if n != msgHeaderLen+8*len(pl.dst) || string(head) != string(l.mwant) {
+		f := c.pool.get(n)
+		b := f.buf[:n]
+		copy(b, head)
+		if err := ps.readFull(b[len(head):]); err != nil {
+			f.release()
+			return err
+		}
+		f.raw, f.src, f.tag = b, l.p.rank, int(h.tag)
+		l.received(h, ps.extra)
+		w.ch <- f
+		return nil
+	}
+	if !pl.reduce {
+		if err := ps.readFull(floatBytes(pl.dst, nil)); err != nil {
+			return err
+		}
+	} else {
+		if l.scratch == nil {
+			l.scratch = make([]float64, reduceChunk)
+		}
+		for lo := 0; lo < len(pl.dst); lo += reduceChunk {
+			dst := pl.dst[lo:min(lo+reduceChunk, len(pl.dst))]
+			src := l.scratch[:len(dst)]
+			if err := ps.readFull(floatBytes(src, nil)); err != nil {
+				return err
+			}
+			reduceInto(pl.op, dst, src)
+		}
+	}
+	l.received(h, ps.extra)
+	w.ch <- placed
+	return nil
 }
 
 // watch sends heartbeats on an idle link and fails a silent or stalled one.

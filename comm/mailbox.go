@@ -81,10 +81,24 @@ const anySrc = -1
 
 // waiter is a blocked Recv (src >= 0) or RecvAny (src == anySrc). A pusher
 // that removes it from the queue under mailbox.mu sends exactly one frame
-// on ch (capacity 1, so the send never blocks).
+// on ch (capacity 1, so the send never blocks). A waiter with a place (a
+// collective's receive) may instead be claimed by the reader of src's link
+// (claimPlaced), which reads the payload into the place and then sends
+// placed, or a frame when the message does not fit the place.
 type waiter struct {
-	src int
-	ch  chan *frame
+	src, tag int
+	pl       *place
+	ch       chan *frame
+}
+
+// place is where a collective wants a dense vector of len(dst) values:
+// copied into dst, or combined into it with op when reduce is set. It
+// belongs to the receiving goroutine, which does not touch dst until its
+// waiter has been answered.
+type place struct {
+	dst    []float64
+	reduce bool
+	op     Op
 }
 
 var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan *frame, 1)} }}
@@ -199,59 +213,114 @@ func (mb *mailbox) lostErrLocked() error {
 	return nil
 }
 
-// pop waits for a frame of tag from src (anySrc: any source).
-func (mb *mailbox) pop(ctx context.Context, src, tag int) (*frame, error) {
+// claimPlaced is called by the reader of src's link with the header of a
+// message of tag, before reading its payload. When the receiver next in
+// line for it (the first waiter of tag for src or any source) has a place,
+// it removes that waiter from the queue and returns it: no frame of (src,
+// tag) is queued (pop would have taken it instead of waiting), so this
+// message is the one the waiter wants. The reader must then answer it.
+func (mb *mailbox) claimPlaced(src, tag int) *waiter {
 	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	q := mb.queues[tag]
+	if q == nil || mb.closed != nil {
+		return nil
+	}
+	for i, w := range q.waiters {
+		if w.src == anySrc || w.src == src {
+			if w.pl == nil || w.src != src {
+				return nil
+			}
+			q.waiters = slices.Delete(q.waiters, i, i+1)
+			return w
+		}
+	}
+	return nil
+}
+
+// pop waits for a frame of tag from src (anySrc: any source). With pl,
+// the links' reader may place the payload itself and answer placed.
+func (mb *mailbox) pop(ctx context.Context, src, tag int, pl *place) (*frame, error) {
+	f, w, err := mb.post(src, tag, pl)
+	if w == nil {
+		return f, err
+	}
+	return mb.wait(ctx, w)
+}
+
+// post starts a receive of tag from src (anySrc: any source): it returns
+// the first queued frame, or the error that makes the receive impossible,
+// or a waiter queued for the next frame, to be given to wait or cancel.
+func (mb *mailbox) post(src, tag int, pl *place) (*frame, *waiter, error) {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
 	q := mb.queue(tag)
 	if f := takeLocked(q, src); f != nil {
-		mb.mu.Unlock()
-		return f, nil
+		return f, nil, nil
 	}
 	err := mb.deadErrLocked(src)
 	if err == nil && src == anySrc {
 		err = mb.lostErrLocked()
 	}
 	if err != nil {
-		mb.mu.Unlock()
-		return nil, err
+		return nil, nil, err
 	}
 	w := waiterPool.Get().(*waiter)
-	w.src = src
+	w.src, w.tag, w.pl = src, tag, pl
 	q.waiters = append(q.waiters, w)
-	mb.mu.Unlock()
+	return nil, w, nil
+}
 
+// wait waits for the answer to posted waiter w (a frame, or placed) and
+// recycles w. A waiter woken because its receive may have become
+// impossible posts again, which reports the error.
+func (mb *mailbox) wait(ctx context.Context, w *waiter) (*frame, error) {
 	select {
 	case f := <-w.ch:
-		waiterPool.Put(w)
+		src, tag, pl := w.src, w.tag, w.pl
+		putWaiter(w)
 		if f == wakeup {
-			return mb.pop(ctx, src, tag)
+			return mb.pop(ctx, src, tag, pl)
 		}
 		return f, nil
 	case <-ctx.Done():
 	}
+	mb.cancel(w)
+	return nil, ctx.Err()
+}
+
+// cancel withdraws posted waiter w and recycles it. If a pusher has
+// already taken w from the queue and is handing over a frame, the frame is
+// put back first in line; if a reader is placing a message, cancel waits
+// until the reader has done with the place (the message is then consumed).
+func (mb *mailbox) cancel(w *waiter) {
 	mb.mu.Lock()
+	q := mb.queue(w.tag)
 	if i := slices.Index(q.waiters, w); i >= 0 {
 		q.waiters = slices.Delete(q.waiters, i, i+1)
 		mb.mu.Unlock()
-		waiterPool.Put(w)
-		return nil, ctx.Err()
+		putWaiter(w)
+		return
 	}
 	mb.mu.Unlock()
-	// A pusher removed us and is handing over a frame: put it back first
-	// in line.
 	f := <-w.ch
-	waiterPool.Put(w)
-	if f != wakeup {
+	if f != wakeup && f != placed {
 		mb.mu.Lock()
 		q.pending = slices.Insert(q.pending, 0, f)
 		mb.mu.Unlock()
 	}
-	return nil, ctx.Err()
+	putWaiter(w)
+}
+
+func putWaiter(w *waiter) {
+	w.pl = nil
+	waiterPool.Put(w)
 }
 
 // wakeup is sent to waiters whose wait can no longer succeed; they then
-// re-check and return the error.
-var wakeup = &frame{}
+// re-check and return the error. placed answers a waiter whose message a
+// reader has placed.
+var wakeup, placed = &frame{}, &frame{}
 
 // fail records that no more frames will come from src and wakes the
 // receivers that depend on it.
