@@ -81,9 +81,18 @@ func (s *collState) accBuf(n int) []float64 {
 }
 
 func (s *collState) send(ctx context.Context, dst, tag int, x []float64) error {
-	s.out.Dense = x
+	return s.forward(ctx, dst, tag, x, nil)
+}
+
+// forward sends x, received placed by r, unchanged: it reuses r's CRCs
+// (r.known) instead of computing them. A forwarded vector is thus checked
+// against its original sender's CRC at every hop: one corrupted in our
+// memory after it arrived is refused downstream rather than passed on
+// under a new CRC.
+func (s *collState) forward(ctx context.Context, dst, tag int, x []float64, known []uint32) error {
+	s.out.Dense, s.out.crcs = x, known
 	err := s.c.send(ctx, dst, tag, &s.out)
-	s.out.Dense = nil
+	s.out.Dense, s.out.crcs = nil, nil
 	return err
 }
 
@@ -93,6 +102,7 @@ func (s *collState) send(ctx context.Context, dst, tag int, x []float64) error {
 // waitRecv (or withdrawn by cancelRecv).
 type recvReq struct {
 	pl     place
+	known  []uint32 // after waitRecv: the CRCs of a copied message's frames, if placed
 	src    int
 	opName string
 	f      *frame  // a frame already queued when posted
@@ -109,7 +119,8 @@ type recvReq struct {
 // the piece is in cache; so neither goes through a pooled buffer. dst
 // belongs to the receive until waitRecv or cancelRecv returns.
 func (s *collState) postRecv(r *recvReq, src, tag int, dst []float64, reduce bool, op Op, opName string) {
-	r.pl = place{dst: dst, reduce: reduce, op: op}
+	r.pl = place{dst: dst, reduce: reduce, op: op, crcs: r.pl.crcs[:0]}
+	r.known = nil
 	r.src, r.opName, r.start = src, opName, time.Now()
 	r.f, r.w, r.err = s.c.mb.post(src, tag, &r.pl)
 }
@@ -125,7 +136,7 @@ func (s *collState) waitRecv(ctx context.Context, r *recvReq) error {
 	r.f, r.w, r.err = nil, nil, nil
 	pl := r.pl
 	dst := pl.dst
-	r.pl = place{}
+	r.pl = place{crcs: pl.crcs[:0]} // keep the CRCs' storage
 	if err != nil {
 		if _, ok := err.(*OpError); !ok {
 			err = &OpError{Op: "recv", Rank: c.cfg.Rank, Peer: r.src, Err: err}
@@ -134,6 +145,9 @@ func (s *collState) waitRecv(ctx context.Context, r *recvReq) error {
 	}
 	if f == placed {
 		s.placed++
+		if !pl.reduce {
+			r.known = pl.crcs
+		}
 	} else {
 		// Queued before the receive was posted, or not a vector of the
 		// expected length: decode it like Recv.
@@ -179,12 +193,12 @@ func (s *collState) reqs(n int) []recvReq {
 	return s.rq[:n]
 }
 
-// sendThenWait sends out to rank to (unless out is nil), then completes
-// the posted receive rq[i]. On error it withdraws rq[i:], the receives
-// still posted.
-func (s *collState) sendThenWait(ctx context.Context, to, tag int, out []float64, rq []recvReq, i int) error {
+// sendThenWait sends out to rank to (unless out is nil; with its frames'
+// CRCs when known, see forward), then completes the posted receive rq[i].
+// On error it withdraws rq[i:], the receives still posted.
+func (s *collState) sendThenWait(ctx context.Context, to, tag int, out []float64, known []uint32, rq []recvReq, i int) error {
 	if out != nil {
-		if err := s.send(ctx, to, tag, out); err != nil {
+		if err := s.forward(ctx, to, tag, out, known); err != nil {
 			s.cancelRecvs(rq[i:])
 			return err
 		}
@@ -305,7 +319,7 @@ func (c *Comm) bcastChain(ctx context.Context, root int, x []float64) error {
 			return err
 		}
 		if v < p-1 {
-			if err := s.send(ctx, next, tagBcast, seg(k)); err != nil {
+			if err := s.forward(ctx, next, tagBcast, seg(k), rq[k].known); err != nil {
 				s.cancelRecvs(rq[k+1:])
 				return err
 			}
@@ -391,7 +405,7 @@ func (c *Comm) allreduceRing(ctx context.Context, x []float64, op Op) error {
 		s.postRecv(&rq[st], left, tagAllreduce, chunk(r-st-1), true, op, "allreduce")
 	}
 	for st := range p - 1 {
-		if err := s.sendThenWait(ctx, right, tagAllreduce, chunk(r-st), rq, st); err != nil {
+		if err := s.sendThenWait(ctx, right, tagAllreduce, chunk(r-st), nil, rq, st); err != nil {
 			return err
 		}
 	}
@@ -402,7 +416,13 @@ func (c *Comm) allreduceRing(ctx context.Context, x []float64, op Op) error {
 		s.postRecv(&rq[st], left, tagAllreduce, chunk(r-st), false, 0, "allreduce")
 	}
 	for st := range p - 1 {
-		if err := s.sendThenWait(ctx, right, tagAllreduce, chunk(r+1-st), rq, st); err != nil {
+		// From step 1 on, the chunk sent is the one received the step
+		// before, unchanged.
+		var known []uint32
+		if st > 0 {
+			known = rq[st-1].known
+		}
+		if err := s.sendThenWait(ctx, right, tagAllreduce, chunk(r+1-st), known, rq, st); err != nil {
 			return err
 		}
 	}

@@ -249,7 +249,7 @@ func (p *peer) sendOn(l *link, tag int, m *Msg) (wire, raw int, err error) {
 		return 0, 0, err
 	}
 	start := time.Now()
-	n, err := l.write(h, payload)
+	n, err := l.write(h, payload, m.crcs)
 	if err != nil {
 		return 0, 0, l.opError("send", err)
 	}

@@ -158,13 +158,22 @@ type frameWriter interface {
 // or fragments of at most fragSize bytes when uncompressed and longer.
 // hdr is scratch for the headers, returned for reuse, with the number of
 // bytes written; frag is scratch for one fragment's pieces (a fragment
-// spans at most all four pieces of a message, plus one).
-func writeFrames(w frameWriter, hdr []byte, frag *[5][]byte, h frameHeader, payload [][]byte) (int, []byte) {
+// spans at most all four pieces of a message, plus one). known, when it
+// holds one CRC per frame of an uncompressed message, gives the payload
+// CRCs instead of computing them (see Msg.crcs).
+func writeFrames(w frameWriter, hdr []byte, frag *[5][]byte, h frameHeader, payload [][]byte, known []uint32) (int, []byte) {
 	total := int(h.wireLen)
+	if h.codec != CodecNone || len(known) != (total+fragSize-1)/fragSize {
+		known = nil
+	}
 	if h.codec != CodecNone || total <= fragSize {
 		var crc uint32
-		for _, b := range payload {
-			crc = crcUpdate(crc, b)
+		if known != nil {
+			crc = known[0]
+		} else {
+			for _, b := range payload {
+				crc = crcUpdate(crc, b)
+			}
 		}
 		h.crc = crc
 		hdr = appendHeader(hdr[:0], &h)
@@ -172,7 +181,7 @@ func writeFrames(w frameWriter, hdr []byte, frag *[5][]byte, h frameHeader, payl
 		return frameHeaderLen + total, hdr
 	}
 	written := 0
-	for remaining := total; remaining > 0; {
+	for i, remaining := 0, total; remaining > 0; i++ {
 		n := min(fragSize, remaining)
 		// Cut the next n bytes off the pieces.
 		parts, crc, need := frag[:0], uint32(0), n
@@ -180,11 +189,16 @@ func writeFrames(w frameWriter, hdr []byte, frag *[5][]byte, h frameHeader, payl
 			b := payload[0]
 			k := min(len(b), need)
 			parts = append(parts, b[:k])
-			crc = crcUpdate(crc, b[:k])
+			if known == nil {
+				crc = crcUpdate(crc, b[:k])
+			}
 			need -= k
 			if payload[0] = b[k:]; len(payload[0]) == 0 {
 				payload = payload[1:]
 			}
+		}
+		if known != nil {
+			crc = known[i]
 		}
 		h.wireLen, h.rawLen, h.crc, h.flags = uint64(n), uint64(remaining), crc, 0
 		if remaining > n {
@@ -257,7 +271,7 @@ func AppendFrame(dst []byte, src, tag int, m *Msg, codec Codec, minCompress int)
 	}
 	w := appendWriter{dst}
 	var frag [5][]byte
-	_, e.hdr = writeFrames(&w, e.hdr, &frag, h, payload)
+	_, e.hdr = writeFrames(&w, e.hdr, &frag, h, payload, nil)
 	return w.b, nil
 }
 

@@ -138,15 +138,16 @@ func (l *link) opError(op string, err error) *OpError {
 }
 
 // write sends a message's frame (or fragments) as a unit and flushes; it
-// returns the bytes written.
-func (l *link) write(h frameHeader, payload [][]byte) (int, error) {
+// returns the bytes written. known are the frames' payload CRCs if known
+// (see writeFrames).
+func (l *link) write(h frameHeader, payload [][]byte, known []uint32) (int, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.byeSent {
 		return 0, ErrPeerClosed
 	}
 	var n int
-	n, l.hdr = writeFrames(l, l.hdr, &l.frag, h, payload)
+	n, l.hdr = writeFrames(l, l.hdr, &l.frag, h, payload, known)
 	// bufio.Writer keeps its first error: Flush reports any write's.
 	err := l.werr
 	if err == nil {
@@ -323,11 +324,12 @@ const reduceChunk = 16 << 10
 // decode and judge itself. On error w is left for readLoop to wake.
 func (l *link) readPlaced(h frameHeader, w *waiter) error {
 	c := l.c
+	pl := w.pl
+	pl.crcs = pl.crcs[:0]
 	ps := payloadStream{r: l.br, maxFrame: c.cfg.MaxFrame, hb: &l.rhb}
 	if err := ps.start(h); err != nil {
 		return err
 	}
-	pl := w.pl
 	n := int(h.rawLen)
 	head := l.mhead[:min(msgHeaderLen, n)]
 	if err := ps.readFull(head); err != nil {
@@ -348,6 +350,9 @@ func (l *link) readPlaced(h frameHeader, w *waiter) error {
 		return nil
 	}
 	if !pl.reduce {
+		// Keep the frames' CRCs: forwarding the vector unchanged, the
+		// receiver sends them again instead of computing them.
+		ps.crcs = &pl.crcs
 		if err := ps.readFull(floatBytes(pl.dst, nil)); err != nil {
 			return err
 		}

@@ -93,12 +93,14 @@ type waiter struct {
 
 // place is where a collective wants a dense vector of len(dst) values:
 // copied into dst, or combined into it with op when reduce is set. It
-// belongs to the receiving goroutine, which does not touch dst until its
-// waiter has been answered.
+// belongs to the receiving goroutine, which does not touch it until its
+// waiter has been answered. A reader that copies a message into dst also
+// leaves its frames' payload CRCs in crcs.
 type place struct {
 	dst    []float64
 	reduce bool
 	op     Op
+	crcs   []uint32
 }
 
 var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan *frame, 1)} }}

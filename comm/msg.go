@@ -32,8 +32,12 @@ type Msg struct {
 	// Src and Tag are set by Recv.
 	Src, Tag int
 
-	fr   *frame  // received frame whose buffer the views point into
-	idx  []int32 // decoded sparse indices (reused)
+	fr  *frame  // received frame whose buffer the views point into
+	idx []int32 // decoded sparse indices (reused)
+	// crcs, on Send: the payload CRCs of the message's frames when they
+	// are known (a collective forwarding unchanged a vector it received
+	// placed, see knownCRCs); nil: computed.
+	crcs []uint32
 	ints []int64 // copies when a view is impossible (big-endian, misaligned)
 	flts []float64
 }

@@ -1,6 +1,7 @@
 package comm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -344,5 +345,56 @@ func TestSmallSocketBuffers(t *testing.T) {
 	}
 	if err := closeTo(got.Dense, m.Dense, 0, "recv"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestForwardKnownCRCs: a message sent with the CRCs its receiver recorded
+// when the reader placed it is byte for byte the frame the original sender
+// wrote, fragmented or not; wrong known CRCs are refused downstream.
+func TestForwardKnownCRCs(t *testing.T) {
+	defer func(old int) { fragSize = old }(fragSize)
+	for _, frag := range []int{4 << 20, 100_000} {
+		fragSize = frag
+		c, _, nc := fakePeer(t)
+		v := noiseVec(3, 50_000) // 400 kB: 1 frame, or 5 fragments
+		sent, err := AppendFrame(nil, 2, tagBcast, &Msg{Dense: v}, CodecNone, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := make([]float64, len(v))
+		r := &c.coll.reqs(1)[0]
+		c.coll.postRecv(r, 2, tagBcast, dst, false, 0, "bcast")
+		nc.Write(sent)
+		if err := c.coll.waitRecv(ctxT(t), r); err != nil {
+			t.Fatal(err)
+		}
+		nfrag := (len(v)*8 + msgHeaderLen + frag - 1) / frag
+		if len(r.known) != nfrag {
+			t.Fatalf("fragments of %d: %d CRCs recorded, want %d", frag, len(r.known), nfrag)
+		}
+		// Re-encode as rank 2 would, with the recorded CRCs.
+		var e encoder
+		e.src = 2
+		e.maxFrame = DefaultMaxFrame
+		h, payload, _, _, err := e.encode(tagBcast, &Msg{Dense: dst})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := appendWriter{}
+		var scratch [5][]byte
+		writeFrames(&w, nil, &scratch, h, payload, r.known)
+		if !bytes.Equal(w.b, sent) {
+			t.Fatalf("fragments of %d: frame with known CRCs differs from the original", frag)
+		}
+		// Wrong CRCs: the next receiver refuses the frame.
+		bad := append([]uint32(nil), r.known...)
+		bad[len(bad)-1] ^= 1
+		h, payload, _, _, _ = e.encode(tagBcast, &Msg{Dense: dst})
+		w = appendWriter{}
+		writeFrames(&w, nil, &scratch, h, payload, bad)
+		fr := FrameReader{R: bytes.NewReader(w.b)}
+		if _, err := fr.Next(); !errors.Is(err, ErrChecksum) {
+			t.Fatalf("fragments of %d: frame with a wrong known CRC: %v, want ErrChecksum", frag, err)
+		}
 	}
 }

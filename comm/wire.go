@@ -219,6 +219,7 @@ type payloadStream struct {
 	off   int         // bytes of the message read so far
 	crc   uint32      // CRC of the current fragment's bytes read so far
 	extra uint64      // wire bytes of fragments after the first, headers included
+	crcs  *[]uint32   // if set, each fragment's CRC is appended once checked
 }
 
 // start begins the message whose first header is h.
@@ -254,6 +255,9 @@ func (ps *payloadStream) readFull(p []byte) error {
 		if ps.left == 0 {
 			if ps.crc != ps.h.crc {
 				return fmt.Errorf("%w: payload", ErrChecksum)
+			}
+			if ps.crcs != nil {
+				*ps.crcs = append(*ps.crcs, ps.crc)
 			}
 			ps.crc = 0
 		}
