@@ -590,20 +590,22 @@ func (m *Master) reweight(w int) float64 {
 }
 
 func (m *Master) applyDense(g []float64, alpha, w float64) {
-	if w != 1 {
-		for j, v := range g {
-			m.gbuf[j] = w * v
-		}
-		g = m.gbuf
-		defer clear(m.gbuf)
-	}
 	if m.lazy != nil {
-		m.lazy.Step(m.all, g, alpha)
-		m.logSupport(m.all)
-		return
+		m.lazy.StepScaled(m.all, g, alpha, w)
+	} else {
+		if w != 1 {
+			// Reg.Step takes the gradient as it is: scale a copy.
+			for j, v := range g {
+				m.gbuf[j] = w * v
+			}
+			g = m.gbuf
+		}
+		m.cfg.Reg.Step(m.x, g, alpha)
+		m.avg.Add(m.x)
+		if w != 1 {
+			clear(m.gbuf)
+		}
 	}
-	m.cfg.Reg.Step(m.x, g, alpha)
-	m.avg.Add(m.x)
 	m.logSupport(m.all)
 }
 
