@@ -60,6 +60,17 @@ type Config struct {
 	Epochs float64
 	Time   time.Duration
 	Target float64 // relative suboptimality (phi - phi*)/|phi*|; needs phi*
+	// Tol stops the run once the relative change of phi(output) per epoch,
+	// between evaluations at least an epoch apart, is at most Tol.
+	Tol float64
+	// MaxEpochs caps the run (on top of the rules above); a --target run
+	// that stops without reaching its target fails (ErrTargetNotReached).
+	MaxEpochs float64
+	// Test is a held-out LIBSVM file scored at every snapshot ("": none).
+	Test string
+	// PolishIters > 0 polishes the model of a sparse regularizer with at
+	// most this many full-data prox-gradient steps (see polish.go).
+	PolishIters int
 
 	SnapshotEvery int64 // 0: geometric spacing (NextSnapshot)
 	Seed          uint64
@@ -95,10 +106,11 @@ func (c *Config) validate(workers int) error {
 		return errors.New("ranks: no data file")
 	case c.Batch < 1:
 		return fmt.Errorf("ranks: batch size %d < 1", c.Batch)
-	case c.Iters < 0 || c.Epochs < 0 || c.Time < 0 || c.Target < 0 || math.IsNaN(c.Epochs) || math.IsNaN(c.Target):
+	case c.Iters < 0 || c.Epochs < 0 || c.Time < 0 || c.Target < 0 || math.IsNaN(c.Epochs) || math.IsNaN(c.Target) ||
+		!(c.Tol >= 0) || !(c.MaxEpochs >= 0) || c.PolishIters < 0:
 		return errors.New("ranks: negative stopping rule")
-	case c.Iters == 0 && c.Epochs == 0 && c.Time == 0 && c.Target == 0:
-		return errors.New("ranks: no stopping rule (set iters, epochs, time or target)")
+	case c.Iters == 0 && c.Epochs == 0 && c.Time == 0 && c.Target == 0 && c.Tol == 0 && c.MaxEpochs == 0:
+		return errors.New("ranks: no stopping rule (set iters, epochs, time, target, tol or max-epochs)")
 	case c.Mode == ModeSync && (c.Pipeline || c.SyncEvery > 0):
 		return errors.New("ranks: sync mode takes neither --pipeline nor --sync-every")
 	case c.Mode != ModeBounded && c.MaxDelay != 0:

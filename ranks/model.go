@@ -193,6 +193,7 @@ type Metrics struct {
 	Rows     int
 	Accuracy float64
 	LogLoss  float64 // logistic models only (NaN otherwise)
+	Loss     float64 // the mean of the model's own loss (logistic, squared, squared hinge)
 	AUC      float64
 	RMSE     float64
 }
@@ -201,7 +202,7 @@ type Metrics struct {
 // model's labels for classification). Features beyond the model's are
 // ignored, as liblinear-predict does.
 func (m *Model) Evaluate(a *kernels.CSR, y []float64) (Metrics, error) {
-	res := Metrics{Rows: a.Rows, LogLoss: math.NaN(), AUC: math.NaN(), Accuracy: math.NaN(), RMSE: math.NaN()}
+	res := Metrics{Rows: a.Rows, LogLoss: math.NaN(), AUC: math.NaN(), Accuracy: math.NaN(), RMSE: math.NaN(), Loss: math.NaN()}
 	margins := make([]float64, a.Rows)
 	nf := m.Features
 	for i := range margins {
@@ -224,12 +225,13 @@ func (m *Model) Evaluate(a *kernels.CSR, y []float64) (Metrics, error) {
 			se += r * r
 		}
 		res.RMSE = math.Sqrt(se / float64(max(a.Rows, 1)))
+		res.Loss = se / (2 * float64(max(a.Rows, 1))) // the squared loss (m-y)^2/2
 		return res, nil
 	}
 	pos, neg := m.Labels[0], m.Labels[1]
 	sign := make([]float64, len(y))
 	correct := 0
-	var ll float64
+	var ll, own float64
 	for i, v := range y {
 		switch v {
 		case pos:
@@ -243,7 +245,9 @@ func (m *Model) Evaluate(a *kernels.CSR, y []float64) (Metrics, error) {
 			correct++
 		}
 		ll += kernels.Logistic.Value(margins[i], sign[i])
+		own += m.Loss.Value(margins[i], sign[i])
 	}
+	res.Loss = own / float64(max(a.Rows, 1))
 	res.Accuracy = float64(correct) / float64(max(a.Rows, 1))
 	if m.Loss == kernels.Logistic {
 		res.LogLoss = ll / float64(max(a.Rows, 1))

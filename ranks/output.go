@@ -31,12 +31,15 @@ type TraceRow struct {
 	RelAvg  float64 `json:"rel_subopt_avg"`
 	NNZLast int     `json:"nnz_last"`
 	NNZAvg  int     `json:"nnz_avg"`
+	// Test holds the output's held-out figures (--test), nil without.
+	Test *Metrics `json:"-"`
 }
 
 // evaluateTrace evaluates every snapshot of the trace on the workers'
-// shards (one Bcast of x and avg, one Reduce of two loss sums each). It
-// also returns the output (average) of the last snapshot.
-func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, f *facts, phiStar float64) ([]TraceRow, []float64, error) {
+// shards (one Bcast of x and avg, one Reduce of two loss sums each), and
+// the output on the held-out set h (if not nil). It also returns the
+// output (average) of the last snapshot.
+func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, f *facts, phiStar float64, h *heldOut) ([]TraceRow, []float64, error) {
 	tr, err := openTrace(path)
 	if err != nil {
 		return nil, nil, err
@@ -71,6 +74,10 @@ func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, 
 			row.RelLast = (row.PhiLast - phiStar) / math.Abs(phiStar)
 			row.RelAvg = (row.PhiAvg - phiStar) / math.Abs(phiStar)
 		}
+		if h != nil {
+			m := h.score(s.Avg)
+			row.Test = &m
+		}
 		rows = append(rows, row)
 	}
 	return rows, s.Avg, nil
@@ -101,10 +108,36 @@ type Summary struct {
 	Master    MasterInfo   `json:"master"`
 	Comm      CommInfo     `json:"comm"`
 
-	PhiStar *float64          `json:"phi_star,omitempty"`
-	Final   *TraceRow         `json:"final,omitempty"`
-	Target  *TargetInfo       `json:"target,omitempty"`
-	Outputs map[string]string `json:"outputs"`
+	PhiStar *float64    `json:"phi_star,omitempty"`
+	Final   *TraceRow   `json:"final,omitempty"`
+	Target  *TargetInfo `json:"target,omitempty"`
+	Tol     *TolInfo    `json:"tol,omitempty"`
+	// Polish is the final prox-gradient polish of a sparse model.
+	Polish *PolishInfo `json:"polish,omitempty"`
+	// Model is phi and the nonzeros of the model written (after the
+	// polish); absent when no model was written.
+	Model *ModelInfo `json:"model,omitempty"`
+	// Test is the model's figures on the held-out set (--test).
+	Test *TestInfo `json:"test,omitempty"`
+	// Diverged is set when the divergence guard stopped the run.
+	Diverged *Divergence       `json:"diverged,omitempty"`
+	Outputs  map[string]string `json:"outputs"`
+}
+
+// ModelInfo is the model written: phi on the training data, its relative
+// suboptimality (null when phi* is unknown) and its nonzeros.
+type ModelInfo struct {
+	Phi float64  `json:"phi"`
+	Rel *float64 `json:"rel_subopt"`
+	NNZ int      `json:"nnz"`
+}
+
+// TolInfo is the --tol rule's outcome: the last relative change of phi per
+// epoch it measured (null before two evaluations an epoch apart).
+type TolInfo struct {
+	Tol        float64  `json:"tol"`
+	Reached    bool     `json:"reached"`
+	LastChange *float64 `json:"last_change_per_epoch"`
 }
 
 // DataInfo describes the training data.
@@ -203,6 +236,9 @@ type TargetInfo struct {
 	WallS    float64 `json:"wall_s,omitempty"`
 	Evals    int64   `json:"evals"`
 	EvalCPUS float64 `json:"eval_cpu_s"`
+	// BestRel, for a target not reached, is the best relative
+	// suboptimality of the output in the run.
+	BestRel *float64 `json:"best_rel_subopt,omitempty"`
 }
 
 func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver.Averager, L, sigma, phiStar float64, rows []TraceRow, wallStart time.Time) *Summary {
@@ -276,7 +312,7 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 		fr := rows[len(rows)-1]
 		sum.Final = &fr
 	}
-	if r.ev != nil {
+	if r.ev != nil && cfg.Target > 0 {
 		sum.Target = &TargetInfo{Eps: cfg.Target, Reached: r.ev.hit.Load(), Evals: r.ev.evals.Load(),
 			EvalCPUS: float64(r.ev.busyNs.Load()) / 1e9}
 		if sum.Target.Reached {
@@ -294,10 +330,19 @@ func writeOutputs(cfg *Config, f *facts, sum *Summary, rows []TraceRow, w []floa
 	csvPath := filepath.Join(cfg.Out, "trace.csv")
 	if err := writeFileAtomic(csvPath, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
-		fmt.Fprintln(bw, "t,wall_s,epochs,phi_last,phi_avg,rel_subopt_last,rel_subopt_avg,nnz_last,nnz_avg")
+		test := len(rows) > 0 && rows[0].Test != nil
+		hdr := "t,wall_s,epochs,phi_last,phi_avg,rel_subopt_last,rel_subopt_avg,nnz_last,nnz_avg"
+		if test {
+			hdr += testCSVHeader(cfg.Loss)
+		}
+		fmt.Fprintln(bw, hdr)
 		for _, row := range rows {
-			fmt.Fprintf(bw, "%d,%.6f,%.6g,%.15g,%.15g,%.6g,%.6g,%d,%d\n", row.T, row.WallS, row.Epochs,
+			fmt.Fprintf(bw, "%d,%.6f,%.6g,%.15g,%.15g,%.6g,%.6g,%d,%d", row.T, row.WallS, row.Epochs,
 				row.PhiLast, row.PhiAvg, row.RelLast, row.RelAvg, row.NNZLast, row.NNZAvg)
+			if test && row.Test != nil {
+				fmt.Fprint(bw, testCSVFields(cfg.Loss, row.Test))
+			}
+			fmt.Fprintln(bw)
 		}
 		return bw.Flush()
 	}); err != nil {
@@ -305,8 +350,14 @@ func writeOutputs(cfg *Config, f *facts, sum *Summary, rows []TraceRow, w []floa
 	}
 	sum.Outputs["trace_csv"] = csvPath
 	sum.Outputs["trace_bin"] = filepath.Join(cfg.Out, "trace.bin")
+	modelPath := filepath.Join(cfg.Out, "model")
+	if w == nil {
+		// No model (the run diverged): none from an earlier run either.
+		if err := os.Remove(modelPath); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
 	if w != nil {
-		modelPath := filepath.Join(cfg.Out, "model")
 		m := &Model{Weights: w, Loss: cfg.Loss, Reg: cfg.Reg.Kind, Features: f.dRaw, Bias: cfg.Bias}
 		if f.labelMap != nil {
 			m.Labels = []float64{f.labelMap.Pos, f.labelMap.Neg}
@@ -334,12 +385,16 @@ func (r TraceRow) MarshalJSON() ([]byte, error) {
 		}
 		return v
 	}
-	return json.Marshal(map[string]any{
+	m := map[string]any{
 		"t": r.T, "wall_s": r.WallS, "epochs": r.Epochs,
 		"phi_last": num(r.PhiLast), "phi_avg": num(r.PhiAvg),
 		"rel_subopt_last": num(r.RelLast), "rel_subopt_avg": num(r.RelAvg),
 		"nnz_last": r.NNZLast, "nnz_avg": r.NNZAvg,
-	})
+	}
+	if r.Test != nil {
+		m["test_loss"], m["test_accuracy"], m["test_auc"], m["test_rmse"] = num(r.Test.Loss), num(r.Test.Accuracy), num(r.Test.AUC), num(r.Test.RMSE)
+	}
+	return json.Marshal(m)
 }
 
 // writeFileAtomic writes path through a temporary file in the same
@@ -410,14 +465,59 @@ func (s *Summary) Table(w io.Writer) {
 		} else {
 			p("objective", "phi(output)=%.10g phi(last)=%.10g (phi* unknown)", s.Final.PhiAvg, s.Final.PhiLast)
 		}
-		p("model", "nnz %d of %d", s.Final.NNZAvg, s.Data.Dim)
+		if s.Model == nil {
+			p("model", "none written")
+		}
+	}
+	if s.Polish != nil {
+		kept := "kept"
+		if !s.Polish.Kept {
+			kept = "not kept: it raised phi"
+		}
+		p("polish", "%d prox-gradient steps on the full data in %.3f s: nnz %d -> %d, phi %.10g -> %.10g (%s)",
+			s.Polish.Iters, s.Polish.TimeS, s.Polish.NNZBefore, s.Polish.NNZAfter, s.Polish.PhiBefore, s.Polish.PhiAfter, kept)
+	}
+	if s.Model != nil {
+		rel := ""
+		if s.Model.Rel != nil {
+			rel = fmt.Sprintf(", rel. subopt %.3g", *s.Model.Rel)
+		}
+		p("model", "nnz %d of %d, phi %.10g%s", s.Model.NNZ, s.Data.Dim, s.Model.Phi, rel)
+	}
+	if s.Test != nil {
+		t := s.Test
+		var fs []string
+		add := func(name string, v *float64) {
+			if v != nil {
+				fs = append(fs, fmt.Sprintf("%s %.4g", name, *v))
+			}
+		}
+		add("loss", t.Loss)
+		add("accuracy", t.Accuracy)
+		add("AUC", t.AUC)
+		add("RMSE", t.RMSE)
+		p("test", "%s (%d rows): %s", filepath.Base(t.Path), t.Rows, strings.Join(fs, ", "))
+	}
+	if s.Tol != nil {
+		ch := "not measured"
+		if s.Tol.LastChange != nil {
+			ch = fmt.Sprintf("%.3g", *s.Tol.LastChange)
+		}
+		p("tol", "relative change of phi per epoch %s (tol %g, reached %v)", ch, s.Tol.Tol, s.Tol.Reached)
+	}
+	if s.Diverged != nil {
+		p("DIVERGED", "at t=%d (epoch %.3g): %s; alpha %.4g", s.Diverged.T, s.Diverged.Epochs, s.Diverged.What, s.Diverged.Alpha)
 	}
 	if s.Target != nil {
 		if s.Target.Reached {
 			p("target", "rel. subopt %g reached at t=%d after %.3f s: phi(output)=%.10g, the model written (%d evaluations, %.3f s CPU)",
 				s.Target.Eps, s.Target.T, s.Target.WallS, s.Target.Phi, s.Target.Evals, s.Target.EvalCPUS)
 		} else {
-			p("target", "rel. subopt %g NOT reached (%d evaluations, %.3f s CPU)", s.Target.Eps, s.Target.Evals, s.Target.EvalCPUS)
+			best := ""
+			if s.Target.BestRel != nil {
+				best = fmt.Sprintf(", best %.3g", *s.Target.BestRel)
+			}
+			p("target", "rel. subopt %g NOT reached%s (%d evaluations, %.3f s CPU)", s.Target.Eps, best, s.Target.Evals, s.Target.EvalCPUS)
 		}
 	}
 	p("outputs", "%s", filepath.Dir(s.Outputs["summary"]))

@@ -140,7 +140,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	// reference solve needs it.
 	var full *solver.Problem
 	phiStar := cfg.PhiStar
-	if cfg.Target > 0 || cfg.NeedFull || (math.IsNaN(phiStar) && cfg.Reference != nil) {
+	if cfg.Target > 0 || cfg.Tol > 0 || cfg.NeedFull || (math.IsNaN(phiStar) && cfg.Reference != nil) {
 		full, err = loadFull(cfg, f)
 		if err != nil {
 			return nil, abortRounds(ctx, c, err)
@@ -154,6 +154,12 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	}
 	if cfg.Target > 0 && math.IsNaN(phiStar) {
 		return nil, abortRounds(ctx, c, errNoPhiStar)
+	}
+	var test *heldOut
+	if cfg.Test != "" {
+		if test, err = loadHeldOut(cfg, f); err != nil {
+			return nil, abortRounds(ctx, c, err)
+		}
 	}
 
 	L, sigma, err := masterEstimate(ctx, c, cfg, f, x0)
@@ -172,9 +178,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		Mode: cfg.Mode, MaxDelay: cfg.MaxDelay, SyncEvery: cfg.SyncEvery, Pipeline: cfg.Pipeline,
 		Iters: cfg.Iters, SnapshotEvery: cfg.SnapshotEvery, Update: cfg.Update,
 	}
-	if cfg.Epochs > 0 {
-		mc.Samples = int64(math.Ceil(cfg.Epochs * float64(f.n)))
-	}
+	mc.Samples = sampleLimit(cfg, f.n)
 	if !cfg.Replicate && !cfg.NoReweight && P > 1 {
 		mc.Shares = make([]float64, P+1)
 		for w := 1; w <= P; w++ {
@@ -199,8 +203,8 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		snap: Snapshot{X: make([]float64, d), Avg: make([]float64, d)},
 	}
 	run.prog.phi = math.NaN()
-	if cfg.Target > 0 {
-		if run.ev, err = newEvaluator(full, phiStar, cfg.Target, d); err != nil {
+	if cfg.Target > 0 || cfg.Tol > 0 {
+		if run.ev, err = newEvaluator(full, phiStar, cfg.Target, d, newTolCheck(cfg.Tol, f.n)); err != nil {
 			tw.close()
 			return nil, stopWorkers(ctx, c, err)
 		}
@@ -218,24 +222,27 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 
 	// After the run: evaluate the trace on the full data (on the workers'
 	// shards), write the outputs.
-	rows, model, err := evaluateTrace(ctx, c, cfg, tracePath, f, phiStar)
+	rows, model, err := evaluateTrace(ctx, c, cfg, tracePath, f, phiStar, test)
 	if err != nil {
 		return nil, err
 	}
 	if run.ev != nil && run.ev.hit.Load() {
 		model = run.ev.hitX
 	}
+	sum := run.summary(f, hash, sched, avg, L, sigma, phiStar, rows, wallStart)
+	if model, err = run.finish(ctx, sum, f, model, sched, L, test, rows); err != nil {
+		return nil, err
+	}
 	if err := endRounds(ctx, c); err != nil {
 		return nil, err
 	}
-	sum := run.summary(f, hash, sched, avg, L, sigma, phiStar, rows, wallStart)
 	if err := writeOutputs(cfg, f, sum, rows, model); err != nil {
 		return nil, err
 	}
 	if cfg.Summary != nil {
 		sum.Table(cfg.Summary)
 	}
-	return &Result{Summary: sum}, nil
+	return &Result{Summary: sum}, finalErr(cfg, sum)
 }
 
 // abortRounds tells the workers (waiting for estimation rounds) to stop,
@@ -295,6 +302,8 @@ type masterRun struct {
 	tw   *traceWriter
 	snap Snapshot
 	ev   *evaluator
+	grd  guard
+	div  *Divergence // set when the guard stopped the run
 
 	start      time.Time
 	trainNs    int64
@@ -356,6 +365,10 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 		if err := decodeGrad(&in, &g, r.d); err != nil {
 			return err
 		}
+		if r.grd.badLoss(g.Loss) {
+			r.diverged(r.grd.what(g.Loss))
+			break
+		}
 		rd, err := m.Step(&g)
 		if err != nil {
 			return err
@@ -368,6 +381,9 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 			if err := r.snapshot(); err != nil {
 				return err
 			}
+			if r.div != nil {
+				break
+			}
 		}
 		if r.ev != nil {
 			r.ev.offer(m, r.start)
@@ -378,13 +394,17 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 	}
 	r.trainNs = int64(time.Since(r.start))
 	switch {
+	case r.div != nil:
+		r.stopReason = "diverged"
 	case m.Done():
 		r.stopReason = "iters"
 		if r.cfg.Iters == 0 || m.T() < r.cfg.Iters {
-			r.stopReason = "epochs"
+			r.stopReason = epochsReason(r.cfg)
 		}
 	case r.ev != nil && r.ev.hit.Load():
 		r.stopReason = "target"
+	case r.ev != nil && r.ev.tolHit.Load():
+		r.stopReason = "tol"
 	case interrupt.Err() != nil:
 		r.stopReason = "interrupted"
 	default:
@@ -407,6 +427,9 @@ func (r *masterRun) snapshot() error {
 	r.m.Iterate(s.X)
 	r.m.Output(s.Avg)
 	r.lastSnapT = s.T
+	if what := badIterate(s.X); what != "" && r.div == nil {
+		r.diverged(what)
+	}
 	psi := r.cfg.Reg.Value(s.X)
 	r.progMu.Lock()
 	r.prog.psi = psi
@@ -495,6 +518,9 @@ type evaluator struct {
 	free    chan []float64
 	onHit   func()
 	hit     atomic.Bool
+	tol     *tolCheck // --tol (nil: none); used by run only
+	tolHit  atomic.Bool
+	bestPhi float64 // the smallest phi evaluated (read after close)
 	hitT    atomic.Int64
 	hitWall atomic.Int64
 	hitX    []float64 // the output that reached the target (read after close)
@@ -513,19 +539,25 @@ type evaluator struct {
 const evalRest = 9
 
 type evalReq struct {
-	x      []float64
-	t      int64
-	wallNs int64
+	x       []float64
+	t       int64
+	wallNs  int64
+	samples int64
 }
 
-func newEvaluator(full *solver.Problem, phiStar, eps float64, d int) (*evaluator, error) {
+// newEvaluator evaluates on full for the target eps (0: none) and the
+// tolerance check tol (nil: none).
+func newEvaluator(full *solver.Problem, phiStar, eps float64, d int, tol *tolCheck) (*evaluator, error) {
 	// One goroutine: the evaluator must not take the workers' cores.
 	p, err := solver.NewProblem(full.A, full.Y, full.Loss, full.Reg, 1)
 	if err != nil {
 		return nil, err
 	}
 	e := &evaluator{prob: p, thresh: phiStar + eps*math.Abs(phiStar),
-		in: make(chan evalReq, 1), free: make(chan []float64, 2)}
+		in: make(chan evalReq, 1), free: make(chan []float64, 2), tol: tol, bestPhi: math.NaN()}
+	if !(eps > 0) {
+		e.thresh = math.NaN() // no target: only the tolerance check
+	}
 	e.free <- make([]float64, d)
 	e.free <- make([]float64, d)
 	e.phiBits.Store(math.Float64bits(math.NaN()))
@@ -536,7 +568,7 @@ func newEvaluator(full *solver.Problem, phiStar, eps float64, d int) (*evaluator
 // offer hands the evaluator a copy of the output if it is idle and at
 // least a few updates have passed since the last offer.
 func (e *evaluator) offer(m *Master, start time.Time) {
-	if m.T()-e.lastT < 8 || e.hit.Load() {
+	if m.T()-e.lastT < 8 || e.hit.Load() || e.tolHit.Load() {
 		return
 	}
 	now := time.Now()
@@ -547,7 +579,7 @@ func (e *evaluator) offer(m *Master, start time.Time) {
 	case buf := <-e.free:
 		m.Output(buf)
 		e.lastT = m.T()
-		e.in <- evalReq{x: buf, t: m.T(), wallNs: int64(now.Sub(start))}
+		e.in <- evalReq{x: buf, t: m.T(), wallNs: int64(now.Sub(start)), samples: m.SamplesDone()}
 	default:
 	}
 }
@@ -562,6 +594,13 @@ func (e *evaluator) run() {
 		e.notBefore.Store(time.Now().Add(evalRest * took).UnixNano())
 		e.evals.Add(1)
 		e.phiBits.Store(math.Float64bits(phi))
+		if phi < e.bestPhi || math.IsNaN(e.bestPhi) {
+			e.bestPhi = phi
+		}
+		if e.tol != nil && !e.tolHit.Load() && !e.hit.Load() && e.tol.observe(phi, req.samples) {
+			e.tolHit.Store(true)
+			e.onHit()
+		}
 		if phi <= e.thresh && !e.hit.Load() {
 			e.hitX, e.hitPhi = append([]float64(nil), req.x...), phi
 			e.hitT.Store(req.t)

@@ -38,6 +38,12 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var test *heldOut
+	if cfg.Test != "" {
+		if test, err = loadHeldOut(cfg, f); err != nil {
+			return nil, err
+		}
+	}
 	d := f.d
 	x0 := make([]float64, d)
 	cfg.Reg.Init(x0)
@@ -66,11 +72,15 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 		return nil, err
 	}
 	nextSnap := NextSnapshot(0, cfg.SnapshotEvery)
-	var samplesLimit int64
-	if cfg.Epochs > 0 {
-		samplesLimit = int64(math.Ceil(cfg.Epochs * float64(f.n)))
-	}
+	samplesLimit := sampleLimit(cfg, f.n)
 	thresh := phiStar + cfg.Target*math.Abs(phiStar)
+	if !(cfg.Target > 0) {
+		thresh = math.NaN()
+	}
+	tol := newTolCheck(cfg.Tol, f.n)
+	var grd guard
+	var div *Divergence
+	bestPhi := math.NaN()
 
 	var snaps []Snapshot
 	start := time.Now()
@@ -79,6 +89,9 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 			X: append([]float64(nil), sgd.X...), Avg: make([]float64, d)}
 		sgd.Output(s.Avg)
 		snaps = append(snaps, s)
+		if what := badIterate(s.X); what != "" && div == nil {
+			div = &Divergence{T: s.T, Epochs: sgd.Epochs(), What: what}
+		}
 	}
 	record()
 	var evals int64
@@ -94,22 +107,27 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 			reason = "interrupted" // outputs are still written
 		case cfg.Iters > 0 && sgd.T >= cfg.Iters:
 			reason = "iters"
+		case div != nil:
+			reason = "diverged"
 		case samplesLimit > 0 && sgd.Samples >= samplesLimit:
-			reason = "epochs"
+			reason = epochsReason(cfg)
 		case cfg.Time > 0 && time.Since(start) >= cfg.Time:
 			reason = "time"
 		}
 		if reason != "" {
 			break
 		}
-		sgd.Step()
+		if loss := sgd.Step(); grd.badLoss(loss) && div == nil {
+			div = &Divergence{T: sgd.T - 1, Epochs: sgd.Epochs(), What: grd.what(loss)}
+			continue
+		}
 		if sgd.T >= nextSnap {
 			record()
 			nextSnap = NextSnapshot(sgd.T, cfg.SnapshotEvery)
 		}
 		// The target is checked as the evaluator of a distributed run
 		// checks it: resting evalRest times as long as an evaluation takes.
-		if cfg.Target > 0 && sgd.T%8 == 0 && time.Now().After(evalNext) {
+		if (cfg.Target > 0 || tol != nil) && sgd.T%8 == 0 && time.Now().After(evalNext) {
 			t0 := time.Now()
 			sgd.Output(out)
 			phi := p.Objective(out)
@@ -117,6 +135,12 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 			evalNs += int64(took)
 			evals++
 			evalNext = time.Now().Add(evalRest * took)
+			if phi < bestPhi || math.IsNaN(bestPhi) {
+				bestPhi = phi
+			}
+			if tol != nil && tol.observe(phi, sgd.Samples) {
+				reason = "tol"
+			}
 			if phi <= thresh {
 				target.Reached, target.T, target.WallS, target.Phi = true, sgd.T, time.Since(start).Seconds(), phi
 				hitX = append([]float64(nil), out...)
@@ -136,6 +160,10 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 		if !math.IsNaN(phiStar) {
 			row.RelLast = (row.PhiLast - phiStar) / math.Abs(phiStar)
 			row.RelAvg = (row.PhiAvg - phiStar) / math.Abs(phiStar)
+		}
+		if test != nil {
+			m := test.score(s.Avg)
+			row.Test = &m
 		}
 		rows = append(rows, row)
 	}
@@ -171,6 +199,19 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 		target.Evals, target.EvalCPUS = evals, float64(evalNs)/1e9
 		sum.Target = target
 	}
+	if tol != nil {
+		sum.Tol = &TolInfo{Tol: cfg.Tol, Reached: reason == "tol", LastChange: finitePtr(tol.last)}
+	}
+	markTarget(sum, rows, bestPhi)
+	if div != nil {
+		if L == 0 {
+			L = p.EstimateL(powerIters, cfg.Seed)
+		}
+		div.explain(sched, L)
+		sum.Diverged, model = div, nil
+	} else {
+		model = finishModel(cfg, sum, model, p.Smooth, L, test)
+	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
 	}
@@ -180,7 +221,7 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	if cfg.Summary != nil {
 		sum.Table(cfg.Summary)
 	}
-	return &Result{Summary: sum}, nil
+	return &Result{Summary: sum}, finalErr(cfg, sum)
 }
 
 func hostname() string {

@@ -321,6 +321,13 @@ func workerServe(ctx context.Context, c *comm.Comm, cfg *Config, s *shard, contr
 			if contribute {
 				noiseSums(cfg.Loss, s, v, res)
 			}
+		case estGrad:
+			res = out[:d+1]
+			if contribute {
+				shardGradSums(cfg.Loss, s, v[:d], res)
+			} else {
+				clear(res)
+			}
 		case estEval:
 			res = out[:2]
 			clear(res)

@@ -35,7 +35,7 @@ func trainFlags() []cli.Flag {
 			b.Value = 64
 		}
 	}
-	return append(flags,
+	return append(append(flags,
 		&cli.StringFlag{Name: "mode", EnvVars: envs("mode"), Value: "async",
 			Usage: "`M`: async (one update per arriving gradient, reply to its worker only), sync (wait for all P gradients, average, update once)" +
 				" or bounded (async, but a worker whose next gradient could be more than --max-delay updates stale waits for fresh x)"},
@@ -71,7 +71,7 @@ func trainFlags() []cli.Flag {
 			Usage: "give up when not every rank has arrived after `D`"},
 		&cli.StringFlag{Name: "progress", EnvVars: envs("progress"), Value: "auto",
 			Usage: "the master's progress on stderr: `P` = auto (a live line on a terminal, a line a second otherwise), line, none"},
-	)
+	), stopFlags()...)
 }
 
 // trainConfig is the validated content of trainFlags.
@@ -116,7 +116,10 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	if cfg.Iters < 0 || !(cfg.Epochs >= 0) || math.IsInf(cfg.Epochs, 0) || cfg.Time < 0 || !(cfg.Target >= 0) || math.IsInf(cfg.Target, 0) {
 		return nil, usagef("--iters, --epochs, --time and --target must be >= 0")
 	}
-	if cfg.Iters == 0 && cfg.Epochs == 0 && cfg.Time == 0 && cfg.Target == 0 {
+	if err := stopConfigFrom(c, cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Iters == 0 && cfg.Epochs == 0 && cfg.Time == 0 && cfg.Target == 0 && cfg.Tol == 0 && cfg.MaxEpochs == 0 {
 		cfg.Epochs = 20
 	}
 	if cfg.SnapshotEvery = c.Int64("snapshot-every"); cfg.SnapshotEvery < 0 {

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"math"
+
+	"github.com/asyncmb/asyncmb/ranks"
+	"github.com/asyncmb/asyncmb/solver"
+	"github.com/urfave/cli/v2"
+)
+
+// defaultMaxEpochs caps a --target or --tol run that gives no --epochs,
+// --iters or --time: a run that cannot reach its target stops there and
+// fails instead of running for ever.
+const defaultMaxEpochs = 1000
+
+// stopFlags are train's stopping rules that need no phi*, the epoch cap,
+// the held-out set and the polish.
+func stopFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.Float64Flag{Name: "tol", EnvVars: envs("tol"),
+			Usage: "stop when the relative change of phi(output) on the full data, per epoch, between evaluations at least an epoch apart, is at most `TOL`" +
+				" (needs no phi*; the master then loads the whole data set and evaluates the output beside its update loop, as for --target)"},
+		&cli.Float64Flag{Name: "max-epochs", EnvVars: envs("max-epochs"),
+			DefaultText: "1000 with --target or --tol when no --epochs, --iters or --time is given, else none",
+			Usage: "stop after `E` passes over the data whatever the other rules say; a --target run that stops before reaching its target" +
+				" (by this cap, --epochs, --iters or --time) still writes its outputs, marked \"reached\": false, and exits 1"},
+		&cli.StringFlag{Name: "test", EnvVars: envs("test"),
+			Usage: "a held-out LIBSVM `FILE`: its loss and accuracy/AUC (classification) or RMSE (regression) at every snapshot go into trace.csv," +
+				" and those of the model into summary.json (evaluated after the run, like the training objective)"},
+		&cli.IntFlag{Name: "polish", EnvVars: envs("polish"), Value: solver.DefaultPolishIters,
+			Usage: "l1, elastic, l1box and group: at most `N` accelerated full-data proximal gradient steps (step 1/L with backtracking, FISTA with restart)" +
+				" from the model after the run, which zero the coordinates the optimum has at zero; the result is kept only if phi does not rise; 0: no polish"},
+	}
+}
+
+// stopConfigFrom reads stopFlags into cfg (after --iters, --epochs, --time
+// and --target).
+func stopConfigFrom(c *cli.Context, cfg *ranks.Config) error {
+	cfg.Tol, cfg.MaxEpochs, cfg.Test, cfg.PolishIters = c.Float64("tol"), c.Float64("max-epochs"), c.String("test"), c.Int("polish")
+	if !(cfg.Tol >= 0) || math.IsInf(cfg.Tol, 0) || !(cfg.MaxEpochs >= 0) || math.IsInf(cfg.MaxEpochs, 0) {
+		return usagef("--tol and --max-epochs must be finite and >= 0")
+	}
+	if cfg.PolishIters < 0 {
+		return usagef("--polish %d: want N >= 0", cfg.PolishIters)
+	}
+	if !c.IsSet("max-epochs") && (cfg.Target > 0 || cfg.Tol > 0) && cfg.Epochs == 0 && cfg.Iters == 0 && cfg.Time == 0 {
+		cfg.MaxEpochs = defaultMaxEpochs
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package ranks
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+)
+
+// Stopping rules beside --iters, --epochs and --time: the relative change
+// of phi (--tol), the epoch cap (--max-epochs), and the outcome of a
+// --target run that stops without reaching its target.
+
+// ErrTargetNotReached marks a --target run that stopped (by the epoch cap,
+// --epochs, --iters or --time) before its output reached the target. The
+// outputs are written all the same, with "reached": false.
+var ErrTargetNotReached = errors.New("target not reached")
+
+// tolCheck is --tol: it compares phi(output) at evaluations at least one
+// epoch apart, and fires when the relative change per epoch,
+// |phi_prev - phi| / |phi| / epochs between them, is at most tol. Spacing
+// the comparison by epochs, not by evaluations, makes it independent of
+// how often the evaluator runs (on a small data set, every few updates).
+type tolCheck struct {
+	tol        float64
+	n          int64 // rows: one epoch
+	refPhi     float64
+	refSamples int64
+	started    bool
+	last       float64 // the last relative change per epoch (NaN before)
+}
+
+func newTolCheck(tol float64, n int64) *tolCheck {
+	if !(tol > 0) {
+		return nil
+	}
+	return &tolCheck{tol: tol, n: n, last: math.NaN()}
+}
+
+// observe takes phi(output) after samples rows and reports whether the
+// change has fallen to tol.
+func (c *tolCheck) observe(phi float64, samples int64) bool {
+	if math.IsNaN(phi) || math.IsInf(phi, 0) {
+		return false
+	}
+	if !c.started {
+		c.refPhi, c.refSamples, c.started = phi, samples, true
+		return false
+	}
+	if samples-c.refSamples < c.n {
+		return false
+	}
+	epochs := float64(samples-c.refSamples) / float64(c.n)
+	c.last = math.Abs(c.refPhi-phi) / math.Max(math.Abs(phi), 1e-300) / epochs
+	c.refPhi, c.refSamples = phi, samples
+	return c.last <= c.tol
+}
+
+// sampleLimit is the master's budget of mini-batch rows: the smaller of
+// --epochs and --max-epochs (0: none).
+func sampleLimit(cfg *Config, n int64) int64 {
+	e := cfg.Epochs
+	if cfg.MaxEpochs > 0 && (e == 0 || cfg.MaxEpochs < e) {
+		e = cfg.MaxEpochs
+	}
+	if e == 0 {
+		return 0
+	}
+	return int64(math.Ceil(e * float64(n)))
+}
+
+// epochsReason names the rule that ended a run at its sample budget.
+func epochsReason(cfg *Config) string {
+	if cfg.MaxEpochs > 0 && (cfg.Epochs == 0 || cfg.MaxEpochs < cfg.Epochs) {
+		return "max-epochs"
+	}
+	return "epochs"
+}
+
+// bestRel is the best relative suboptimality of the output seen in the
+// run: over the trace and the evaluator's evaluations (best phi).
+func bestRel(rows []TraceRow, bestPhi, phiStar float64) float64 {
+	best := bestPhi
+	for _, r := range rows {
+		if r.PhiAvg < best || math.IsNaN(best) {
+			best = r.PhiAvg
+		}
+	}
+	return (best - phiStar) / math.Abs(phiStar)
+}
+
+// markTarget records, for a --target run that did not reach its target,
+// the best relative suboptimality it saw (before the outputs are written).
+func markTarget(sum *Summary, rows []TraceRow, bestPhi float64) {
+	if sum.Target != nil && !sum.Target.Reached && sum.PhiStar != nil {
+		sum.Target.BestRel = finitePtr(bestRel(rows, bestPhi, *sum.PhiStar))
+	}
+}
+
+// finalErr is the error a run ends with once its outputs are written: the
+// divergence, or a target that was not reached (an interrupted run is the
+// caller's to report).
+func finalErr(cfg *Config, sum *Summary) error {
+	if sum.Diverged != nil {
+		return sum.Diverged.err()
+	}
+	if sum.Target == nil || sum.Target.Reached || sum.StopReason == "interrupted" {
+		return nil
+	}
+	best := "unknown"
+	if sum.Target.BestRel != nil {
+		best = fmt.Sprintf("%.3g", *sum.Target.BestRel)
+	}
+	return fmt.Errorf("%w after %.4g epochs (best relative suboptimality %s, target %g; stopped by %s): the outputs in %s are written, marked \"reached\": false;"+
+		" try a larger --max-epochs or --time, or a looser --target", ErrTargetNotReached, sum.Epochs, best, cfg.Target, sum.StopReason, filepath.Clean(cfg.Out))
+}
