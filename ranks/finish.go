@@ -2,6 +2,7 @@ package ranks
 
 import (
 	"context"
+	"fmt"
 	"math"
 
 	"github.com/asyncmb/asyncmb/solver"
@@ -56,6 +57,9 @@ func (r *masterRun) finish(ctx context.Context, sum *Summary, f *facts, model []
 func finishModel(cfg *Config, sum *Summary, model []float64, smooth solver.SmoothFunc, L float64, test *heldOut) []float64 {
 	var phi float64
 	if cfg.PolishIters > 0 && polishes(cfg.Reg) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "polish: up to %d proximal gradient steps on the full data from the model (nnz %d)\n", cfg.PolishIters, solver.NNZ(model))
+		}
 		model, sum.Polish = polishModel(smooth, cfg, model, L)
 		phi = sum.Polish.PhiAfter
 	} else {
