@@ -52,11 +52,12 @@ func (r *masterRun) finish(ctx context.Context, sum *Summary, f *facts, model []
 }
 
 // finishModel polishes the model (sparse regularizers, cfg.PolishIters >
-// 0) and records its phi, nonzeros and held-out figures in sum; it
+// 0, not after an interrupt) and records its phi, nonzeros and held-out figures in sum; it
 // returns the model to write.
 func finishModel(cfg *Config, sum *Summary, model []float64, smooth solver.SmoothFunc, L float64, test *heldOut) []float64 {
 	var phi float64
-	if cfg.PolishIters > 0 && polishes(cfg.Reg) {
+	// An interrupted run writes its output at once, unpolished.
+	if cfg.PolishIters > 0 && polishes(cfg.Reg) && sum.StopReason != "interrupted" {
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "polish: up to %d proximal gradient steps on the full data from the model (nnz %d)\n", cfg.PolishIters, solver.NNZ(model))
 		}

@@ -12,7 +12,8 @@ type PolishOptions struct {
 	// MaxIter caps the prox-gradient steps (0: DefaultPolishIters).
 	MaxIter int
 	// L0 is the first guess of the Lipschitz constant of grad f for the
-	// backtracking (0 or not finite: 1).
+	// backtracking (0 or not finite: the curvature along the gradient,
+	// ||grad f(x0 - h g) - g|| / ||h g||, one more evaluation).
 	L0 float64
 	// Tol stops the steps once the support has not changed for
 	// polishStable steps and the relative decrease of phi over the last
@@ -66,9 +67,6 @@ func Polish(f SmoothFunc, reg Reg, x0 []float64, opt PolishOptions) PolishResult
 		tol = 1e-9
 	}
 	L := opt.L0
-	if !(L > 0) || math.IsInf(L, 0) {
-		L = 1
-	}
 	d := len(x0)
 	x := append([]float64(nil), x0...)
 	reg.Prox(x, 0) // feasible: the projection of the constrained kinds, identity for l1
@@ -78,6 +76,10 @@ func Polish(f SmoothFunc, reg Reg, x0 []float64, opt PolishOptions) PolishResult
 	gz := make([]float64, d)
 	fy := f(y, gy)
 	res := PolishResult{Evals: 1, NNZ0: NNZ(x0), Phi0: fy + reg.Value(x)}
+	if !(L > 0) || math.IsInf(L, 0) {
+		L = secantL(f, y, gy, z, gz)
+		res.Evals++
+	}
 	best := append([]float64(nil), x...)
 	bestPhi := res.Phi0
 	t, stable := 1.0, 0
@@ -152,4 +154,30 @@ func Polish(f SmoothFunc, reg Reg, x0 []float64, opt PolishOptions) PolishResult
 	}
 	res.X, res.Phi, res.NNZ, res.L = best, bestPhi, NNZ(best), L
 	return res
+}
+
+// secantL estimates the curvature of f at x along its gradient g,
+// ||grad f(x - h g) - g|| / ||h g|| for a small h (z and gz are scratch),
+// or returns 1 when that is not a positive number. Too small an estimate is
+// raised by the backtracking; too large a one would only be lowered by 10%
+// a step.
+func secantL(f SmoothFunc, x, g, z, gz []float64) float64 {
+	gn := math.Sqrt(sumSq(g))
+	if !(gn > 0) || math.IsInf(gn, 0) {
+		return 1
+	}
+	h := 1e-4 * math.Max(1, math.Sqrt(sumSq(x))) / gn
+	for i := range z {
+		z[i] = x[i] - h*g[i]
+	}
+	f(z, gz)
+	var dg float64
+	for i := range gz {
+		dg += (gz[i] - g[i]) * (gz[i] - g[i])
+	}
+	L := math.Sqrt(dg) / (h * gn)
+	if !(L > 0) || math.IsInf(L, 0) {
+		return 1
+	}
+	return L
 }

@@ -391,3 +391,22 @@ func TestTrainHeldOut(t *testing.T) {
 		})
 	}
 }
+
+// TestStopFlagsUsage: bad values of the new flags exit 2 before any rank
+// starts, and --help explains each of them.
+func TestStopFlagsUsage(t *testing.T) {
+	for _, args := range [][]string{{"--tol", "-1"}, {"--max-epochs", "-2"}, {"--polish", "-1"}, {"--tol", "NaN"}} {
+		var so, se bytes.Buffer
+		full := append([]string{"asyncmb", "train", "--data", "../../testdata/heart_scale", "--reference=false", "--out", t.TempDir()}, args...)
+		if code := run(full, &so, &se); code != 2 {
+			t.Errorf("%v: exit %d, want 2\n%s", args, code, se.String())
+		}
+	}
+	var so, se bytes.Buffer
+	run([]string{"asyncmb", "train", "--help"}, &so, &se)
+	for _, want := range []string{"--tol TOL", "--max-epochs E", "--test FILE", "--polish N", "ASYNCMB_TOL", "ASYNCMB_POLISH"} {
+		if !strings.Contains(so.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}

@@ -54,7 +54,7 @@ func trainFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "time", EnvVars: envs("time"), Usage: "stop after `DURATION` of training (e.g. 30s)"},
 		&cli.Float64Flag{Name: "target", EnvVars: envs("target"),
 			Usage: "stop when the output reaches relative suboptimality (phi - phi*)/|phi*| <= `EPS`; phi* comes from the reference cache (computed first if missing);" +
-				" the master then loads the whole data set and evaluates the output beside its update loop"},
+				" the master then loads the whole data set and evaluates the output beside its update loop; a run that stops before reaching it exits 1 (see --max-epochs)"},
 		&cli.BoolFlag{Name: "reference", EnvVars: envs("reference"), Value: true,
 			Usage: "report suboptimality against phi* from the reference cache, solving for it first if it is missing (--reference=false: report phi only)"},
 		&cli.Float64Flag{Name: "phi-star", EnvVars: envs("phi-star"),
