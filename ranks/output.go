@@ -127,9 +127,18 @@ type Summary struct {
 // ModelInfo is the model written: phi on the training data, its relative
 // suboptimality (null when phi* is unknown) and its nonzeros.
 type ModelInfo struct {
-	Phi float64  `json:"phi"`
+	Phi float64  `json:"-"` // in JSON as phi, null when not finite
 	Rel *float64 `json:"rel_subopt"`
 	NNZ int      `json:"nnz"`
+}
+
+// MarshalJSON writes a non-finite phi as null.
+func (m ModelInfo) MarshalJSON() ([]byte, error) {
+	type plain ModelInfo
+	return json.Marshal(struct {
+		Phi *float64 `json:"phi"`
+		plain
+	}{finitePtr(m.Phi), plain(m)})
 }
 
 // TolInfo is the --tol rule's outcome: the last relative change of phi per

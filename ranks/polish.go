@@ -2,6 +2,7 @@ package ranks
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"runtime"
 	"time"
@@ -46,6 +47,16 @@ type PolishInfo struct {
 	// and the model written is the output as it was.
 	Kept  bool    `json:"kept"`
 	TimeS float64 `json:"time_s"`
+}
+
+// MarshalJSON writes a non-finite phi (an infeasible start) as null.
+func (p PolishInfo) MarshalJSON() ([]byte, error) {
+	type plain PolishInfo
+	return json.Marshal(struct {
+		plain
+		PhiBefore *float64 `json:"phi_before"`
+		PhiAfter  *float64 `json:"phi_after"`
+	}{plain(p), finitePtr(p.PhiBefore), finitePtr(p.PhiAfter)})
 }
 
 // polishModel polishes w with smooth, the loss on the full data, and

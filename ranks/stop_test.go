@@ -1,6 +1,7 @@
 package ranks
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -99,6 +100,21 @@ func TestSampleLimit(t *testing.T) {
 		cfg := &Config{Epochs: c.epochs, MaxEpochs: c.max}
 		if got := sampleLimit(cfg, 100); got != c.want || epochsReason(cfg) != c.reason {
 			t.Errorf("epochs %g max %g: limit %d (%s), want %d (%s)", c.epochs, c.max, got, epochsReason(cfg), c.want, c.reason)
+		}
+	}
+}
+
+// TestSummaryJSONNonFinite: a non-finite phi in the polish or model record
+// is written as null (JSON has no NaN or Inf, and encoding would fail).
+func TestSummaryJSONNonFinite(t *testing.T) {
+	s := &Summary{Polish: &PolishInfo{Iters: 3, PhiBefore: math.Inf(1), PhiAfter: 0.5, Kept: true}, Model: &ModelInfo{Phi: math.NaN(), NNZ: 4}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"phi_before":null`, `"phi_after":0.5`, `"kept":true`, `"model":{"phi":null,"rel_subopt":null,"nnz":4}`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
 		}
 	}
 }
