@@ -12,8 +12,9 @@ import (
 // iterates grow geometrically until they overflow to Inf and NaN; without a
 // guard the run would go on and write an all-NaN model. The checks are
 // cheap enough for the master's hot loop: one comparison of the mini-batch
-// loss each worker sends with its gradient, and a finiteness check of the
-// iterate at the (geometrically spaced) snapshots.
+// loss each worker sends with its gradient (bad once every worker's latest
+// one is bad), and a finiteness check of the iterate at the (geometrically
+// spaced) snapshots.
 
 // explodeFactor: a mini-batch loss above explodeFactor * max(first loss, 1)
 // is divergence. Every loss starts at x0 (0 or the simplex's centre), where
@@ -24,23 +25,40 @@ const explodeFactor = 1e6
 // ErrDiverged marks a run stopped by the divergence guard.
 var ErrDiverged = errors.New("the run diverged")
 
-// guard watches the mini-batch losses. Not safe for concurrent use.
+// guard watches the mini-batch losses. A bad loss (non-finite, or over the
+// limit) is divergence once the latest loss of every worker is bad: then
+// the iterate itself is bad, not one worker's gradient (a faulty worker is
+// another matter, for the master's refusal of bad gradients). Not safe for
+// concurrent use.
 type guard struct {
 	limit float64 // 0 until the first loss
 	first float64
+	bad   []bool // by worker: its latest loss was bad
+	nBad  int
 }
 
-// badLoss reports whether the mini-batch loss l is non-finite or exploding;
-// the first finite loss sets the limit.
-func (g *guard) badLoss(l float64) bool {
+// badLoss takes the mini-batch loss l of worker w (of workers) and reports
+// divergence; the first finite loss sets the limit.
+func (g *guard) badLoss(l float64, w, workers int) bool {
 	if l <= g.limit {
+		if g.nBad > 0 && g.bad[w] {
+			g.bad[w] = false
+			g.nBad--
+		}
 		return false
 	}
 	if g.limit == 0 && l >= 0 && !math.IsInf(l, 0) {
 		g.first, g.limit = l, explodeFactor*math.Max(l, 1)
 		return false
 	}
-	return true
+	if len(g.bad) != workers+1 {
+		g.bad, g.nBad = make([]bool, workers+1), 0
+	}
+	if !g.bad[w] {
+		g.bad[w] = true
+		g.nBad++
+	}
+	return g.nBad == workers
 }
 
 // what describes the bad loss l for the message.

@@ -365,7 +365,7 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 		if err := decodeGrad(&in, &g, r.d); err != nil {
 			return err
 		}
-		if r.grd.badLoss(g.Loss) {
+		if r.grd.badLoss(g.Loss, g.Worker, r.c.Size()-1) {
 			r.diverged(r.grd.what(g.Loss))
 			break
 		}

@@ -117,7 +117,7 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 		if reason != "" {
 			break
 		}
-		if loss := sgd.Step(); grd.badLoss(loss) && div == nil {
+		if loss := sgd.Step(); grd.badLoss(loss, 1, 1) && div == nil {
 			div = &Divergence{T: sgd.T - 1, Epochs: sgd.Epochs(), What: grd.what(loss)}
 			continue
 		}

@@ -10,36 +10,46 @@ import (
 )
 
 // TestGuard: the first finite loss sets the limit; NaN, Inf and losses
-// over explodeFactor times the first (at least 1) are divergence.
+// over explodeFactor times the first (at least 1) are bad, and divergence
+// once the latest loss of every worker is bad.
 func TestGuard(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	type loss struct {
+		w int
+		l float64
+	}
 	cases := []struct {
-		name   string
-		losses []float64
-		bad    int // index of the first bad loss, -1: none
+		name    string
+		workers int
+		losses  []loss
+		bad     int // index of the loss that trips the guard, -1: none
 	}{
-		{"converging", []float64{0.69, 0.5, 0.3, 0.31, 0.2}, -1},
-		{"noisy but bounded", []float64{0.69, 50, 1e5, 0.1}, -1},
-		{"NaN", []float64{0.69, 0.5, math.NaN()}, 2},
-		{"Inf", []float64{54, math.Inf(1)}, 1},
-		{"exploding", []float64{54, 1e3, 1e6, 5.5e7}, 3},
-		{"small first loss: the limit is at least 1e6", []float64{1e-9, 9e5}, -1},
-		{"NaN first", []float64{math.NaN()}, 0},
+		{"converging", 1, []loss{{1, 0.69}, {1, 0.5}, {1, 0.3}, {1, 0.31}}, -1},
+		{"noisy but bounded", 1, []loss{{1, 0.69}, {1, 50}, {1, 1e5}, {1, 0.1}}, -1},
+		{"NaN", 1, []loss{{1, 0.69}, {1, 0.5}, {1, nan}}, 2},
+		{"Inf", 1, []loss{{1, 54}, {1, inf}}, 1},
+		{"exploding", 1, []loss{{1, 54}, {1, 1e3}, {1, 1e6}, {1, 5.5e7}}, 3},
+		{"small first loss: the limit is at least 1e6", 1, []loss{{1, 1e-9}, {1, 9e5}}, -1},
+		{"NaN first", 1, []loss{{1, nan}}, 0},
+		{"one faulty worker of three", 3, []loss{{1, 0.69}, {2, nan}, {1, 0.6}, {2, nan}, {3, 0.6}, {2, nan}, {1, 0.5}}, -1},
+		{"every worker", 3, []loss{{1, 0.69}, {2, nan}, {1, 1e9}, {2, nan}, {3, 0.6}, {3, inf}}, 5},
+		{"a worker recovers", 2, []loss{{1, 0.69}, {1, nan}, {1, 0.5}, {2, nan}, {1, 0.4}}, -1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var g guard
 			got := -1
 			for i, l := range c.losses {
-				if g.badLoss(l) {
+				if g.badLoss(l.l, l.w, c.workers) {
 					got = i
-					if w := g.what(l); !strings.Contains(w, "mini-batch loss") {
+					if w := g.what(l.l); !strings.Contains(w, "mini-batch loss") {
 						t.Errorf("what: %q", w)
 					}
 					break
 				}
 			}
 			if got != c.bad {
-				t.Errorf("first bad loss at %d, want %d", got, c.bad)
+				t.Errorf("tripped at %d, want %d", got, c.bad)
 			}
 		})
 	}
