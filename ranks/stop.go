@@ -111,6 +111,12 @@ func finalErr(cfg *Config, sum *Summary) error {
 	if sum.Target.BestRel != nil {
 		best = fmt.Sprintf("%.3g", *sum.Target.BestRel)
 	}
-	return fmt.Errorf("%w after %.4g epochs (best relative suboptimality %s, target %g; stopped by %s): the outputs in %s are written, marked \"reached\": false;"+
-		" try a larger --max-epochs or --time, or a looser --target", ErrTargetNotReached, sum.Epochs, best, cfg.Target, sum.StopReason, filepath.Clean(cfg.Out))
+	polished := ""
+	if sum.Polish != nil && sum.Polish.Kept && sum.Model != nil && sum.Model.Rel != nil {
+		// The polish is a full-data method: it may get the model there, but
+		// the target is the training's.
+		polished = fmt.Sprintf("; the polished model written is at %.3g", *sum.Model.Rel)
+	}
+	return fmt.Errorf("%w after %.4g epochs (best relative suboptimality %s, target %g; stopped by %s%s): the outputs in %s are written, marked \"reached\": false;"+
+		" try a larger --max-epochs or --time, or a looser --target", ErrTargetNotReached, sum.Epochs, best, cfg.Target, sum.StopReason, polished, filepath.Clean(cfg.Out))
 }
