@@ -410,3 +410,22 @@ func TestStopFlagsUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainHeldOutBadLabel: a --test file with a label the training data
+// does not have fails before training, naming the file and the row.
+func TestTrainHeldOutBadLabel(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.t")
+	if err := os.WriteFile(bad, []byte("-1 1:0.5\n+1 2:1\n3 1:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, np := range []string{"1", "3"} {
+		code, out, stderr := trainCode(t, "--np", np, "--data", "../../testdata/heart_scale", "--reg", "l1", "--lambda", "1e-2",
+			"--reference=false", "--epochs", "1", "--test", bad)
+		if code != 1 || !strings.Contains(stderr, "bad.t: row 3 has label 3") {
+			t.Errorf("np %s: exit %d\n%s", np, code, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(out, "model")); !os.IsNotExist(err) {
+			t.Errorf("np %s: a model was written", np)
+		}
+	}
+}
