@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -44,7 +43,8 @@ const (
 // identityVars are stripped from the parent's environment before the
 // children get theirs, so a launcher run inside a rank does not leak its
 // own identity.
-var identityVars = []string{EnvRank, EnvSize, EnvJobID, EnvAddr, EnvStoreDir, EnvStoreAddr, EnvSecret, EnvSecretFile}
+var identityVars = []string{EnvRank, EnvSize, EnvJobID, EnvAddr, EnvStoreDir, EnvStoreAddr, EnvSecret, EnvSecretFile,
+	EnvLauncher, EnvNodes, EnvSecretIn, EnvRendezvous}
 
 // Spec describes a local job.
 type Spec struct {
@@ -81,10 +81,16 @@ type Spec struct {
 // RankError reports the rank that failed first and how.
 type RankError struct {
 	Rank int
-	Err  error // usually an *exec.ExitError
+	Name string // what failed when it is not one rank ("srun"); else ""
+	Err  error  // usually an *exec.ExitError
 }
 
-func (e *RankError) Error() string { return fmt.Sprintf("launch: rank %d failed: %v", e.Rank, e.Err) }
+func (e *RankError) Error() string {
+	if e.Name != "" {
+		return fmt.Sprintf("launch: %s failed: %v", e.Name, e.Err)
+	}
+	return fmt.Sprintf("launch: rank %d failed: %v", e.Rank, e.Err)
+}
 func (e *RankError) Unwrap() error { return e.Err }
 
 // ExitCode passes on a rank's "rendezvous timeout" (3) and "lost peer" (4)
@@ -98,6 +104,19 @@ func (e *RankError) ExitCode() int {
 		}
 	}
 	return 1
+}
+
+// MaxLocalPerCPU bounds a local job's ranks per CPU: more only thrash.
+const MaxLocalPerCPU = 64
+
+// CheckLocalNP checks the number of ranks of a local job before anything
+// starts: 1 <= np <= min(MaxRanks, MaxLocalPerCPU * CPUs).
+func CheckLocalNP(np int) error {
+	limit := min(MaxRanks, MaxLocalPerCPU*runtime.NumCPU())
+	if np < 1 || np > limit {
+		return fmt.Errorf("launch: %d ranks: want 1 to %d on this machine (%d per CPU); use --launcher ssh or srun for more", np, limit, MaxLocalPerCPU)
+	}
+	return nil
 }
 
 // NewSecret returns a fresh random job secret (hex text).
@@ -117,15 +136,8 @@ func NewSecret() string {
 // status (a rank that failed on its own rather than one that lost it as a
 // peer, when both come within causeWait), or is ctx's error.
 func Local(ctx context.Context, spec Spec) error {
-	if spec.NP < 1 {
-		return fmt.Errorf("launch: NP=%d, want >= 1", spec.NP)
-	}
-	if spec.Path == "" {
-		p, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("launch: %w", err)
-		}
-		spec.Path = p
+	if err := CheckLocalNP(spec.NP); err != nil {
+		return err
 	}
 	if spec.JobID == "" {
 		spec.JobID = "local-" + NewSecret()[:12]
@@ -133,14 +145,8 @@ func Local(ctx context.Context, spec Spec) error {
 	if spec.Addr == "" {
 		spec.Addr = "127.0.0.1:0"
 	}
-	if spec.Stdout == nil {
-		spec.Stdout = os.Stdout
-	}
-	if spec.Stderr == nil {
-		spec.Stderr = os.Stderr
-	}
-	if spec.Grace <= 0 {
-		spec.Grace = 3 * time.Second
+	if err := spec.defaults(); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp("", "asyncmb-job-")
 	if err != nil {
@@ -163,79 +169,25 @@ func Local(ctx context.Context, spec Spec) error {
 		EnvAddr+"="+spec.Addr,
 		EnvStoreDir+"="+dir,
 		EnvSecret+"="+NewSecret(),
+		EnvLauncher+"=local",
 	)
 
-	var outMu sync.Mutex // serializes whole lines from all ranks
-	results := make(chan result, spec.NP)
-	procs := make([]*exec.Cmd, 0, spec.NP)
-	var writers []*lineWriter
+	sv := newSupervisor(spec.Stdout, spec.Stderr, spec.Prefix, spec.Grace)
 	for r := range spec.NP {
 		cmd := exec.Command(spec.Path, spec.Args...)
 		cmd.Env = append(append([]string(nil), base...), EnvRank+"="+strconv.Itoa(r))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		cmd.Stdout, cmd.Stderr = spec.Stdout, spec.Stderr
-		if spec.Prefix {
-			prefix := fmt.Sprintf("[rank %d] ", r)
-			o := &lineWriter{mu: &outMu, w: spec.Stdout, prefix: prefix}
-			e := &lineWriter{mu: &outMu, w: spec.Stderr, prefix: prefix}
-			writers = append(writers, o, e)
-			cmd.Stdout, cmd.Stderr = o, e
-		}
-		if err := cmd.Start(); err != nil {
-			stop(procs, spec.Grace, results, len(procs))
+		if err := sv.start(r, cmd, nil); err != nil {
+			sv.stopAll()
 			return fmt.Errorf("launch: starting rank %d: %w", r, err)
 		}
-		procs = append(procs, cmd)
-		go func() { results <- result{r, cmd.Wait()} }()
 	}
-	defer func() {
-		for _, w := range writers {
-			w.flush()
-		}
-	}()
-
-	running := spec.NP
-	for running > 0 {
-		select {
-		case res := <-results:
-			running--
-			if res.err != nil {
-				res, running = rootCause(res, results, running)
-				stop(procs, spec.Grace, results, running)
-				return &RankError{Rank: res.rank, Err: res.err}
-			}
-		case <-ctx.Done():
-			stop(procs, spec.Grace, results, running)
-			return fmt.Errorf("launch: job stopped: %w", ctx.Err())
-		}
-	}
-	return nil
-}
-
-// stop sends SIGTERM to every child's process group, SIGKILL after grace to
-// those still running, and collects the running remaining results.
-func stop(procs []*exec.Cmd, grace time.Duration, results <-chan result, running int) {
-	signalAll(procs, syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	for running > 0 {
-		select {
-		case <-results:
-			running--
-		case <-t.C:
-			signalAll(procs, syscall.SIGKILL)
-			for ; running > 0; running-- {
-				<-results
-			}
-		}
-	}
-	// Grandchildren left in the groups get no grace.
-	signalAll(procs, syscall.SIGKILL)
+	return sv.wait(ctx)
 }
 
 // result is how a rank process ended.
 type result struct {
 	rank int
+	name string
 	err  error
 }
 
@@ -267,14 +219,6 @@ func rootCause(first result, results <-chan result, running int) (result, int) {
 		}
 	}
 	return first, running
-}
-
-func signalAll(procs []*exec.Cmd, sig syscall.Signal) {
-	for _, p := range procs {
-		if p.Process != nil {
-			syscall.Kill(-p.Process.Pid, sig) // the whole process group
-		}
-	}
 }
 
 func hasVar(env []string, name string) bool {

@@ -244,9 +244,9 @@ func TestFromEnv(t *testing.T) {
 				}
 				return nil
 			}},
-		{"slurm with secret file and store", map[string]string{"SLURM_PROCID": "1", "SLURM_NTASKS": "3", "SLURM_JOB_ID": "99", EnvSecretFile: secretFile, EnvStoreDir: "/tmp"}, false,
+		{"slurm with secret file and store", map[string]string{"SLURM_PROCID": "1", "SLURM_NTASKS": "3", "SLURM_JOB_ID": "99", "SLURM_STEP_ID": "3", EnvSecretFile: secretFile, EnvStoreDir: "/tmp"}, false,
 			func(c comm.Config) error {
-				if c.Rank != 1 || c.Size != 3 || c.JobID != "slurm-99" || string(c.Secret) != "s3cret" {
+				if c.Rank != 1 || c.Size != 3 || c.JobID != "slurm-99.3" || string(c.Secret) != "s3cret" {
 					return fmt.Errorf("%+v", c)
 				}
 				if _, ok := c.Store.(comm.FileStore); !ok {
@@ -330,9 +330,9 @@ func TestRootCause(t *testing.T) {
 		wantRank int
 		wantLeft int
 	}{
-		{"lost peer then the killed rank", result{0, lost}, []result{{1, nil}, {2, killed}}, 2, 2, 0},
-		{"lost peer alone", result{0, lost}, []result{{1, lost}}, 2, 0, 1},
-		{"a failure of its own", result{1, other}, []result{{2, killed}}, 2, 1, 2},
+		{"lost peer then the killed rank", result{rank: 0, err: lost}, []result{{rank: 1, err: nil}, {rank: 2, err: killed}}, 2, 2, 0},
+		{"lost peer alone", result{rank: 0, err: lost}, []result{{rank: 1, err: lost}}, 2, 0, 1},
+		{"a failure of its own", result{rank: 1, err: other}, []result{{rank: 2, err: killed}}, 2, 1, 2},
 	} {
 		results := make(chan result, len(tc.later))
 		for _, r := range tc.later {

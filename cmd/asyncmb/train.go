@@ -235,7 +235,8 @@ func manifest(c *cli.Context, np int) map[string]any {
 // so that train can forward its flags unchanged).
 func npFlag() cli.Flag {
 	return &cli.IntFlag{Name: "np", EnvVars: envs("np"), Value: 4,
-		Usage: "the number of processes `N`: 1 master + N-1 workers started on this machine over loopback TCP; 1: serial prox-SGD in this process"}
+		Usage: "the number of processes `N`: 1 master + N-1 workers (local: on this machine over loopback TCP, at most 64 per CPU; 1: serial prox-SGD in this process;" +
+			" ssh: default the hostfile's slots; srun: default the allocation's tasks)"}
 }
 
 // identityFlags tell a rank who it is, as the launchers' environment
@@ -264,7 +265,7 @@ func init() {
 			"summary.json (manifest and figures: delays, updates/s, per-worker compute and idle time, bytes on the wire), model\n" +
 			"(LIBLINEAR's format: liblinear-predict reads it). To run under another launcher (srun, ssh) start `asyncmb rank`\n" +
 			"with the same flags in every process.",
-		Flags:  append(trainFlags(), npFlag()),
+		Flags:  append(append(append(trainFlags(), npFlag()), launchFlags()...), rendezvousFlags()...),
 		Action: trainAction,
 	})
 	register(&cli.Command{
@@ -273,9 +274,11 @@ func init() {
 		ArgsUsage: " ",
 		Description: "Takes part in a training run as the rank its environment names: ASYNCMB_RANK/ASYNCMB_SIZE (or Slurm's SLURM_PROCID/\n" +
 			"SLURM_NTASKS), ASYNCMB_JOB_ID, rank 0's address ASYNCMB_ADDR or a rendezvous store ASYNCMB_STORE_DIR/ASYNCMB_STORE_ADDR,\n" +
-			"the job secret ASYNCMB_SECRET or ASYNCMB_SECRET_FILE (never on the command line), ASYNCMB_BIND. Every rank must get\n" +
+			"else --rendezvous file://DIR, else under Slurm the first host of SLURM_STEP_NODELIST on --port or a port derived from\n" +
+			"SLURM_JOB_ID and SLURM_STEP_ID; the job secret ASYNCMB_SECRET, ASYNCMB_SECRET_FILE or $SLURM_SUBMIT_DIR/.asyncmb-secret\n" +
+			"(mode 0600; never on the command line), ASYNCMB_BIND (default: the address this host reaches rank 0 from). Every rank must get\n" +
 			"the same training flags; --np is ignored (the size comes from the environment).",
-		Flags:  append(append(trainFlags(), npFlag()), identityFlags()...),
+		Flags:  append(append(append(trainFlags(), npFlag()), identityFlags()...), rendezvousFlags()...),
 		Action: rankAction,
 	})
 }
@@ -285,15 +288,20 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	np := c.Int("np")
-	if np < 1 {
-		return usagef("--np %d: want N >= 1", np)
+	plan, err := planLaunch(c)
+	if err != nil {
+		return err
 	}
+	if err := checkOutDir(tc.cfg.Out); err != nil {
+		return err
+	}
+	np := plan.np
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if np == 1 {
+	if np == 1 && plan.kind == "local" {
 		cfg := &tc.cfg
 		cfg.Manifest = manifest(c, 1)
+		cfg.Manifest["launcher"] = "local"
 		cfg.Summary = c.App.Writer
 		_, err := ranks.RunSerial(ctx, cfg)
 		if err == nil && ctx.Err() != nil {
@@ -302,14 +310,14 @@ func trainAction(c *cli.Context) error {
 		return interrupted(ctx, err)
 	}
 	for w := range tc.cfg.Slow {
-		if w >= np {
+		if w >= np && np > 0 {
 			return usagef("--slow names rank %d, but the workers are ranks 1..%d", w, np-1)
 		}
 	}
 	if _, err := os.Stat(tc.cfg.Data); err != nil {
 		return err
 	}
-	args := append([]string{"rank"}, forwardFlags(c, "np", "out")...)
+	args := append([]string{"rank"}, forwardFlags(c, launchOnly...)...)
 	args = append(args, "--out="+tc.cfg.Out)
 	if tc.cfg.Reference != nil {
 		// Solve for phi* here, with every core, rather than in rank 0,
@@ -334,10 +342,7 @@ func trainAction(c *cli.Context) error {
 	if _, ok := stderr.(*os.File); !ok {
 		stderr = &syncWriter{w: stderr}
 	}
-	// On Ctrl-C the master still evaluates its trace and writes the outputs;
-	// it gets up to 30 s before the launcher kills it.
-	err = launch.Local(ctx, launch.Spec{NP: np, Args: args, Stdout: stdout, Stderr: stderr, Grace: 30 * time.Second})
-	return interrupted(ctx, err)
+	return interrupted(ctx, plan.run(ctx, c, args, stdout, stderr))
 }
 
 // syncWriter serializes writes to w.
@@ -413,23 +418,23 @@ func rankAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	flagOf := map[string]string{launch.EnvRank: "rank", launch.EnvSize: "size", launch.EnvJobID: "job-id",
-		launch.EnvAddr: "addr", launch.EnvStoreDir: "store-dir", launch.EnvBind: "bind"}
-	cc, err := launch.FromEnv(func(k string) string {
-		if f, ok := flagOf[k]; ok && c.IsSet(f) {
-			return c.String(f)
-		}
-		return os.Getenv(k)
-	})
+	id, stdinEOF, err := rankIdentity(c)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
-	tc.comm(&cc)
+	tc.comm(&id.Config)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := stopOnEOF(ctx, stdinEOF)
+	defer cancel()
+	if err := id.Resolve(ctx); err != nil {
+		return err
+	}
+	cc := id.Config
 	cfg := &tc.cfg
 	if cc.Rank == 0 {
 		cfg.Manifest = manifest(c, cc.Size)
+		launchManifest(cfg.Manifest, id)
 		cfg.Summary = c.App.Writer
 		switch c.String("progress") {
 		case "auto":
@@ -449,7 +454,7 @@ func rankAction(c *cli.Context) error {
 	}
 	cm, err := comm.New(ctx, cc)
 	if err != nil {
-		return fmt.Errorf("rank %d: %w", cc.Rank, err)
+		return fmt.Errorf("rank %d: %w", cc.Rank, id.Explain(err))
 	}
 	defer cm.Close()
 	if err := ranks.Run(ctx, cm, cfg); err != nil {

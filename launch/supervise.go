@@ -1,0 +1,146 @@
+package launch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// MaxRanks bounds the number of ranks any launcher starts; it is checked
+// before anything starts.
+const MaxRanks = 4096
+
+// supervisor runs the child processes of one job, for every launcher:
+// local ranks, ssh clients (one per remote rank) or one srun. The first
+// child that fails, or ctx's cancellation, stops all the others: a polite
+// stop (SIGTERM to the child's process group, or closing an ssh client's
+// stdin), then SIGKILL after the grace period. Children run in their own
+// process groups with a parent-death signal, so none outlives the
+// launcher. Not safe for concurrent use.
+type supervisor struct {
+	stdout, stderr io.Writer
+	prefix         bool
+	grace          time.Duration
+
+	outMu   sync.Mutex // serializes whole lines from all children
+	kids    []*proc
+	writers []*lineWriter
+	results chan result
+}
+
+// proc is one started process.
+type proc struct {
+	rank int
+	name string // RankError.Name for a child that is not one rank
+	cmd  *exec.Cmd
+	// terminate asks the child to stop; nil means SIGTERM to its group.
+	terminate func()
+}
+
+func newSupervisor(stdout, stderr io.Writer, prefix bool, grace time.Duration) *supervisor {
+	return &supervisor{stdout: stdout, stderr: stderr, prefix: prefix, grace: grace, results: make(chan result, MaxRanks+1)}
+}
+
+// start starts cmd as rank (name "" for a rank, else what it is) and
+// watches it. terminate, if not nil, replaces SIGTERM as the polite stop.
+func (sv *supervisor) start(rank int, cmd *exec.Cmd, terminate func()) error {
+	return sv.startNamed(rank, "", cmd, terminate)
+}
+
+func (sv *supervisor) startNamed(rank int, name string, cmd *exec.Cmd, terminate func()) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Stdout, cmd.Stderr = sv.stdout, sv.stderr
+	if sv.prefix {
+		prefix := fmt.Sprintf("[rank %d] ", rank)
+		o := &lineWriter{mu: &sv.outMu, w: sv.stdout, prefix: prefix}
+		e := &lineWriter{mu: &sv.outMu, w: sv.stderr, prefix: prefix}
+		sv.writers = append(sv.writers, o, e)
+		cmd.Stdout, cmd.Stderr = o, e
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	k := &proc{rank: rank, name: name, cmd: cmd, terminate: terminate}
+	sv.kids = append(sv.kids, k)
+	go func() { sv.results <- result{rank: rank, name: name, err: cmd.Wait()} }()
+	return nil
+}
+
+// wait waits for every child; see supervisor for how a failure stops them.
+// The error names the first child that failed (a rank that failed on its
+// own rather than one that lost it as a peer, when both come within
+// causeWait), or is ctx's error.
+func (sv *supervisor) wait(ctx context.Context) error {
+	defer sv.flush()
+	running := len(sv.kids)
+	for running > 0 {
+		select {
+		case res := <-sv.results:
+			running--
+			if res.err != nil {
+				res, running = rootCause(res, sv.results, running)
+				sv.stop(running)
+				return &RankError{Rank: res.rank, Name: res.name, Err: res.err}
+			}
+		case <-ctx.Done():
+			sv.stop(running)
+			return fmt.Errorf("launch: job stopped: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// stopAll stops every child started so far (after a failed start).
+func (sv *supervisor) stopAll() {
+	sv.stop(len(sv.kids))
+	sv.flush()
+}
+
+// stop asks every child to stop, SIGKILLs those still running after the
+// grace period, and collects the running remaining results.
+func (sv *supervisor) stop(running int) {
+	for _, k := range sv.kids {
+		if k.terminate != nil {
+			k.terminate()
+		} else {
+			k.signal(syscall.SIGTERM)
+		}
+	}
+	t := time.NewTimer(sv.grace)
+	defer t.Stop()
+	for running > 0 {
+		select {
+		case <-sv.results:
+			running--
+		case <-t.C:
+			sv.signalAll(syscall.SIGKILL)
+			for ; running > 0; running-- {
+				<-sv.results
+			}
+		}
+	}
+	// Grandchildren left in the groups get no grace.
+	sv.signalAll(syscall.SIGKILL)
+}
+
+func (sv *supervisor) signalAll(sig syscall.Signal) {
+	for _, k := range sv.kids {
+		k.signal(sig)
+	}
+}
+
+func (k *proc) signal(sig syscall.Signal) {
+	if k.cmd.Process != nil {
+		syscall.Kill(-k.cmd.Process.Pid, sig) // the whole process group
+	}
+}
+
+func (sv *supervisor) flush() {
+	for _, w := range sv.writers {
+		w.flush()
+	}
+}
