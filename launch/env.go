@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -38,14 +39,21 @@ const SecretFileName = ".asyncmb-secret"
 // environment, with the provenance of rank 0's address for error messages.
 type Identity struct {
 	Config comm.Config
-	// Launcher is "local", "ssh", "srun" (ASYNCMB_LAUNCHER), or, when it
-	// is unset, "slurm" under Slurm and "manual" otherwise.
+	// Launcher is ASYNCMB_LAUNCHER ("local", "ssh", "srun", "sbatch": set
+	// by the launchers and slurm/asyncmb.sbatch), else "srun" under Slurm
+	// (SLURM_PROCID set) and "manual" otherwise.
 	Launcher string
 	// SlurmJobID and SlurmStepID are Slurm's ids ("" outside Slurm).
 	SlurmJobID, SlurmStepID string
 	// Nodes are the hosts of the job (Slurm's step node list expanded, or
 	// the ssh launcher's hosts).
 	Nodes []string
+	// Procs is the GOMAXPROCS a Slurm task should use (0: no advice):
+	// SLURM_CPUS_PER_TASK, else the node's CPUs (SLURM_CPUS_ON_NODE, at
+	// most this machine's) divided by the step's tasks on this node, at
+	// least 1. Go's default, every CPU in every rank, lets idle threads
+	// spinning for work steal CPU from the other ranks on the node.
+	Procs int
 	// AddrFrom says how rank 0's address was found ("--addr", "the
 	// first node of SLURM_STEP_NODELIST=n[1-3] and ...").
 	AddrFrom string
@@ -120,12 +128,17 @@ func Identify(look Lookup) (Identity, error) {
 	if id.Launcher == "" {
 		id.Launcher = "manual"
 		if id.SlurmJobID != "" && get("SLURM_PROCID") != "" {
-			id.Launcher = "slurm"
+			id.Launcher = "srun"
 		}
 	}
 	if n := get(EnvNodes); n != "" {
 		id.Nodes = strings.Split(n, ",")
+	} else if list := slurmNodelist(get); list != "" {
+		if id.Nodes, err = ExpandHostlist(list); err != nil {
+			return id, err
+		}
 	}
+	id.Procs = slurmProcs(get)
 	cfg.Bind = get(EnvBind)
 	if err := id.rendezvous(look, &cfg); err != nil {
 		return id, err
@@ -214,11 +227,10 @@ func (id *Identity) rendezvous(look Lookup, cfg *comm.Config) error {
 	default:
 		return fmt.Errorf("launch: %s: want auto, slurm or file://DIR", origin(look, EnvRendezvous))
 	}
+	list := slurmNodelist(get)
 	listVar := "SLURM_STEP_NODELIST"
-	list := get(listVar)
-	if list == "" {
+	if get(listVar) == "" {
 		listVar = "SLURM_JOB_NODELIST"
-		list = get(listVar)
 	}
 	if list == "" {
 		if rv == "slurm" {
@@ -229,9 +241,6 @@ func (id *Identity) rendezvous(look Lookup, cfg *comm.Config) error {
 	hosts, err := ExpandHostlist(list)
 	if err != nil || len(hosts) == 0 {
 		return fmt.Errorf("launch: %s=%q: %v", listVar, list, err)
-	}
-	if len(id.Nodes) == 0 {
-		id.Nodes = hosts
 	}
 	var port int
 	var how string
@@ -263,6 +272,52 @@ func (id *Identity) rendezvous(look Lookup, cfg *comm.Config) error {
 	cfg.Addr = net.JoinHostPort(hosts[0], strconv.Itoa(port))
 	id.AddrFrom = fmt.Sprintf("the first host of %s=%s and %s", listVar, list, how)
 	return nil
+}
+
+// slurmNodelist is the step's node list, else the job's.
+func slurmNodelist(get func(string) string) string {
+	if l := get("SLURM_STEP_NODELIST"); l != "" {
+		return l
+	}
+	return get("SLURM_JOB_NODELIST")
+}
+
+// slurmProcs computes Identity.Procs.
+func slurmProcs(get func(string) string) int {
+	if n, err := strconv.Atoi(get("SLURM_CPUS_PER_TASK")); err == nil && n > 0 {
+		return n
+	}
+	cpus, err1 := strconv.Atoi(get("SLURM_CPUS_ON_NODE"))
+	node, err2 := strconv.Atoi(get("SLURM_NODEID"))
+	tasks := TasksOnNode(get("SLURM_STEP_TASKS_PER_NODE"), node)
+	if err1 != nil || err2 != nil || cpus < 1 || tasks < 1 {
+		return 0
+	}
+	return max(1, min(cpus, runtime.NumCPU())/tasks)
+}
+
+// TasksOnNode reads the tasks of node (0-based) from Slurm's compressed
+// tasks-per-node list, e.g. "2(x3),1" (0 if it cannot be told).
+func TasksOnNode(list string, node int) int {
+	for _, part := range strings.Split(list, ",") {
+		n, rep := part, 1
+		if i := strings.Index(part, "(x"); i >= 0 && strings.HasSuffix(part, ")") {
+			r, err := strconv.Atoi(part[i+2 : len(part)-1])
+			if err != nil {
+				return 0
+			}
+			n, rep = part[:i], r
+		}
+		v, err := strconv.Atoi(n)
+		if err != nil {
+			return 0
+		}
+		if node < rep {
+			return v
+		}
+		node -= rep
+	}
+	return 0
 }
 
 // origin names where variable name's value came from.

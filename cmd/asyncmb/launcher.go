@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -175,6 +176,9 @@ func rankIdentity(c *cli.Context) (launch.Identity, <-chan struct{}, error) {
 	id, err := launch.Identify(look)
 	if err != nil {
 		return id, nil, usagef("%v", err)
+	}
+	if id.Procs > 0 && os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(id.Procs)
 	}
 	var eof <-chan struct{}
 	if os.Getenv(launch.EnvSecretIn) == "1" {
