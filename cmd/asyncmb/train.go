@@ -292,10 +292,15 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	np := plan.np
+	for w := range tc.cfg.Slow {
+		if w >= np && np > 1 {
+			return usagef("--slow names rank %d, but the workers are ranks 1..%d", w, np-1)
+		}
+	}
 	if err := checkOutDir(tc.cfg.Out); err != nil {
 		return err
 	}
-	np := plan.np
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if np == 1 && plan.kind == "local" {
@@ -308,11 +313,6 @@ func trainAction(c *cli.Context) error {
 			err = ctx.Err()
 		}
 		return interrupted(ctx, err)
-	}
-	for w := range tc.cfg.Slow {
-		if w >= np && np > 0 {
-			return usagef("--slow names rank %d, but the workers are ranks 1..%d", w, np-1)
-		}
 	}
 	if _, err := os.Stat(tc.cfg.Data); err != nil {
 		return err
