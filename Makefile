@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Fuzz time per fuzz target in `make test` (CI runs each briefly).
 FUZZTIME ?= 10s
 
-.PHONY: build test vet unit fuzz run bench clean
+.PHONY: build test vet unit fuzz run bench clean test-cluster
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/asyncmb
@@ -37,6 +37,13 @@ run: build
 	$(BIN) info testdata/a9a
 	$(BIN) train --np 4 --data testdata/a9a --loss logistic --reg l1 --lambda 1e-4 \
 	  --tau 0 --average tail --target 1e-3 --epochs 50 --out out/a9a
+
+# A real Slurm cluster on this machine (3 fake nodes, Debian's slurm-wlm and
+# munge) and an sshd on loopback, as root: a9a through srun, sbatch and the ssh
+# launcher to the target, then everything is torn down, also when a step fails
+# (slurm/testcluster.sh; README "Running on a cluster"). A few minutes.
+test-cluster: build
+	slurm/testcluster.sh test
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./kernels/ ./data/ ./solver/

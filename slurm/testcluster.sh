@@ -41,7 +41,14 @@ deps() {
     fi
 }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# running PID: the process exists and is not a zombie (where nothing reaps
+# orphans, a stopped daemon stays a zombie and kill -0 still succeeds).
+running() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && ! awk '{exit $3 != "Z"}' "/proc/$1/stat"; }
+
+# alive PIDFILE: the process named by PIDFILE is running.
+alive() { running "$(cat "$1" 2>/dev/null)"; }
+
+munge_works() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.5 s.
 wait_for() {
@@ -96,7 +103,7 @@ EOF
 }
 
 start_munge() {
-    if pgrep -x munged >/dev/null; then
+    if munge_works; then
         log "munged is already running: using it"
         return
     fi
@@ -108,8 +115,11 @@ start_munge() {
     mkdir -p /run/munge /var/log/munge /var/lib/munge
     chown munge:munge /run/munge /var/log/munge /var/lib/munge
     runuser -u munge -- /usr/sbin/munged
-    wait_for 10 munged pgrep -x munged
-    pgrep -x munged >"$D/munged.pid"
+    wait_for 10 munged munge_works
+    local pid
+    for pid in $(pgrep -x munged); do
+        running "$pid" && echo "$pid" >"$D/munged.pid"
+    done
 }
 
 start_slurm() {
@@ -129,10 +139,13 @@ start_slurm() {
     fi
 }
 
+# add_hosts makes the fake node names resolve; where /etc/hosts cannot be
+# written, the srun job uses the file rendezvous instead.
 add_hosts() {
-    grep -q "$HOSTS_TAG" /etc/hosts && return
+    grep -q "$HOSTS_TAG" /etc/hosts 2>/dev/null && return
     # /etc/hosts may be a bind mount that cannot be replaced: append in place.
-    echo "127.0.0.1 n1 n2 n3 $HOSTS_TAG" >>/etc/hosts
+    echo "127.0.0.1 n1 n2 n3 $HOSTS_TAG" >>/etc/hosts 2>/dev/null ||
+        log "cannot write /etc/hosts: n1 n2 n3 will not resolve (use --rendezvous file://DIR)"
 }
 
 remove_hosts() {
@@ -210,12 +223,12 @@ down() {
         timeout 20 scontrol shutdown >/dev/null 2>&1 || true
     fi
     for p in "$D"/slurmd-n*.pid "$D/slurmctld.pid" "$D/ssh/sshd.pid" "$D/munged.pid"; do
-        if alive "$p"; then
-            local pid
-            pid=$(cat "$p")
+        local pid
+        pid=$(cat "$p" 2>/dev/null) || continue
+        if running "$pid"; then
             kill "$pid" 2>/dev/null || true
-            for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-            kill -9 "$pid" 2>/dev/null || true
+            for _ in $(seq 20); do running "$pid" || break; sleep 0.25; done
+            running "$pid" && kill -9 "$pid" 2>/dev/null || true
         fi
         rm -f "$p"
     done
@@ -231,7 +244,10 @@ down() {
 check_summary() {
     local s=$1/summary.json
     [ -f "$s" ] || die "$s is missing"
-    grep -q '"reached": true' "$s" || die "$s: the target was not reached"
+    if ! grep -q '"reached": true' "$s"; then
+        grep -E -A8 '"stop_reason"|"target"' "$s" >&2 || true
+        die "$s: the target was not reached"
+    fi
     grep -q "\"launcher\": \"$2\"" "$s" || die "$s: launcher is not $2"
     grep -q '"hosts"' "$s" || die "$s: no hosts"
     if [ "$2" != ssh ]; then
@@ -242,7 +258,9 @@ check_summary() {
 
 # The three jobs of `make test-cluster` (README "Running on a cluster").
 # a9a l1-logistic 1e-4 to relative suboptimality 1e-3, as `make run`; phi* from
-# testdata/reference.jsonl.
+# testdata/reference.jsonl. Six ranks share this machine's cores, so some
+# workers are much slower than others: the epoch cap is 200 rather than 50
+# (the target is usually reached after 20-45 epochs).
 run_jobs() {
     local repo run
     repo=$(pwd)
@@ -253,18 +271,20 @@ run_jobs() {
     chmod 755 "$run"
     cd "$run"
     local problem=(--data a9a --loss logistic --reg l1 --lambda 1e-4 --tau 0 --average tail
-        --target 1e-3 --epochs 50 --phi-star 0.32689896196913504 --progress line)
+        --target 1e-3 --epochs 200 --phi-star 0.32689896196913504 --progress line)
 
     # 1. srun: 3 nodes x 2 tasks; rank 0 is the first node's (n1) on a port
     #    derived from the job and step ids; the secret file in the submit directory.
     (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >.asyncmb-secret)
+    local rv=()
+    getent hosts n1 >/dev/null || rv=(--rendezvous "file://$run/rendezvous")
     log "srun -N 3 --ntasks-per-node 2"
-    timeout 300 srun -N 3 --ntasks-per-node 2 --label ./asyncmb rank "${problem[@]}" --out out/srun
+    timeout 300 srun -N 3 --ntasks-per-node 2 --label ./asyncmb rank "${problem[@]}" "${rv[@]}" --out out/srun
     check_summary out/srun srun
 
     # 2. sbatch: the template, with the file rendezvous in a shared directory.
     log "sbatch --wait asyncmb.sbatch"
-    if ! ASYNCMB_RENDEZVOUS=file://$run/rendezvous ASYNCMB_OUT_DIR=out/sbatch \
+    if ! ASYNCMB=$run/asyncmb ASYNCMB_RENDEZVOUS=file://$run/rendezvous ASYNCMB_OUT_DIR=out/sbatch \
         timeout 300 sbatch --wait --nodes 3 --ntasks-per-node 2 --output sbatch.out ./asyncmb.sbatch "${problem[@]}"; then
         cat sbatch.out >&2 || true
         die "the sbatch job failed"
