@@ -26,7 +26,7 @@ func launchFlags() []cli.Flag {
 				" --np defaults to the number of slots"},
 		&cli.StringFlag{Name: "ssh", EnvVars: envs("ssh"), Value: "ssh",
 			Usage: "--launcher ssh: the ssh `COMMAND` and its options (split at spaces), e.g. \"ssh -i key -F config\"; BatchMode=yes is always added"},
-		&cli.IntFlag{Name: "ssh-port", EnvVars: envs("ssh-port"), Usage: "--launcher ssh: the ssh server's `PORT` (default: ssh's)"},
+		&cli.IntFlag{Name: "ssh-port", EnvVars: envs("ssh-port"), DefaultText: "ssh's", Usage: "--launcher ssh: the ssh server's `PORT`"},
 		&cli.StringFlag{Name: "srun", EnvVars: envs("srun"), Value: "srun",
 			Usage: "--launcher srun: the srun `COMMAND` and its options (split at spaces); --kill-on-bad-exit=1 and --label are always added"},
 	}
@@ -44,7 +44,7 @@ func rendezvousFlags() []cli.Flag {
 			Usage: "how ranks find rank 0 without --addr: `R` = auto (Slurm's variables when present), slurm (rank 0 is the first host of" +
 				" SLURM_STEP_NODELIST, on --port or a port derived from the job and step ids) or file://DIR (a directory all hosts share:" +
 				" rank 0 writes its address there, the others poll; for clusters whose node names do not resolve)"},
-		&cli.IntFlag{Name: "port", EnvVars: []string{launch.EnvPort},
+		&cli.IntFlag{Name: "port", EnvVars: []string{launch.EnvPort}, DefaultText: "derived",
 			Usage: "rank 0's `PORT` under Slurm (default: derived from SLURM_JOB_ID and SLURM_STEP_ID within --port-range) or over ssh (default: derived from the job id)"},
 		&cli.StringFlag{Name: "port-range", EnvVars: []string{launch.EnvPortRange}, Value: launch.DefaultPortRange,
 			Usage: "the `LO-HI` range of derived ports (steps 0-15 of one job, and of 625 consecutive jobs with the default, get distinct ports)"},

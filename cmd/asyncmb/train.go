@@ -263,8 +263,8 @@ func init() {
 			"step per arriving gradient and answers that worker only. Ctrl-C or a failing rank stops every rank.\n\n" +
 			"Outputs in --out: trace.csv (phi of the last and the averaged iterate against t and time), trace.bin (the snapshots),\n" +
 			"summary.json (manifest and figures: delays, updates/s, per-worker compute and idle time, bytes on the wire), model\n" +
-			"(LIBLINEAR's format: liblinear-predict reads it). To run under another launcher (srun, ssh) start `asyncmb rank`\n" +
-			"with the same flags in every process.",
+			"(LIBLINEAR's format: liblinear-predict reads it). --launcher ssh (with --hostfile) or srun (inside a Slurm allocation)\n" +
+			"starts the ranks on other hosts; any other launcher can start `asyncmb rank` with the same flags in every process.",
 		Flags:  append(append(append(trainFlags(), npFlag()), launchFlags()...), rendezvousFlags()...),
 		Action: trainAction,
 	})
