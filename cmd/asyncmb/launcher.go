@@ -85,7 +85,9 @@ func planLaunch(c *cli.Context) (*launchPlan, error) {
 		if p.hosts, err = launch.Place(hosts, np); err != nil {
 			return nil, usagef("--np: %v", err)
 		}
-		p.np = len(p.hosts)
+		if p.np = len(p.hosts); p.np < 2 {
+			return nil, usagef("--launcher ssh runs 1 master + at least 1 worker: give --np >= 2 (--np 1 --launcher local runs serially here)")
+		}
 		if len(strings.Fields(c.String("ssh"))) == 0 {
 			return nil, usagef("--ssh: empty command")
 		}

@@ -283,6 +283,7 @@ func TestTrainLaunchChecks(t *testing.T) {
 		{[]string{"--launcher", "ssh", "--hostfile", filepath.Join(dir, "none")}, "no such file"},
 		{[]string{"--hostfile", hostfile}, "--launcher ssh"},
 		{[]string{"--launcher", "mpirun"}, "local, ssh or srun"},
+		{[]string{"--launcher", "ssh", "--hostfile", hostfile, "--np", "1"}, "--np >= 2"},
 		{[]string{"--port-range", "9-1"}, "port range"},
 	} {
 		var so, se bytes.Buffer
