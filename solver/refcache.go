@@ -1,6 +1,7 @@
 package solver
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -20,11 +21,14 @@ import (
 // of optima: the data file's SHA-256, the dimension, whether a bias column
 // was appended, the loss, and the regularizer with the parameters its kind
 // uses (floats printed exactly). Two problems with the same key have the same
-// optimum.
+// optimum. The leading version is bumped when the solver behind the cached
+// values changes: v2 is proximal Newton, whose optima are more accurate than
+// v1's FISTA (which stopped short on ill-conditioned data), so v1 entries
+// are not reused.
 func ProblemKey(dataHash string, d int, bias bool, loss kernels.Loss, r Reg) string {
 	var b strings.Builder
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	fmt.Fprintf(&b, "v1 data=%s d=%d bias=%t loss=%s reg=%s", dataHash, d, bias, loss, r.Kind)
+	fmt.Fprintf(&b, "v2 data=%s d=%d bias=%t loss=%s reg=%s", dataHash, d, bias, loss, r.Kind)
 	switch r.Kind {
 	case RegL1, RegL2, RegGroup:
 		b.WriteString(" lambda=" + f(r.Lambda))
@@ -50,12 +54,19 @@ func ProblemKey(dataHash string, d int, bias bool, loss kernels.Loss, r Reg) str
 // RefEntry is one cached optimum, stored as a small JSON file.
 type RefEntry struct {
 	Key       string  `json:"key"`
+	Method    string  `json:"method"` // RefResult.Method of the solve
 	Phi       float64 `json:"phi"`
 	NNZ       int     `json:"nnz"`
 	Iters     int     `json:"iters"`
 	Converged bool    `json:"converged"`
 	MapNorm   float64 `json:"map_norm"`
 	Seconds   float64 `json:"seconds"` // wall time of the solve that produced it
+}
+
+// RefEntryOf is the cache entry of a solve that took the given time.
+func RefEntryOf(key string, res RefResult, took time.Duration) RefEntry {
+	return RefEntry{Key: key, Method: res.Method, Phi: res.Phi, NNZ: res.NNZ, Iters: res.Iters, Converged: res.Converged,
+		MapNorm: res.MapNorm, Seconds: took.Seconds()}
 }
 
 // RefCachePath is the file that holds the optimum for key in dir:
@@ -99,21 +110,28 @@ func WriteRefCache(dir string, e RefEntry) error {
 	return writeFileAtomic(RefCachePath(dir, e.Key), append(b, '\n'))
 }
 
-// CachedReference returns phi* for the problem keyed by key: from the cache
-// in dir if present, else by running Reference on p (which must be the
-// problem the key describes) and storing the result. cached says which. A
-// solve that does not converge is returned but not cached. dir == "" disables
-// the cache.
+// CachedReference is CachedReferenceContext without cancellation.
 func CachedReference(dir, key string, p *Problem, opt RefOptions) (e RefEntry, cached bool, err error) {
+	return CachedReferenceContext(context.Background(), dir, key, p, opt)
+}
+
+// CachedReferenceContext returns phi* for the problem keyed by key: from the
+// cache in dir if present, else by running ReferenceContext on p (which must
+// be the problem the key describes) and storing the result. cached says
+// which. A solve that does not converge is returned but not cached; one
+// stopped by ctx returns ctx.Err(). dir == "" disables the cache.
+func CachedReferenceContext(ctx context.Context, dir, key string, p *Problem, opt RefOptions) (e RefEntry, cached bool, err error) {
 	if dir != "" {
 		if e, ok, err := ReadRefCache(dir, key); err != nil || ok {
 			return e, ok, err
 		}
 	}
 	start := time.Now()
-	res := Reference(p, opt)
-	e = RefEntry{Key: key, Phi: res.Phi, NNZ: res.NNZ, Iters: res.Iters, Converged: res.Converged,
-		MapNorm: res.MapNorm, Seconds: time.Since(start).Seconds()}
+	res, err := ReferenceContext(ctx, p, opt)
+	e = RefEntryOf(key, res, time.Since(start))
+	if err != nil {
+		return e, false, err
+	}
 	if dir != "" && res.Converged {
 		if err := WriteRefCache(dir, e); err != nil {
 			return e, false, err

@@ -1,19 +1,40 @@
 package solver
 
 import (
+	"context"
+	"fmt"
 	"math"
+)
+
+// RefMethod chooses the algorithm of Reference.
+type RefMethod uint8
+
+const (
+	// RefAuto is proximal Newton for the separable regularizers and FISTA
+	// for the others (ball, group, simplex).
+	RefAuto RefMethod = iota
+	// RefNewton is proximal Newton with coordinate descent (separable
+	// regularizers only; others fall back to FISTA).
+	RefNewton
+	// RefFISTA is FISTA with backtracking and adaptive restart.
+	RefFISTA
 )
 
 // RefOptions tunes Reference. The zero value asks for the defaults.
 type RefOptions struct {
-	// Tol stops the solver once both the relative change of the iterate,
-	// ||x_k - x_{k-1}|| / max(1, ||x_k||), and the norm of the
+	// Method picks the algorithm (the zero value RefAuto is the default).
+	Method RefMethod
+	// Tol is the stopping tolerance, 0 meaning 1e-10. Proximal Newton stops
+	// once the decrease its step predicts, -Delta, and the coordinate-wise
+	// optimality measure K = sum_j H_jj s_j^2 are both at most Tol |phi|
+	// (the step is then taken); FISTA once both the relative change of the
+	// iterate, ||x_k - x_{k-1}|| / max(1, ||x_k||), and the norm of the
 	// prox-gradient mapping at the extrapolated point,
 	// L ||y_k - prox_{Psi/L}(y_k - grad f(y_k)/L)||, are at most Tol.
-	// 0 means 1e-10.
 	Tol float64
-	// MaxIter caps the iterations (0 means 100000); hitting it returns the
-	// last iterate with Converged false.
+	// MaxIter caps the iterations (0 means 1000 Newton steps or 100000
+	// FISTA iterations); hitting it returns the last iterate with
+	// Converged false.
 	MaxIter int
 	// L0 is the first Lipschitz guess of the backtracking; 0 means
 	// Problem.EstimateL.
@@ -25,21 +46,88 @@ type RefOptions struct {
 	Progress func(iter int, phi float64) bool
 }
 
+func (o RefOptions) newton(r Reg) bool { return o.Method != RefFISTA && newtonApplies(r) }
+
+// limits returns Tol and MaxIter with their defaults (1e-10, defIter).
+func (o RefOptions) limits(defIter int) (tol float64, maxIter int) {
+	tol, maxIter = o.Tol, o.MaxIter
+	if tol == 0 {
+		tol = 1e-10
+	}
+	if maxIter == 0 {
+		maxIter = defIter
+	}
+	return tol, maxIter
+}
+
 // RefResult is the outcome of Reference. X is owned by the caller.
 type RefResult struct {
+	Method    string // "newton" or "fista"
 	X         []float64
 	Phi       float64 // phi(X)
 	NNZ       int     // nonzeros of X
-	Iters     int
-	Evals     int // full-data passes (a loss with gradient counts one, a loss alone one)
+	Iters     int     // Newton steps or FISTA iterations
+	Evals     int     // full-data passes (FISTA: a loss with gradient counts one, a loss alone one; Newton: each A x and A^T r)
+	Converged bool
+	// MapNorm is FISTA's prox-gradient mapping norm, or Newton's
+	// sqrt(K) (see RefOptions.Tol) at the last gradient.
+	MapNorm float64
+	// FISTA only.
 	Restarts  int // momentum restarts
 	L         float64
-	MapNorm   float64
 	RelChange float64
-	Converged bool
+	// Newton only.
+	InnerPasses int     // coordinate-descent passes over the active columns, in all
+	RelDecrease float64 // -Delta / |phi| of the last Newton step
 }
 
-// Reference minimizes phi = f + Psi with FISTA (Beck and Teboulle 2009) on
+// Stuck describes a solve that did not converge, for error messages.
+func (r RefResult) Stuck() string {
+	if r.Method == "newton" {
+		return fmt.Sprintf("%d Newton steps (%d coordinate-descent passes), the last predicting a relative decrease of %.3g", r.Iters, r.InnerPasses, r.RelDecrease)
+	}
+	return fmt.Sprintf("%d FISTA iterations, prox-gradient mapping norm %.3g, relative change of x %.3g", r.Iters, r.MapNorm, r.RelChange)
+}
+
+// Reference is ReferenceContext without cancellation.
+func Reference(p *Problem, opt RefOptions) RefResult {
+	res, _ := ReferenceContext(context.Background(), p, opt)
+	return res
+}
+
+// ReferenceContext minimizes phi = f + Psi on the full data to high
+// accuracy: with proximal Newton (proxNewton, below) for the separable
+// regularizers (none, l1, l2, elastic, box, nonneg, l1box) and with FISTA
+// (fista) for ball, group and simplex, or as opt.Method says. It returns
+// ctx.Err() (and the iterate so far, Converged false) once ctx is done,
+// checked at least every coordinate-descent pass or FISTA iteration.
+//
+// The proximal Newton method is newGLMNET (Yuan, Ho and Lin 2012, liblinear's
+// -s 6): with Psi = (rho/2)||x||^2 + sum_j psi(x_j), psi(v) = lambda1 |v| +
+// I_[lo,hi](v), and g = grad f(x) + rho x, each step minimizes the model
+//
+//	q(delta) = g.delta + 1/2 delta^T (A^T diag(l''(a_i.x)) A / n + (rho + 1e-12) I) delta + sum_j psi(x_j + delta_j)
+//
+// by coordinate descent (exact one-coordinate minimization, a clamped
+// soft-threshold, over the columns of a column-major copy of A, in random
+// order) on the coordinates not shrunk away (at a kink of psi with the
+// gradient strictly inside its subdifferential), until a pass moves q by
+// less than a tolerance that tightens with the predicted decrease, then
+// takes x + t delta with the Armijo rule phi(x + t delta) - phi(x) <= 0.01 t
+// Delta, Delta = g.delta + sum_j psi(x_j + delta_j) - psi(x_j), t = 1, 1/2,
+// .... Coordinate descent minimizes each coordinate exactly, so the method
+// does not care how the columns are scaled (the unscaled data sets whose
+// Lipschitz constants reach 1e12 take as many steps as the scaled ones); the
+// margins A x and the gradient A^T l' are computed with every core; the
+// coordinate descent runs on one.
+func ReferenceContext(ctx context.Context, p *Problem, opt RefOptions) (RefResult, error) {
+	if opt.newton(p.Reg) {
+		return proxNewton(ctx, p, opt)
+	}
+	return fista(ctx, p, opt)
+}
+
+// fista minimizes phi = f + Psi with FISTA (Beck and Teboulle 2009) on
 // the full data:
 //
 //	z_k = prox_{Psi/L}(y_k - grad f(y_k) / L)
@@ -55,15 +143,8 @@ type RefResult struct {
 // over n rows, which otherwise makes L explode once steps are ~1e-10.
 // For the simplex the Euclidean projection is used (FISTA is Euclidean).
 // The full gradient is computed in parallel by the Problem.
-func Reference(p *Problem, opt RefOptions) RefResult {
-	tol := opt.Tol
-	if tol == 0 {
-		tol = 1e-10
-	}
-	maxIter := opt.MaxIter
-	if maxIter == 0 {
-		maxIter = 100000
-	}
+func fista(ctx context.Context, p *Problem, opt RefOptions) (RefResult, error) {
+	tol, maxIter := opt.limits(100000)
 	_, d := p.Dims()
 	L := opt.L0
 	if L == 0 {
@@ -82,10 +163,13 @@ func Reference(p *Problem, opt RefOptions) RefResult {
 	y := append([]float64(nil), x...)
 	z := make([]float64, d)
 	g := make([]float64, d)
-	res := RefResult{}
+	res := RefResult{Method: "fista"}
 	t := 1.0
 	phi := math.Inf(1)
 	for k := 1; k <= maxIter; k++ {
+		if ctx.Err() != nil {
+			break
+		}
 		fy := p.Smooth(y, g)
 		res.Evals++
 		var fz, sq float64
@@ -143,7 +227,7 @@ func Reference(p *Problem, opt RefOptions) RefResult {
 		L *= refShrink
 	}
 	res.X, res.Phi, res.NNZ, res.L = x, phi, NNZ(x), L
-	return res
+	return res, ctx.Err()
 }
 
 // refShrink lowers the backtracking constant after each accepted step.
