@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -224,15 +225,16 @@ func cacheDir(c *cli.Context) (string, error) {
 }
 
 // referenceOptimum is "get phi* from the cache, computing it if missing":
-// the optimum of lp from the cache in dir, or from a FISTA solve that is then
-// cached (train --target and the benches use it). cached says which.
+// the optimum of lp from the cache in dir, or from a reference solve that is
+// then cached (train --target and the benches use it). cached says which.
 func referenceOptimum(lp *loadedProblem, dir string) (solver.RefEntry, bool, error) {
-	return referenceOptimumLog(lp, dir, nil)
+	return referenceOptimumLog(context.Background(), lp, dir, nil)
 }
 
 // referenceOptimumLog is referenceOptimum that reports a solve's progress
-// on log every 2 s (nil: silently).
-func referenceOptimumLog(lp *loadedProblem, dir string, log io.Writer) (solver.RefEntry, bool, error) {
+// on log every 2 s (nil: silently) and stops when ctx is done (returning
+// ctx.Err()).
+func referenceOptimumLog(ctx context.Context, lp *loadedProblem, dir string, log io.Writer) (solver.RefEntry, bool, error) {
 	var opt solver.RefOptions
 	if log != nil {
 		start, last := time.Now(), time.Now()
@@ -244,12 +246,14 @@ func referenceOptimumLog(lp *loadedProblem, dir string, log io.Writer) (solver.R
 			return true
 		}
 	}
-	e, cached, err := solver.CachedReference(dir, lp.Key, lp.Problem, opt)
+	e, cached, err := solver.CachedReferenceContext(ctx, dir, lp.Key, lp.Problem, opt)
 	if err != nil {
 		return e, cached, err
 	}
 	if !e.Converged {
-		return e, cached, fmt.Errorf("reference solver did not converge for %s (after %d iterations the prox-gradient mapping norm is %.3g)", lp.describe(), e.Iters, e.MapNorm)
+		return e, cached, fmt.Errorf("the reference solver (%s) did not converge for %s after %d iterations (phi %.12g);"+
+			" to go on, give phi* yourself with --phi-star PHI, or train without it: drop --target (with --reference=false, the default then)",
+			e.Method, lp.describe(), e.Iters, e.Phi)
 	}
 	return e, cached, nil
 }

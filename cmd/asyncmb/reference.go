@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/asyncmb/asyncmb/kernels"
@@ -22,31 +24,36 @@ func init() {
 		cacheDirFlag(),
 		&cli.BoolFlag{Name: "recompute", EnvVars: envs("recompute"), Usage: "solve even if the cache holds phi*, and overwrite the cache entry"},
 		&cli.Float64Flag{Name: "tol", EnvVars: envs("tol"), Value: 1e-10,
-			Usage: "stop when the relative change of x and the prox-gradient mapping norm are both <= `TOL`; a value other than 1e-10 bypasses the cache"},
-		&cli.IntFlag{Name: "max-iter", EnvVars: envs("max-iter"), Value: 100000, Usage: "give up after `N` iterations (exit code 1)"},
+			Usage: "Newton: stop when the decrease the step predicts is <= `TOL` |phi|; FISTA: when the relative change of x and the prox-gradient mapping norm are both <= TOL; a value other than 1e-10 bypasses the cache"},
+		&cli.IntFlag{Name: "max-iter", EnvVars: envs("max-iter"), Usage: "give up after `N` iterations (exit code 1); 0: 1000 Newton steps or 100000 FISTA iterations"},
+		&cli.StringFlag{Name: "method", EnvVars: envs("method"), Value: "auto",
+			Usage: "`M`: auto (proximal Newton for none, l1, l2, elastic, box, nonneg, l1box; FISTA for ball, group, simplex), newton or fista; a value other than auto bypasses the cache"},
 	)
 	register(&cli.Command{
 		Name:  "reference",
-		Usage: "compute the optimum phi* of a problem with FISTA (backtracking, adaptive restart) on the full data and cache it",
-		Description: "Minimizes phi(x) = (1/n) sum_i loss(a_i.x, y_i) + Psi(x) to a prox-gradient mapping norm and a relative change\n" +
-			"of x below --tol, with the full gradient computed in parallel. Prints phi*, nnz(x*), the iterations and the time,\n" +
-			"and stores phi* in --cache-dir under the data file's SHA-256 and the problem, so that later runs (train --target,\n" +
-			"the benches) report the suboptimality phi(x) - phi* without solving again.",
+		Usage: "compute the optimum phi* of a problem with proximal Newton (or FISTA) on the full data and cache it",
+		Description: "Minimizes phi(x) = (1/n) sum_i loss(a_i.x, y_i) + Psi(x) to high accuracy: proximal Newton with coordinate descent on\n" +
+			"the quadratic model (liblinear's newGLMNET; insensitive to the columns' scales) for the separable regularizers, FISTA with\n" +
+			"backtracking and adaptive restart for ball, group and simplex, with the full-data passes on every core. Prints phi*,\n" +
+			"nnz(x*), the iterations and the time, and stores phi* in --cache-dir under the data file's SHA-256 and the problem, so\n" +
+			"that later runs (train --target, the benches) report the suboptimality phi(x) - phi* without solving again. Ctrl-C stops\n" +
+			"the solve (exit 130).",
 		Flags:  flags,
 		Action: referenceAction,
 	})
 	registerBench(&cli.Command{
 		Name:  "reference",
-		Usage: "time the reference solver to phi*(1+1e-6) on a9a l1-logistic next to liblinear-train -s 6, in one run",
-		Description: "Solves the problem once to --tol 1e-10 (or reads phi* from the cache), then times a fresh FISTA run until\n" +
-			"phi(x) <= phi*(1+REL) and liblinear-train -s 6 (C = 1/(n lambda), -B -1) at -e 1e-1, 1e-2, ... until the objective of\n" +
-			"its model, evaluated by asyncmb, is <= phi*(1+REL). liblinear's wall time includes reading the text file, so\n" +
-			"asyncmb's read time is printed too.",
+		Usage: "time the reference solver (Newton and the old FISTA) to phi*(1+REL) on l1-logistic next to liblinear-train -s 6, in one run",
+		Description: "Solves the problem once to --tol 1e-10 (or reads phi* from the cache), then times fresh proximal Newton and FISTA\n" +
+			"runs until phi(x) <= phi*(1+REL) (each stopped after --fista-limit) and liblinear-train -s 6 (C = 1/(n lambda), -B -1)\n" +
+			"at -e 1e-1, 1e-2, ... until the objective of its model, evaluated by asyncmb, is <= phi*(1+REL). liblinear's wall time\n" +
+			"includes reading the text file, so asyncmb's read time is printed too.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", EnvVars: envs("data"), Value: "testdata/a9a", Usage: "the LIBSVM `FILE` (binary labels)"},
 			&cli.Float64Flag{Name: "lambda", EnvVars: envs("lambda"), Value: 1e-4, Usage: "the L1 weight `LAMBDA` > 0"},
 			&cli.Float64Flag{Name: "rel", EnvVars: envs("rel"), Value: 1e-6, Usage: "the target relative suboptimality `REL` > 0"},
 			&cli.IntFlag{Name: "rounds", EnvVars: envs("rounds"), Value: 3, Usage: "time each side `N` times and report the fastest"},
+			&cli.DurationFlag{Name: "fista-limit", EnvVars: envs("fista-limit"), Value: time.Minute, Usage: "stop a FISTA run that has not reached the target after `D`"},
 			cacheDirFlag(),
 		},
 		Action: benchReferenceAction,
@@ -62,9 +69,14 @@ func referenceAction(c *cli.Context) error {
 	if !(tol > 0) || tol >= 1 {
 		return usagef("--tol %v: want 0 < TOL < 1", tol)
 	}
-	if maxIter < 1 {
-		return usagef("--max-iter %d: want N >= 1", maxIter)
+	if maxIter < 0 {
+		return usagef("--max-iter %d: want N >= 0", maxIter)
 	}
+	method, ok := map[string]solver.RefMethod{"auto": solver.RefAuto, "newton": solver.RefNewton, "fista": solver.RefFISTA}[c.String("method")]
+	if !ok {
+		return usagef("--method %q: want auto, newton or fista", c.String("method"))
+	}
+	useCache := tol == 1e-10 && method == solver.RefAuto
 	dir, err := cacheDir(c)
 	if err != nil {
 		return err
@@ -75,7 +87,7 @@ func referenceAction(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "problem    %s\n", lp.describe())
-	if tol == 1e-10 && !c.Bool("recompute") {
+	if useCache && !c.Bool("recompute") {
 		e, ok, err := solver.ReadRefCache(dir, lp.Key)
 		if err != nil {
 			return err
@@ -84,28 +96,36 @@ func referenceAction(c *cli.Context) error {
 			return printRef(w, e, "read from "+solver.RefCachePath(dir, lp.Key))
 		}
 	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	start := time.Now()
-	res := solver.Reference(lp.Problem, solver.RefOptions{Tol: tol, MaxIter: maxIter})
-	e := solver.RefEntry{Key: lp.Key, Phi: res.Phi, NNZ: res.NNZ, Iters: res.Iters, Converged: res.Converged,
-		MapNorm: res.MapNorm, Seconds: time.Since(start).Seconds()}
+	res, err := solver.ReferenceContext(ctx, lp.Problem, solver.RefOptions{Tol: tol, MaxIter: maxIter, Method: method})
+	if err != nil {
+		return exitErr{code: exitInterrupt, err: fmt.Errorf("reference: interrupted after %s (nothing written)", res.Stuck())}
+	}
+	e := solver.RefEntryOf(lp.Key, res, time.Since(start))
 	if !res.Converged {
 		printRef(w, e, "not written")
-		return fmt.Errorf("reference: not converged after %d iterations (mapping norm %.3g, relative change %.3g)", res.Iters, res.MapNorm, res.RelChange)
+		return fmt.Errorf("reference: not converged after %s", res.Stuck())
 	}
-	where := "not written (--tol is not 1e-10)"
-	if tol == 1e-10 {
+	where := "not written (--tol is not 1e-10 or --method is not auto)"
+	if useCache {
 		if err := solver.WriteRefCache(dir, e); err != nil {
 			return err
 		}
 		where = "written to " + solver.RefCachePath(dir, lp.Key)
 	}
-	fmt.Fprintf(w, "restarts   %d, full-data passes %d, final L %.4g\n", res.Restarts, res.Evals, res.L)
+	if res.Method == "newton" {
+		fmt.Fprintf(w, "newton     %d coordinate-descent passes, %d full-data passes, last predicted decrease %.3g relative\n", res.InnerPasses, res.Evals, res.RelDecrease)
+	} else {
+		fmt.Fprintf(w, "fista      %d restarts, %d full-data passes, final L %.4g\n", res.Restarts, res.Evals, res.L)
+	}
 	return printRef(w, e, where)
 }
 
 func printRef(w io.Writer, e solver.RefEntry, cache string) error {
-	_, err := fmt.Fprintf(w, "phi*       %.15g\nnnz(x*)    %d\niterations %d\ntime       %.3fs\nmapping    %.3g\ncache      %s\n",
-		e.Phi, e.NNZ, e.Iters, e.Seconds, e.MapNorm, cache)
+	_, err := fmt.Fprintf(w, "phi*       %.15g\nnnz(x*)    %d\nmethod     %s\niterations %d\ntime       %.3fs\nmapping    %.3g\ncache      %s\n",
+		e.Phi, e.NNZ, e.Method, e.Iters, e.Seconds, e.MapNorm, cache)
 	return err
 }
 
@@ -132,30 +152,42 @@ func benchReferenceAction(c *cli.Context) error {
 		return err
 	}
 	target := e.Phi * (1 + rel)
-	fmt.Fprintf(w, "phi*     %.15g (FISTA to 1e-10, %d iterations, cached=%v); target phi*(1+%g) = %.15g\n", e.Phi, e.Iters, cached, rel, target)
-
-	var best time.Duration
-	var iters int
-	for r := 0; r < rounds; r++ {
-		start := time.Now()
-		var took time.Duration
-		res := solver.Reference(lp.Problem, solver.RefOptions{Progress: func(k int, phi float64) bool {
-			if phi <= target {
-				took, iters = time.Since(start), k
-				return false
+	fmt.Fprintf(w, "phi*     %.15g (%s to 1e-10, %d iterations, cached=%v); target phi*(1+%g) = %.15g\n", e.Phi, e.Method, e.Iters, cached, rel, target)
+	limit := c.Duration("fista-limit")
+	timeTo := func(m solver.RefMethod) (best time.Duration, iters int, reached bool) {
+		for r := 0; r < rounds; r++ {
+			start := time.Now()
+			var took time.Duration
+			k := 0
+			solver.Reference(lp.Problem, solver.RefOptions{Method: m, Tol: 1e-13, Progress: func(it int, phi float64) bool {
+				if phi <= target {
+					took, k = time.Since(start), it
+					return false
+				}
+				return time.Since(start) < limit
+			}})
+			if took == 0 {
+				return time.Since(start), 0, false
 			}
-			return true
-		}})
-		if took == 0 {
-			return fmt.Errorf("bench reference: FISTA stopped at phi=%.15g above the target", res.Phi)
+			if r == 0 || took < best {
+				best, iters = took, k
+			}
 		}
-		if r == 0 || took < best {
-			best = took
-		}
+		return best, iters, true
 	}
-	fmt.Fprintf(w, "asyncmb  FISTA          %8.3fs to target (%d iterations, GOMAXPROCS=%d; %.3fs with reading the file)\n",
-		best.Seconds(), iters, runtime.GOMAXPROCS(0), (best + loadTime).Seconds())
-
+	nb, nIters, nOK := timeTo(solver.RefNewton)
+	if !nOK {
+		return fmt.Errorf("bench reference: proximal Newton did not reach the target")
+	}
+	fb, fIters, fOK := timeTo(solver.RefFISTA)
+	fmt.Fprintf(w, "asyncmb  Newton         %8.3fs to target (%d Newton steps, GOMAXPROCS=%d; %.3fs with reading the file)\n",
+		nb.Seconds(), nIters, runtime.GOMAXPROCS(0), (nb + loadTime).Seconds())
+	if fOK {
+		fmt.Fprintf(w, "asyncmb  FISTA (old)    %8.3fs to target (%d iterations); Newton/FISTA %.3f\n", fb.Seconds(), fIters, nb.Seconds()/fb.Seconds())
+	} else {
+		fmt.Fprintf(w, "asyncmb  FISTA (old)    not at the target after %v (--fista-limit); Newton/FISTA < %.3f\n", limit, nb.Seconds()/fb.Seconds())
+	}
+	best := nb
 	ll, eps, err := timeLiblinear(lp, lambda, target, rounds)
 	if errors.Is(err, exec.ErrNotFound) {
 		fmt.Fprintf(w, "liblinear-train not found (Debian: apt-get install liblinear-tools): no baseline\n")
@@ -165,7 +197,7 @@ func benchReferenceAction(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(w, "liblinear-train -s 6 -e %g %6.3fs to target (wall, includes reading the file; single-threaded)\n", eps, ll.Seconds())
-	fmt.Fprintf(w, "ratio    asyncmb/liblinear %.2f (solve only), %.2f (with reading the file)\n",
+	fmt.Fprintf(w, "ratio    Newton/liblinear %.2f (solve only), %.2f (with reading the file)\n",
 		best.Seconds()/ll.Seconds(), (best+loadTime).Seconds()/ll.Seconds())
 	return nil
 }

@@ -55,8 +55,8 @@ func trainFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "target", EnvVars: envs("target"),
 			Usage: "stop when the output reaches relative suboptimality (phi - phi*)/|phi*| <= `EPS`; phi* comes from the reference cache (computed first if missing);" +
 				" the master then loads the whole data set and evaluates the output beside its update loop; a run that stops before reaching it exits 1 (see --max-epochs)"},
-		&cli.BoolFlag{Name: "reference", EnvVars: envs("reference"), Value: true,
-			Usage: "report suboptimality against phi* from the reference cache, solving for it first if it is missing (--reference=false: report phi only)"},
+		&cli.BoolFlag{Name: "reference", EnvVars: envs("reference"), DefaultText: "on with --target, else off",
+			Usage: "report suboptimality against phi* from the reference cache, solving for it first if it is missing (off: report phi only and start training at once)"},
 		&cli.Float64Flag{Name: "phi-star", EnvVars: envs("phi-star"),
 			Usage: "use `PHI` as the optimal value phi* (e.g. from a published table) instead of the reference cache"},
 		cacheDirFlag(),
@@ -79,6 +79,7 @@ type trainConfig struct {
 	cfg     ranks.Config
 	comm    func(*comm.Config)
 	problem problemConfig
+	ctx     context.Context // stops the phi* solve; set once signals are caught (nil: never)
 }
 
 // trainConfigFrom reads and checks trainFlags (usage errors exit 2).
@@ -165,20 +166,31 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 			return nil, err
 		}
 		cfg.Reference = func(p *solver.Problem, hash string) (float64, error) {
-			return phiStarFor(p, hash, pc, cacheDir, c.App.ErrWriter)
+			ctx := tc.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			return phiStarFor(ctx, p, hash, pc, cacheDir, c.App.ErrWriter)
 		}
 	}
 	return tc, nil
 }
 
-// phiStarFor gets phi* from the cache, solving for it if missing.
-func phiStarFor(p *solver.Problem, hash string, pc problemConfig, dir string, log io.Writer) (float64, error) {
+// errRefInterrupted is the error of a phi* solve stopped by a signal.
+var errRefInterrupted = errors.New("interrupted while solving for phi*: nothing was trained, no outputs are written")
+
+// phiStarFor gets phi* from the cache, solving for it if missing, until ctx
+// is done.
+func phiStarFor(ctx context.Context, p *solver.Problem, hash string, pc problemConfig, dir string, log io.Writer) (float64, error) {
 	_, d := p.Dims()
 	lp := &loadedProblem{Config: pc, Problem: p, Hash: hash, Key: solver.ProblemKey(hash, d, pc.Bias, pc.Loss, p.Reg)}
 	if _, ok, _ := solver.ReadRefCache(dir, lp.Key); !ok {
 		fmt.Fprintf(log, "reference: solving for phi* of %s (cached in %s)\n", lp.describe(), dir)
 	}
-	e, _, err := referenceOptimumLog(lp, dir, log)
+	e, _, err := referenceOptimumLog(ctx, lp, dir, log)
+	if err != nil && ctx.Err() != nil {
+		return math.NaN(), errRefInterrupted
+	}
 	if err != nil {
 		return math.NaN(), err
 	}
@@ -303,6 +315,7 @@ func trainAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	tc.ctx = ctx
 	if np == 1 && plan.kind == "local" {
 		cfg := &tc.cfg
 		cfg.Manifest = manifest(c, 1)
@@ -328,7 +341,7 @@ func trainAction(c *cli.Context) error {
 		}
 		phi, err := tc.cfg.Reference(lp.Problem, lp.Hash)
 		if err != nil {
-			return err
+			return interrupted(ctx, err)
 		}
 		args = append(args, "--phi-star="+strconv.FormatFloat(phi, 'g', -1, 64))
 	}
@@ -359,6 +372,9 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 
 // interrupted turns the error of a run stopped by Ctrl-C into exit 130.
 func interrupted(ctx context.Context, err error) error {
+	if errors.Is(err, errRefInterrupted) {
+		return exitErr{code: exitInterrupt, err: err}
+	}
 	if err != nil && ctx.Err() != nil {
 		return exitErr{code: exitInterrupt, err: errors.New("interrupted (the outputs of what was trained are written)")}
 	}
@@ -427,6 +443,7 @@ func rankAction(c *cli.Context) error {
 	defer stop()
 	ctx, cancel := stopOnEOF(ctx, stdinEOF)
 	defer cancel()
+	tc.ctx = ctx
 	if err := id.Resolve(ctx); err != nil {
 		return err
 	}
