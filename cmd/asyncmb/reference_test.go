@@ -110,3 +110,25 @@ func TestTrainNoReferenceWithoutTarget(t *testing.T) {
 		t.Errorf("the cache holds %d entries after a run without --target", len(entries))
 	}
 }
+
+// TestTrainFailedReference: when the phi* solve fails (features of 1e300:
+// every margin overflows), train --target exits 1 before training, with a
+// message that names both ways to go on, and does not panic.
+func TestTrainFailedReference(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "huge")
+	if err := os.WriteFile(file, []byte("+1 1:1e300 2:1\n-1 1:-1e300 2:3\n+1 1:2e300 2:-1\n-1 1:5 2:1e300\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, output := startAsyncmb(t, "train", "--np", "2", "--data", file, "--reg", "l1", "--lambda", "0.01", "--target", "1e-3",
+		"--cache-dir", filepath.Join(dir, "cache"), "--out", filepath.Join(dir, "out"))
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitFailure {
+		t.Fatalf("exit: %v, want %d\n%s", err, exitFailure, output())
+	}
+	o := output()
+	if !strings.Contains(o, "--phi-star PHI") || !strings.Contains(o, "--target") || strings.Contains(o, "panic") {
+		t.Errorf("the message does not say how to go on:\n%s", o)
+	}
+}
