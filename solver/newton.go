@@ -107,8 +107,9 @@ func curvature(l kernels.Loss, m, y float64) float64 {
 const newtonNu = 1e-12
 
 // newtonSigma is the Armijo constant of the line search, newtonMaxLS its
-// number of halvings, newtonMaxInner the coordinate-descent passes per
-// Newton step.
+// number of halvings, newtonMaxInner the passes of coordinate descent over
+// the columns per Newton step (the descent on an explicit Hessian stops
+// after the cost of 64 passes over A instead).
 const (
 	newtonSigma    = 0.01
 	newtonMaxLS    = 40
@@ -135,8 +136,9 @@ type newton struct {
 	rng              *rand.Rand
 }
 
-// step is the exact minimizer over v of H/2 (v - u)^2 + psi(v) at u = the
-// point given: the clamped soft-threshold.
+// step returns argmin_z hjj/2 (z - v)^2 + psi(z), the clamped
+// soft-threshold: one coordinate's exact minimization, v being the
+// coordinate's Newton point u - G/hjj.
 func (nt *newton) step(v, hjj float64) float64 { return min(max(soft(v, nt.lam/hjj), nt.lo), nt.hi) }
 
 func (nt *newton) psi(v float64) float64 { return nt.lam * math.Abs(v) }
