@@ -306,7 +306,7 @@ func (nt *newton) solveGram(ctx context.Context, gm []float64, active []int, x, 
 	// found the support and signs, the model restricted to them is a
 	// smooth quadratic, solved exactly. Kept only when it keeps the signs
 	// and lowers the model, and then checked by a pass of descent.
-	for round := 0; round < 3 && first > 0; round++ {
+	for round := 0; round < 10 && first > 0; round++ {
 		if !nt.refineGram(gm, active, x, g, delta, w) {
 			break
 		}
@@ -352,14 +352,41 @@ func (nt *newton) refineGram(gm []float64, active []int, x, g, delta, w []float6
 	if !ok {
 		return false
 	}
-	nd := append([]float64(nil), delta...)
+	// Along the segment from delta to the solution the restricted model
+	// decreases; stop it where the first free coordinate reaches a kink
+	// (0, lo or hi) and put that coordinate on it (an active-set step).
+	alpha, block := 1.0, -1
 	for u, ku := range free {
 		j := active[ku]
 		old, v := x[j]+delta[j], x[j]+z[u]
-		if v < nt.lo || v > nt.hi || (nt.lam > 0 && (v == 0 || (v > 0) != (old > 0))) {
-			return false
+		kink := math.NaN()
+		switch {
+		case v < nt.lo:
+			kink = nt.lo
+		case v > nt.hi:
+			kink = nt.hi
+		case nt.lam > 0 && (v == 0 || (v > 0) != (old > 0)):
+			kink = 0
 		}
-		nd[j] = z[u]
+		if math.IsNaN(kink) {
+			continue
+		}
+		if a := (kink - old) / (v - old); a < alpha {
+			alpha, block = a, u
+		}
+	}
+	nd := append([]float64(nil), delta...)
+	for u, ku := range free {
+		j := active[ku]
+		nd[j] = delta[j] + alpha*(z[u]-delta[j])
+		if u == block {
+			nd[j] = math.Copysign(0, 1) - x[j] // x_j + delta_j lands on the kink
+			if v := x[j] + z[u]; v < nt.lo {
+				nd[j] = nt.lo - x[j]
+			} else if v > nt.hi {
+				nd[j] = nt.hi - x[j]
+			}
+		}
 	}
 	nw := make([]float64, s)
 	for k := range nw {
@@ -406,7 +433,19 @@ func solveSPD(m, b []float64, s int) ([]float64, bool) {
 		}
 	}
 	if !cholesky(l, s) {
-		return nil, false
+		// Singular (identical or dependent columns): factor the scaled
+		// matrix plus 1e-10 I; the refinement below, with the true M,
+		// converges when b is in M's range (and otherwise heads along the
+		// null space, which the caller's checks handle).
+		for i := 0; i < s; i++ {
+			for j := 0; j < s; j++ {
+				l[i*s+j] = m[i*s+j] * sc[i] * sc[j]
+			}
+			l[i*s+i] += 1e-10
+		}
+		if !cholesky(l, s) {
+			return nil, false
+		}
 	}
 	z := make([]float64, s)
 	res := append([]float64(nil), b...)
