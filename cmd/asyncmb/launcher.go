@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -121,6 +122,20 @@ func planLaunch(c *cli.Context) (*launchPlan, error) {
 // checkOutDir makes sure the output directory can be created before any
 // rank starts (rank 0 would find out only after every rank had started).
 func checkOutDir(dir string) error {
+	// The directories this check creates are removed again (deepest first),
+	// so that a run stopped before it writes anything leaves nothing behind.
+	var made []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		made = append(made, d)
+	}
+	defer func() {
+		for _, d := range made {
+			os.Remove(d)
+		}
+	}()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return usagef("--out: %v", err)
 	}
