@@ -64,6 +64,11 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "out", EnvVars: envs("out"), Usage: "output `DIR` (trace.csv, trace.bin, summary.json, model); default out/train-<time>"},
 		&cli.StringSliceFlag{Name: "slow", EnvVars: envs("slow"), Usage: "`RANK=FACTOR`: worker RANK's compute takes FACTOR times longer (it sleeps the extra time); repeatable"},
 		&cli.DurationFlag{Name: "jitter", EnvVars: envs("jitter"), Usage: "add a uniform random delay in [0, `D`) to every gradient of every worker"},
+		&cli.Float64Flag{Name: "dilate", EnvVars: envs("dilate"), Value: 1,
+			Usage: "time dilation `F` >= 1: every rank sleeps F-1 times what each unit of its work took (a worker's gradient, with --slow and --jitter; the master's update)," +
+				" so that F x cores busy ranks fit on the cores with their relative speeds kept; times grow F-fold (asyncmb scale divides them back); --net-delay is not dilated"},
+		&cli.DurationFlag{Name: "net-delay", EnvVars: envs("net-delay"), Usage: "hold every message a rank sends for `D` before it goes out (a slow network on loopback)"},
+		&cli.DurationFlag{Name: "net-jitter", EnvVars: envs("net-jitter"), Usage: "hold every message for a further uniform random time in [0, `D`) (order kept)"},
 		&cli.StringFlag{Name: "codec", EnvVars: envs("codec"), Value: "s2", Usage: "message compression `C`: none, s2 or zstd (used only where it shrinks a message)"},
 		&cli.DurationFlag{Name: "heartbeat-timeout", EnvVars: envs("heartbeat-timeout"), Value: comm.DefaultHeartbeatTimeout,
 			Usage: "declare a peer lost after `D` of silence"},
@@ -148,8 +153,16 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	if hb <= comm.DefaultHeartbeatInterval || rv <= 0 {
 		return nil, usagef("--heartbeat-timeout must exceed %v and --rendezvous-timeout must be > 0", comm.DefaultHeartbeatInterval)
 	}
+	if cfg.Dilate = c.Float64("dilate"); !(cfg.Dilate >= 1) || math.IsInf(cfg.Dilate, 0) {
+		return nil, usagef("--dilate %v: want F >= 1", cfg.Dilate)
+	}
+	nd, nj := c.Duration("net-delay"), c.Duration("net-jitter")
+	if nd < 0 || nj < 0 {
+		return nil, usagef("--net-delay and --net-jitter must be >= 0")
+	}
 	tc.comm = func(cc *comm.Config) {
 		cc.Codec, cc.HeartbeatTimeout, cc.RendezvousTimeout = codec, hb, rv
+		cc.NetDelay, cc.NetJitter = nd, nj
 	}
 	switch p := c.String("progress"); p {
 	case "auto", "line", "none":
@@ -277,7 +290,7 @@ func init() {
 			"summary.json (manifest and figures: delays, updates/s, per-worker compute and idle time, bytes on the wire), model\n" +
 			"(LIBLINEAR's format: liblinear-predict reads it). --launcher ssh (with --hostfile) or srun (inside a Slurm allocation)\n" +
 			"starts the ranks on other hosts; any other launcher can start `asyncmb rank` with the same flags in every process.",
-		Flags:  append(append(append(trainFlags(), npFlag()), launchFlags()...), rendezvousFlags()...),
+		Flags:  append(append(append(trainFlags(), npFlag(), figuresFlag()), launchFlags()...), rendezvousFlags()...),
 		Action: trainAction,
 	})
 	register(&cli.Command{
@@ -325,12 +338,12 @@ func trainAction(c *cli.Context) error {
 		if err == nil && ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return interrupted(ctx, err)
+		return interrupted(ctx, drawFigures(c, cfg.Out, err))
 	}
 	if _, err := os.Stat(tc.cfg.Data); err != nil {
 		return err
 	}
-	args := append([]string{"rank"}, forwardFlags(c, launchOnly...)...)
+	args := append([]string{"rank"}, forwardFlags(c, append([]string{"figures"}, launchOnly...)...)...)
 	args = append(args, "--out="+tc.cfg.Out)
 	if tc.cfg.Reference != nil {
 		// Solve for phi* here, with every core, rather than in rank 0,
@@ -355,7 +368,7 @@ func trainAction(c *cli.Context) error {
 	if _, ok := stderr.(*os.File); !ok {
 		stderr = &syncWriter{w: stderr}
 	}
-	return interrupted(ctx, plan.run(ctx, c, args, stdout, stderr))
+	return interrupted(ctx, drawFigures(c, tc.cfg.Out, plan.run(ctx, c, args, stdout, stderr)))
 }
 
 // syncWriter serializes writes to w.

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/asyncmb/asyncmb/study"
+	"github.com/urfave/cli/v2"
+)
+
+// figuresFlag is train's --figures (not forwarded to the ranks).
+func figuresFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "figures", EnvVars: envs("figures"), Value: true,
+		Usage: "draw the run's figures into --out after it (subopt_time, subopt_updates, delay_hist; PNG and SVG); --figures=false: none"}
+}
+
+// drawFigures draws a finished training run's figures when --figures is
+// on; runErr is the run's error, returned unchanged (a figure that cannot
+// be drawn is only a warning: the run's outputs are written).
+func drawFigures(c *cli.Context, dir string, runErr error) error {
+	if runErr != nil || !c.Bool("figures") {
+		return runErr
+	}
+	if err := study.DrawRunDir(dir); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "asyncmb: figures: %v\n", err)
+	}
+	return nil
+}
+
+func init() {
+	register(&cli.Command{
+		Name:      "plot",
+		Usage:     "redraw the figures of a finished training run (train --out DIR) or sweep (scale --out DIR)",
+		ArgsUsage: "DIR",
+		Description: "A sweep's directory (scale.csv) gets subopt_time, subopt_updates, speedup, delay_hist, async_vs_sync and\n" +
+			"heterogeneity; a run's (trace.csv, summary.json) gets subopt_time, subopt_updates and delay_hist. PNG and SVG each.",
+		Action: plotAction,
+	})
+}
+
+func plotAction(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("plot takes one directory, got %d arguments", c.NArg())
+	}
+	dir := c.Args().First()
+	if _, err := os.Stat(filepath.Join(dir, "scale.csv")); err == nil {
+		res, err := study.ReadCSV(dir)
+		if err != nil {
+			return err
+		}
+		if err := res.Figures(dir); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "figures of the sweep in %s\n", dir)
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "trace.csv")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return usagef("%s has neither scale.csv (a sweep) nor trace.csv (a training run)", dir)
+		}
+		return err
+	}
+	if err := study.DrawRunDir(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "figures of the run in %s\n", dir)
+	return nil
+}

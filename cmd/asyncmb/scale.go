@@ -1,0 +1,219 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/asyncmb/asyncmb/study"
+	"github.com/urfave/cli/v2"
+)
+
+// scaleOwn are the flags of `scale` that are not forwarded to train as
+// they are: the sweep's axes and its own settings.
+var scaleOwn = []string{"workers", "mode", "method", "batch", "repeat", "seed", "targets", "max-delay", "weak", "weak-rows", "gen",
+	"slowdown", "net-delay", "dilate", "launcher", "run-timeout", "out"}
+
+// scaleSkip are train flags that make no sense in a sweep (each run gets
+// its own).
+var scaleSkip = []string{"progress", "net-jitter"}
+
+func scaleFlags() []cli.Flag {
+	own := []cli.Flag{
+		&cli.StringFlag{Name: "workers", EnvVars: envs("workers"), Value: "1,2,4,8", Usage: "the numbers of workers `P,...` to sweep (each run: train --np P+1)"},
+		&cli.StringFlag{Name: "mode", EnvVars: envs("mode"), Value: "async,sync,bounded", Usage: "the modes `M,...` to sweep: async, sync, bounded"},
+		&cli.StringFlag{Name: "method", EnvVars: envs("method"), Usage: "the methods `M,...` to sweep (train's --method); empty: train's default"},
+		&cli.StringFlag{Name: "batch", EnvVars: envs("batch"), Value: "64", Usage: "the mini-batch sizes `B,...` to sweep"},
+		&cli.IntFlag{Name: "repeat", EnvVars: envs("repeat"), Value: 3, Usage: "run every configuration `R` times (seeds --seed, --seed+1, ...); the table shows medians"},
+		&cli.Uint64Flag{Name: "seed", EnvVars: envs("seed"), Value: 1, Usage: "the first repeat's `SEED`"},
+		&cli.StringFlag{Name: "targets", EnvVars: envs("targets"), Value: "1e-1,1e-2,1e-3",
+			Usage: "relative suboptimalities `EPS,...` to time; each run stops at the smallest (--target) or after 20 epochs unless --epochs, --iters or --time is given"},
+		&cli.IntFlag{Name: "max-delay", EnvVars: envs("max-delay"), Usage: "the delay bound `K` of the bounded runs; 0: P"},
+		&cli.BoolFlag{Name: "weak", EnvVars: envs("weak"),
+			Usage: "weak scaling: the data grow with P (the first P/maxP of --data's rows, or --weak-rows per worker from `asyncmb gen`); phi* is solved for per P"},
+		&cli.IntFlag{Name: "weak-rows", EnvVars: envs("weak-rows"), Usage: "with --weak: generate `N` rows per worker with asyncmb gen (its other flags in --gen) instead of cutting --data"},
+		&cli.StringFlag{Name: "gen", EnvVars: envs("gen"), Value: "--features 1000 --density 0.01 --seed 1",
+			Usage: "with --weak-rows: the other flags `FLAGS` of asyncmb gen (space-separated)"},
+		&cli.StringFlag{Name: "slowdown", EnvVars: envs("slowdown"), Value: "1", Usage: "slow-down factors `F,...` of worker 1 to sweep (1: none; train's --slow 1=F)"},
+		&cli.StringFlag{Name: "net-delay", EnvVars: envs("net-delay"), Value: "0", Usage: "message delays `D,...` to sweep (train's --net-delay, e.g. 0,200us,1ms)"},
+		&cli.Float64Flag{Name: "dilate", EnvVars: envs("dilate"), Value: 1,
+			Usage: "time dilation `F` >= 1 of every run (train's --dilate); the table and figures report times divided by F"},
+		&cli.StringFlag{Name: "launcher", EnvVars: envs("launcher"), Value: "auto",
+			Usage: "how runs start `L`: local (asyncmb train), srun (srun --ntasks P+1 asyncmb rank, inside an allocation), auto (srun when SLURM_JOB_ID is set)"},
+		&cli.DurationFlag{Name: "run-timeout", EnvVars: envs("run-timeout"), Value: 10 * time.Minute, Usage: "kill a run after `D` (it is recorded as failed)"},
+		&cli.StringFlag{Name: "out", EnvVars: envs("out"), Usage: "output `DIR` (scale.csv, scale.md, figures, runs/); default out/scale-<time>"},
+	}
+	for _, f := range trainFlags() {
+		n := f.Names()[0]
+		if !slices.Contains(scaleOwn, n) && !slices.Contains(scaleSkip, n) {
+			own = append(own, f)
+		}
+	}
+	return own
+}
+
+func init() {
+	register(&cli.Command{
+		Name:      "scale",
+		Usage:     "scaling study: sweep workers, modes, methods, batch sizes, stragglers and message delays over real training runs",
+		ArgsUsage: " ",
+		Description: "Runs `asyncmb train` once per configuration and repeat (one at a time), with every training flag given here passed on,\n" +
+			"and records for each run the time and updates to reach each --targets suboptimality (from its trace.csv), speedup and\n" +
+			"efficiency against P = 1 (medians over the repeats), updates/s, delays, the workers' idle fraction and bytes on the wire\n" +
+			"(from its summary.json). Writes scale.csv (one row per run), scale.md (the table) and figures (PNG and SVG):\n" +
+			"subopt_time, subopt_updates, speedup, delay_hist, async_vs_sync, heterogeneity (when --slowdown or --net-delay vary).\n" +
+			"Inside a Slurm allocation (SLURM_JOB_ID set) runs start with srun; --out must then be on a file system every node sees.\n" +
+			"Give phi* with --phi-star where it is known, so that runs do not look it up.",
+		Flags:  scaleFlags(),
+		Action: scaleAction,
+	})
+}
+
+func scaleAction(c *cli.Context) error {
+	var sp study.Spec
+	var err error
+	if sp.Workers, err = intList(c, "workers"); err != nil {
+		return err
+	}
+	sp.Modes = strList(c.String("mode"))
+	sp.Methods = strList(c.String("method"))
+	if sp.Batches, err = intList(c, "batch"); err != nil {
+		return err
+	}
+	if sp.Targets, err = floatList(c, "targets"); err != nil {
+		return err
+	}
+	if sp.Slowdowns, err = floatList(c, "slowdown"); err != nil {
+		return err
+	}
+	for _, s := range strList(c.String("net-delay")) {
+		d, err := time.ParseDuration(s)
+		if s == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 {
+			return usagef("--net-delay %q: want durations >= 0 such as 0,200us,1ms", s)
+		}
+		sp.NetDelays = append(sp.NetDelays, d)
+	}
+	sp.Repeat, sp.Seed0, sp.MaxDelay = c.Int("repeat"), c.Uint64("seed"), c.Int("max-delay")
+	sp.Weak, sp.WeakRows, sp.GenArgs = c.Bool("weak"), c.Int("weak-rows"), strings.Fields(c.String("gen"))
+	sp.Dilate, sp.Timeout = c.Float64("dilate"), c.Duration("run-timeout")
+	if !(sp.Dilate >= 1) || math.IsInf(sp.Dilate, 0) {
+		return usagef("--dilate %v: want F >= 1", sp.Dilate)
+	}
+	if sp.WeakRows < 0 || (sp.WeakRows > 0 && !sp.Weak) {
+		return usagef("--weak-rows N needs --weak and N >= 0")
+	}
+	if sp.Data = c.String("data"); sp.Data == "" {
+		return usagef("--data FILE is required")
+	}
+	if _, err := os.Stat(sp.Data); err != nil {
+		return err
+	}
+	switch l := c.String("launcher"); l {
+	case "auto":
+		sp.Launcher = "local"
+		if os.Getenv("SLURM_JOB_ID") != "" {
+			sp.Launcher = "srun"
+		}
+	case "local", "srun":
+		sp.Launcher = l
+	default:
+		return usagef("--launcher %q: want auto, local or srun", l)
+	}
+	if c.IsSet("slow") && slices.ContainsFunc(sp.Slowdowns, func(f float64) bool { return f != 1 }) {
+		return usagef("give either --slow (every run) or --slowdown (a sweep of worker 1's factor), not both")
+	}
+	if sp.Weak && c.IsSet("phi-star") {
+		return usagef("--weak: every P has its own data and phi*; leave out --phi-star")
+	}
+	sp.TrainArgs = forwardFlags(c, append(append([]string{"data"}, scaleOwn...), scaleSkip...)...)
+	if sp.Out = c.String("out"); sp.Out == "" {
+		sp.Out = filepath.Join("out", "scale-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	if sp.Exe, err = os.Executable(); err != nil {
+		return err
+	}
+	sp.Log = c.App.ErrWriter
+	sp.Env = childEnv(c.Command.Flags)
+	runs, err := sp.Plan()
+	if err != nil {
+		return usagef("%v", err)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "scale: %d runs into %s\n", len(runs), sp.Out)
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := sp.Execute(ctx)
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	fmt.Fprint(c.App.Writer, res.Markdown())
+	fmt.Fprintf(c.App.Writer, "\nwrote %s, %s and figures in %s\n", filepath.Join(sp.Out, "scale.csv"), filepath.Join(sp.Out, "scale.md"), sp.Out)
+	return nil
+}
+
+// childEnv is this process's environment without the ASYNCMB_* variables of
+// scale's flags: the runs get every value as a flag, and a list such as
+// ASYNCMB_BATCH=64,256 would not parse as train's --batch.
+func childEnv(flags []cli.Flag) []string {
+	drop := map[string]bool{}
+	for _, f := range flags {
+		drop[envVar(f.Names()[0])] = true
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !drop[k] {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func strList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func intList(c *cli.Context, name string) ([]int, error) {
+	var out []int
+	for _, f := range strList(c.String(name)) {
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 1 {
+			return nil, usagef("--%s %q: want a comma-separated list of integers >= 1", name, c.String(name))
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, usagef("--%s: empty list", name)
+	}
+	return out, nil
+}
+
+func floatList(c *cli.Context, name string) ([]float64, error) {
+	var out []float64
+	for _, f := range strList(c.String(name)) {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return nil, usagef("--%s %q: want a comma-separated list of positive numbers", name, c.String(name))
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, usagef("--%s: empty list", name)
+	}
+	return out, nil
+}
