@@ -117,6 +117,10 @@ type Config struct {
 	// for experiments only: two small messages sent back to back then wait
 	// for the peer's delayed ACK, 40 ms on Linux.
 	Nagle bool
+	// NetDelay and NetJitter, for experiments, hold every frame this rank
+	// sends for NetDelay plus a uniform random time in [0, NetJitter)
+	// (DelayConn; the link then uses plain net.Conn I/O).
+	NetDelay, NetJitter time.Duration
 }
 
 // DefaultConfig returns a Config with every default filled in for the given
@@ -168,6 +172,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("comm: unknown codec %d", c.Codec)
 	case c.MinCompress < 0:
 		return fmt.Errorf("comm: MinCompress=%d < 0", c.MinCompress)
+	case c.NetDelay < 0 || c.NetJitter < 0:
+		return errors.New("comm: negative NetDelay or NetJitter")
 	case c.SockBuf < 0:
 		return fmt.Errorf("comm: SockBuf=%d < 0", c.SockBuf)
 	case c.RendezvousTimeout < 0 || c.HandshakeTimeout < 0 || c.HeartbeatInterval < 0:

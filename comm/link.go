@@ -63,6 +63,9 @@ const (
 )
 
 func (c *Comm) newLink(p *peer, nc net.Conn) *link {
+	if c.cfg.NetDelay > 0 || c.cfg.NetJitter > 0 {
+		nc = NewDelayConn(nc, c.cfg.NetDelay, c.cfg.NetJitter, uint64(c.cfg.Rank)<<32|uint64(p.rank))
+	}
 	l := &link{c: c, p: p, nc: nc, addr: nc.RemoteAddr().String(), done: make(chan struct{})}
 	l.br = bufio.NewReaderSize(linkIO{l}, linkReadBuf)
 	l.bw = bufio.NewWriterSize(linkIO{l}, linkWriteBuf)
