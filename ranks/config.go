@@ -76,6 +76,11 @@ type Config struct {
 	Seed          uint64
 	Slow          map[int]float64 // worker rank -> compute slow-down factor
 	Jitter        time.Duration   // uniform random extra delay per gradient
+	// Dilate > 1 stretches every rank's busy time by this factor: a worker
+	// sleeps Dilate-1 times what each gradient took, the master what each
+	// update took, so that Dilate x cores busy ranks fit on the cores with
+	// their relative speeds kept (times are then Dilate times longer).
+	Dilate float64
 
 	Out string // output directory (created by the master)
 
@@ -117,6 +122,8 @@ func (c *Config) validate(workers int) error {
 		return errors.New("ranks: --max-delay needs --mode bounded")
 	case c.Jitter < 0:
 		return errors.New("ranks: negative jitter")
+	case c.Dilate != 0 && !(c.Dilate >= 1) || math.IsInf(c.Dilate, 0):
+		return fmt.Errorf("ranks: dilation factor %v, want >= 1", c.Dilate)
 	case workers < 1:
 		return errors.New("ranks: a run needs at least one worker (2 ranks)")
 	}

@@ -376,7 +376,12 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 		if err := send(rd); err != nil {
 			return err
 		}
-		r.busyNs += int64(time.Since(t0))
+		busy := time.Since(t0)
+		if r.cfg.Dilate > 1 {
+			time.Sleep(time.Duration(float64(busy) * (r.cfg.Dilate - 1)))
+			busy = time.Since(t0)
+		}
+		r.busyNs += int64(busy)
 		if rd.Snapshot {
 			if err := r.snapshot(); err != nil {
 				return err

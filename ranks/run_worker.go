@@ -105,8 +105,11 @@ func workerTrain(ctx context.Context, c *comm.Comm, cfg *Config, s *shard) error
 		if slow > 1 {
 			extra = time.Duration(float64(el) * (slow - 1))
 		}
+		if cfg.Dilate > 1 {
+			extra = time.Duration(float64(el+extra)*cfg.Dilate) - el
+		}
 		if cfg.Jitter > 0 {
-			extra += time.Duration(jrng.Int64N(int64(cfg.Jitter)))
+			extra += time.Duration(jrng.Int64N(int64(cfg.Jitter)) * int64(max(1, cfg.Dilate)))
 		}
 		if extra > 0 {
 			time.Sleep(extra)
