@@ -418,7 +418,7 @@ func DrawRunDir(dir string) error {
 			return fmt.Errorf("study: %s: %w", filepath.Join(dir, "summary.json"), err)
 		}
 		hist = s.Delay.Hist
-		dilate = manifestDilate(s.Manifest)
+		dilate = ManifestDilate(s.Manifest)
 	}
 	if err := DrawRun(dir, dilate); err != nil {
 		return err
@@ -429,9 +429,9 @@ func DrawRunDir(dir string) error {
 	return DrawDelayHist(dir, hist)
 }
 
-// manifestDilate finds --dilate=F among a summary manifest's flags (1 if
+// ManifestDilate finds --dilate=F among a summary manifest's flags (1 if
 // absent).
-func manifestDilate(m map[string]any) float64 {
+func ManifestDilate(m map[string]any) float64 {
 	flags, _ := m["flags"].([]any)
 	for _, f := range flags {
 		s, _ := f.(string)

@@ -6,6 +6,10 @@ import (
 	"testing"
 )
 
+// plotDeps are gonum/plot's own dependencies.
+var plotDeps = []string{"gonum.org/v1/plot", "codeberg.org/go-fonts", "codeberg.org/go-latex", "codeberg.org/go-pdf",
+	"git.sr.ht/~sbinet/gg", "github.com/ajstarks/svgo", "github.com/golang/freetype", "golang.org/x/image", "golang.org/x/text"}
+
 // TestImportGraph keeps the architecture visible (STYLE rule 1): kernels
 // and comm import nothing of ours, solver only kernels, data only kernels,
 // launch at most comm, ranks joins comm, data, kernels and solver, and only
@@ -20,6 +24,12 @@ func TestImportGraph(t *testing.T) {
 		"comm":    {compress, sys},
 		"launch":  {mod + "comm", compress, sys},
 		"ranks":   {mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys},
+		// study starts processes and reads their files: the ranks' output
+		// types and gonum/plot with its font, image and vector backends.
+		"study": append([]string{mod + "ranks", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys}, plotDeps...),
+		// sim drives the real state machines in simulated time: no sockets,
+		// files or clocks of its own (checked below on its direct imports).
+		"sim": {mod + "ranks", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys},
 	} {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()
 		if err != nil {
@@ -38,6 +48,22 @@ func TestImportGraph(t *testing.T) {
 			if !ok {
 				t.Errorf("%s imports %s", pkg, dep)
 			}
+		}
+	}
+}
+
+// TestSimNoIO: the simulator's own files import no network, file or clock
+// package, so that its time is the simulated one (it may use ranks, which
+// does).
+func TestSimNoIO(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{join .Imports \" \"}}", "github.com/asyncmb/asyncmb/sim").Output()
+	if err != nil {
+		t.Fatalf("go list sim: %v", err)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		switch {
+		case imp == "net" || strings.HasPrefix(imp, "net/"), imp == "os" || strings.HasPrefix(imp, "os/"), imp == "time", imp == "syscall":
+			t.Errorf("sim imports %s", imp)
 		}
 	}
 }
