@@ -310,6 +310,7 @@ type masterRun struct {
 	busyNs     int64 // decode + update + replies
 	stopReason string
 	lastSnapT  int64
+	dilate     sleeper    // --dilate's sleeps
 	progMu     sync.Mutex // guards prog
 	prog       progressState
 }
@@ -378,8 +379,7 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 		}
 		busy := time.Since(t0)
 		if r.cfg.Dilate > 1 {
-			time.Sleep(time.Duration(float64(busy) * (r.cfg.Dilate - 1)))
-			busy = time.Since(t0)
+			busy += r.dilate.sleep(time.Duration(float64(busy) * (r.cfg.Dilate - 1)))
 		}
 		r.busyNs += int64(busy)
 		if rd.Snapshot {

@@ -78,6 +78,7 @@ func workerTrain(ctx context.Context, c *comm.Comm, cfg *Config, s *shard) error
 	gc := newGradComputer(cfg, s)
 	slow := cfg.Slow[rank]
 	jrng := rand.New(rand.NewPCG(cfg.Seed, uint64(rank)))
+	var sl sleeper
 	var in, out comm.Msg
 	var reply Reply
 	var g Grad
@@ -112,7 +113,7 @@ func workerTrain(ctx context.Context, c *comm.Comm, cfg *Config, s *shard) error
 			extra += time.Duration(jrng.Int64N(int64(cfg.Jitter)) * int64(max(1, cfg.Dilate)))
 		}
 		if extra > 0 {
-			time.Sleep(extra)
+			sl.sleep(extra)
 		}
 		g.ComputeNs = int64(el + extra)
 	}
