@@ -129,13 +129,25 @@ func scaleAction(c *cli.Context) error {
 	default:
 		return usagef("--launcher %q: want auto, local or srun", l)
 	}
-	if c.IsSet("slow") && slices.ContainsFunc(sp.Slowdowns, func(f float64) bool { return f != 1 }) {
-		return usagef("give either --slow (every run) or --slowdown (a sweep of worker 1's factor), not both")
+	skip := append(append([]string{"data"}, scaleOwn...), scaleSkip...)
+	if c.IsSet("slow") {
+		if slices.ContainsFunc(sp.Slowdowns, func(f float64) bool { return f != 1 }) {
+			return usagef("give either --slow (every run) or --slowdown (a sweep of worker 1's factor), not both")
+		}
+		// --slow 1=F alone is the slowdown axis with one value, so that
+		// the table's column shows it.
+		if v := c.StringSlice("slow"); len(v) == 1 && strings.HasPrefix(v[0], "1=") {
+			f, err := strconv.ParseFloat(v[0][2:], 64)
+			if err != nil || !(f >= 1) {
+				return usagef("--slow %q: want RANK=FACTOR with FACTOR >= 1", v[0])
+			}
+			sp.Slowdowns, skip = []float64{f}, append(skip, "slow")
+		}
 	}
 	if sp.Weak && c.IsSet("phi-star") {
 		return usagef("--weak: every P has its own data and phi*; leave out --phi-star")
 	}
-	sp.TrainArgs = forwardFlags(c, append(append([]string{"data"}, scaleOwn...), scaleSkip...)...)
+	sp.TrainArgs = forwardFlags(c, skip...)
 	if sp.Out = c.String("out"); sp.Out == "" {
 		sp.Out = filepath.Join("out", "scale-"+time.Now().UTC().Format("20060102-150405"))
 	}

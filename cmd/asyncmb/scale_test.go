@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -136,4 +137,28 @@ func TestScaleUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, errOut)
 		}
 	}
+}
+
+// TestTrainNetDelayAndFigures: with --net-delay 2ms every round trip takes
+// at least 4 ms, so 2 workers cannot apply more than 500 updates/s; and
+// train draws its own run's figures into --out.
+func TestTrainNetDelayAndFigures(t *testing.T) {
+	phi := refOptimum(t, "heart_scale", "l1-logistic", 0.01)
+	_, out := train(t, "--np", "3", "--data", "../../testdata/heart_scale", "--lambda", "0.01", "--phi-star", strconv.FormatFloat(phi, 'g', -1, 64),
+		"--net-delay", "2ms", "--iters", "200")
+	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Updates int64   `json:"updates"`
+		TrainS  float64 `json:"train_s"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	if rate := float64(s.Updates) / s.TrainS; s.Updates < 200 || rate > 500 {
+		t.Errorf("%d updates at %.0f/s with 2 ms message delays: want 200 at <= 500/s", s.Updates, rate)
+	}
+	checkFigures(t, out, []string{"subopt_time", "subopt_updates", "delay_hist"})
 }
