@@ -248,11 +248,13 @@ func (res *Result) delayFigure(dir string, base Key, workers []int, modes []stri
 	}
 	p := newPlot(fmt.Sprintf("delay histogram, %s (all repeats)", mode), "delay tau(t) = t - t_read (updates)", "fraction of applied gradients")
 	logY(p)
+	var p99, maxD int64
 	for i, w := range workers {
 		k := base
 		k.Workers, k.Mode = w, mode
 		var hist []int64
 		for _, r := range res.group(k) {
+			p99, maxD = max(p99, r.DelayP99), max(maxD, r.DelayMax)
 			for d, c := range r.DelayHist {
 				if d >= len(hist) {
 					hist = append(hist, make([]int64, d+1-len(hist))...)
@@ -264,7 +266,19 @@ func (res *Result) delayFigure(dir string, base Key, workers []int, modes []stri
 			return err
 		}
 	}
+	clipDelays(p, p99, maxD)
 	return save(p, dir, "delay_hist")
+}
+
+// clipDelays limits a delay histogram's x axis to 3 times the largest p99
+// (the rare long delays of a preempted process would squash the rest) and
+// says so in the title.
+func clipDelays(p *plot.Plot, p99, maxD int64) {
+	lim := float64(max(3*p99, 10))
+	if float64(maxD) > lim {
+		p.X.Min, p.X.Max = 0, lim
+		p.Title.Text += fmt.Sprintf("; x cut at 3 p99, max %d", maxD)
+	}
 }
 
 // histXY turns delay counts into (delay, fraction) points, leaving out
@@ -290,6 +304,17 @@ func DrawDelayHist(dir string, hist []int64) error {
 	if err := addLine(p, histXY(hist), "this run", plotutil.Color(0), 0, true); err != nil {
 		return err
 	}
+	var n, acc, p99 int64
+	for _, c := range hist {
+		n += c
+	}
+	for d, c := range hist {
+		if acc += c; acc >= n*99/100 {
+			p99 = int64(d)
+			break
+		}
+	}
+	clipDelays(p, p99, int64(len(hist)-1))
 	return save(p, dir, "delay_hist")
 }
 
