@@ -44,9 +44,14 @@ func FromSummary(s *ranks.Summary, dilate float64) (Model, float64, error) {
 }
 
 // Calibrate sets cfg.Model from a real run's summary (FromSummary) and,
-// with more than one worker, fits the latency by bisection so that a short
-// simulation of cfg reproduces the run's mean idle time per gradient
-// (which also holds the time spent queueing at the master).
+// with more than one worker, fits two figures by bisection on short
+// simulations of cfg: the latency, so that the workers' mean idle time per
+// gradient (which also holds the time spent queueing at the master) is
+// the run's, and the compute times' coefficient of variation, so that the
+// standard deviation of the delays is the run's (on a shared machine the
+// operating system's scheduling spreads the delays far more than the
+// gradients' own work varies, and a constant delay of P-1 converges much
+// worse than spread delays of the same mean).
 func Calibrate(cfg *Config, s *ranks.Summary, dilate float64) error {
 	m, idlePer, err := FromSummary(s, dilate)
 	if err != nil {
@@ -61,19 +66,53 @@ func Calibrate(cfg *Config, s *ranks.Summary, dilate float64) error {
 	short := *cfg
 	short.PhiStar, short.Targets, short.MaxUpdates = math.NaN(), nil, 3000
 	short.Train.Epochs, short.Train.Iters = 0, 3000
-	lo, hi := 0.0, idlePer/2
-	for range 14 {
-		short.Model.LatencyS = (lo + hi) / 2
-		r, err := Run(&short)
-		if err != nil {
+	fit := func(set func(float64), lo, hi, want float64, got func(*Result) float64) error {
+		for range 12 {
+			mid := (lo + hi) / 2
+			set(mid)
+			r, err := Run(&short)
+			if err != nil {
+				return err
+			}
+			if got(r) > want {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		set((lo + hi) / 2)
+		return nil
+	}
+	setL := func(v float64) { short.Model.LatencyS = v }
+	idle := func(r *Result) float64 { return r.IdleS }
+	if err := fit(setL, 0, idlePer/2, idlePer, idle); err != nil {
+		return err
+	}
+	if sd := HistStd(s.Delay.Hist); sd > 0 {
+		setCV := func(v float64) { short.Model.ComputeCV = v }
+		if err := fit(setCV, 0, 8, sd, func(r *Result) float64 { return HistStd(r.DelayHist) }); err != nil {
 			return err
 		}
-		if r.IdleS > idlePer {
-			hi = short.Model.LatencyS
-		} else {
-			lo = short.Model.LatencyS
+		if err := fit(setL, 0, idlePer/2, idlePer, idle); err != nil {
+			return err
 		}
 	}
-	cfg.Model.LatencyS = (lo + hi) / 2
+	cfg.Model.LatencyS, cfg.Model.ComputeCV = short.Model.LatencyS, short.Model.ComputeCV
 	return nil
+}
+
+// HistStd is the standard deviation of the delays of a histogram
+// (hist[k] counts delays of k).
+func HistStd(hist []int64) float64 {
+	var n, s, s2 float64
+	for k, c := range hist {
+		n += float64(c)
+		s += float64(c) * float64(k)
+		s2 += float64(c) * float64(k) * float64(k)
+	}
+	if n == 0 {
+		return 0
+	}
+	m := s / n
+	return math.Sqrt(math.Max(0, s2/n-m*m))
 }

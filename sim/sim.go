@@ -23,8 +23,9 @@ import (
 // Model is the timing model, in seconds.
 type Model struct {
 	// ComputeS is a worker's mean time to compute one mini-batch gradient;
-	// ComputeCV the coefficient of variation of its lognormal distribution
-	// (0: every gradient takes ComputeS).
+	// ComputeCV the coefficient of variation of a lognormal factor of mean
+	// 1 that stretches each turnaround (reply latency, compute, gradient
+	// latency) as a whole (0: every gradient takes ComputeS).
 	ComputeS  float64
 	ComputeCV float64
 	// ServiceS is the master's time per arriving gradient (decode, update,
@@ -292,16 +293,20 @@ func (s *state) dispatch(rd ranks.Ready, at float64) float64 {
 		for k := range rows {
 			rows[k] -= w.lo
 		}
-		c := s.lognormal(mod.ComputeS*w.factor, mod.ComputeCV)
+		// One lognormal factor stretches the whole turnaround (reply,
+		// compute, gradient): on a shared machine a descheduled process
+		// is late in all three.
+		f := s.lognormal(1, mod.ComputeCV)
+		c, lat := mod.ComputeS*w.factor*f, mod.LatencyS*f
 		g.ComputeNs = int64(c * 1e9)
-		recv := at + link + mod.LatencyS
+		recv := at + link + lat
 		if w.sent {
 			s.idleS += recv - w.sentAt
 		}
 		send := recv + c
 		w.sentAt, w.sent = send, true
 		s.seq++
-		heap.Push(&s.q, arrival{at: send + mod.LatencyS, w: r.Worker, seq: s.seq})
+		heap.Push(&s.q, arrival{at: send + lat, w: r.Worker, seq: s.seq})
 	}
 	return link
 }

@@ -30,8 +30,9 @@ func init() {
 		Name:      "simulate",
 		Usage:     "check asyncmb simulate against real runs: time to target and mean delay, per P",
 		ArgsUsage: " ",
-		Description: "For each P and round: a short real run (--calib-iters updates) calibrates the simulator (sim.Calibrate from its\n" +
-			"summary.json), a second real run goes to --target, and the simulator predicts that second run. Prints per P the\n" +
+		Description: "For each P and round: a real run goes to --target; the simulator, calibrated from that run's summary.json (its\n" +
+			"mean compute, service and idle times: sim.Calibrate) or with --calib-iters from a separate short run, predicts its\n" +
+			"time to target and mean delay (the updates it needs come from the simulated algorithm, not the run). Prints per P the\n" +
 			"medians over the rounds of the real and simulated time to target and mean delay and their ratios; the simulator\n" +
 			"agrees when the time is within 25% and the mean delay within 20%. l1-logistic on --data, async, batch 64,\n" +
 			"--tau 0 --average tail (what make run uses).",
@@ -42,7 +43,9 @@ func init() {
 			&cli.StringFlag{Name: "workers", EnvVars: envs("workers"), Value: "1,2,4,8", Usage: "the numbers of workers `P,...`"},
 			&cli.IntFlag{Name: "rounds", EnvVars: envs("rounds"), Value: 3, Usage: "`N` rounds (seeds) per P; the medians are shown"},
 			&cli.Float64Flag{Name: "target", EnvVars: envs("target"), Value: 1e-2, Usage: "the relative suboptimality `EPS` to time"},
-			&cli.Int64Flag{Name: "calib-iters", EnvVars: envs("calib-iters"), Value: 1000, Usage: "updates `T` of the calibration runs"},
+			&cli.Int64Flag{Name: "calib-iters", EnvVars: envs("calib-iters"),
+				Usage: "calibrate from separate real runs of `T` updates; 0: from the compared run's own summary.json (its mean compute, service and idle times)"},
+			&cli.Float64Flag{Name: "tau0", EnvVars: envs("tau0"), Usage: "delay-adaptive steps alpha(t)/(1 + tau(t)/`T0`) in both (0: off)"},
 			&cli.Float64Flag{Name: "dilate", EnvVars: envs("dilate"), Value: 1, Usage: "run the real ranks with time dilation `F` (times are divided by it)"},
 		},
 		Action: benchSimulateAction,
@@ -82,21 +85,23 @@ func benchSimulateAction(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	args := []string{"--loss=logistic", "--reg=l1", "--lambda=" + strconv.FormatFloat(lambda, 'g', -1, 64), "--tau=0", "--average=tail",
-		"--phi-star=" + strconv.FormatFloat(phi, 'g', -1, 64), "--epochs=50"}
+		"--phi-star=" + strconv.FormatFloat(phi, 'g', -1, 64), "--epochs=50", "--tau0=" + strconv.FormatFloat(c.Float64("tau0"), 'g', -1, 64)}
 	spec := func(out string, extra ...string) study.Spec {
 		return study.Spec{Exe: exe, Data: path, TrainArgs: append(append([]string(nil), args...), extra...), Workers: workers,
 			Modes: []string{"async"}, Batches: []int{64}, Repeat: rounds, Seed0: 1, Targets: []float64{eps}, Dilate: dilate,
 			Launcher: "local", Timeout: 10 * time.Minute, Out: out, Log: c.App.ErrWriter}
 	}
-	calib := spec(filepath.Join(tmp, "calib"), fmt.Sprintf("--iters=%d", c.Int64("calib-iters")), "--target=1e-9")
-	resC, err := calib.Execute(ctx)
-	if err != nil {
-		return interrupted(ctx, err)
-	}
 	real := spec(filepath.Join(tmp, "real"))
 	resR, err := real.Execute(ctx)
 	if err != nil {
 		return interrupted(ctx, err)
+	}
+	resC := resR
+	if n := c.Int64("calib-iters"); n > 0 {
+		calib := spec(filepath.Join(tmp, "calib"), fmt.Sprintf("--iters=%d", n), "--target=1e-9")
+		if resC, err = calib.Execute(ctx); err != nil {
+			return interrupted(ctx, err)
+		}
 	}
 	find := func(res *study.Result, p, rep int) *study.Record {
 		for i := range res.Records {
@@ -126,7 +131,7 @@ func benchSimulateAction(c *cli.Context) error {
 			}
 			cfg := &sim.Config{Problem: prob, Workers: p, PhiStar: phi, Targets: []float64{eps}, MaxUpdates: 10_000_000,
 				Train: ranks.Config{Mode: ranks.ModeAsync, Batch: 64, Seed: uint64(rep), Epochs: 50,
-					Step: ranks.StepSpec{Kind: solver.StepConvex, Tau: 0, Average: "tail"}}}
+					Step: ranks.StepSpec{Kind: solver.StepConvex, Tau: 0, Tau0: c.Float64("tau0"), Average: "tail"}}}
 			cfg.Model.Bandwidth = 0
 			if err := sim.Calibrate(cfg, &sum, dilate); err != nil {
 				return err
