@@ -15,9 +15,10 @@ const DefaultComputeCV = 0.2
 // FromSummary calibrates a model from a real run's summary.json: the mean
 // compute time per gradient of the workers that were not slowed, the
 // master's busy time per gradient, and the one-way latency from the
-// workers' idle time per gradient (idle = 2 latency + service when nobody
-// queues, as with one worker; Calibrate refines it for more). Times are
-// divided by the run's dilation factor.
+// workers' time per gradient not spent computing (the training time less
+// their compute time: idle = 2 latency + service when nobody queues, as
+// with one worker; Calibrate refines it for more). Times are divided by
+// the run's dilation factor.
 func FromSummary(s *ranks.Summary, dilate float64) (Model, float64, error) {
 	f := max(dilate, 1)
 	var cs, idle float64
@@ -26,7 +27,10 @@ func FromSummary(s *ranks.Summary, dilate float64) (Model, float64, error) {
 		if w.Grads == 0 {
 			continue
 		}
-		idle += w.IdleS
+		// Everything but computing counts as waiting: the idle time the
+		// worker measured, and what it does not time (encoding and sending
+		// its gradient, the operating system's scheduling).
+		idle += math.Max(w.IdleS, s.TrainS-w.ComputeS)
 		gn += w.Grads
 		if w.Slow > 1 {
 			continue

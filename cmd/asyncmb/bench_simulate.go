@@ -42,7 +42,7 @@ func init() {
 			&cli.Float64Flag{Name: "phi-star", EnvVars: envs("phi-star"), Value: a9aL1PhiStar, Usage: "phi* `PHI` of the problem (default: a9a, lambda 1e-4, from testdata/reference.jsonl)"},
 			&cli.StringFlag{Name: "workers", EnvVars: envs("workers"), Value: "1,2,4,8", Usage: "the numbers of workers `P,...`"},
 			&cli.IntFlag{Name: "rounds", EnvVars: envs("rounds"), Value: 3, Usage: "`N` rounds (seeds) per P; the medians are shown"},
-			&cli.Float64Flag{Name: "target", EnvVars: envs("target"), Value: 1e-2, Usage: "the relative suboptimality `EPS` to time"},
+			&cli.Float64Flag{Name: "target", EnvVars: envs("target"), Value: 1e-3, Usage: "the relative suboptimality `EPS` to time"},
 			&cli.Int64Flag{Name: "calib-iters", EnvVars: envs("calib-iters"),
 				Usage: "calibrate from separate real runs of `T` updates; 0: from the compared run's own summary.json (its mean compute, service and idle times)"},
 			&cli.Float64Flag{Name: "tau0", EnvVars: envs("tau0"), Usage: "delay-adaptive steps alpha(t)/(1 + tau(t)/`T0`) in both (0: off)"},
@@ -140,6 +140,8 @@ func benchSimulateAction(c *cli.Context) error {
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(c.App.ErrWriter, "P=%d round %d: real %.4g s (%d updates, %.0f/s overall), sim %.4g s (%d updates, %.0f/s overall)\n",
+				p, rep, rr.TimeTo[0], rr.UpdatesTo[0], rr.UpdPerS, r.TimeTo[0], r.UpdatesTo[0], r.UpdPerS)
 			rt, st, rtr = append(rt, rr.TimeTo[0]), append(st, r.TimeTo[0]), append(rtr, r.TimeTo[0]/rr.TimeTo[0])
 			rd, sd = append(rd, rr.DelayMean), append(sd, r.DelayMean)
 			if rr.DelayMean > 0 {
