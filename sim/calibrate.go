@@ -48,8 +48,9 @@ func FromSummary(s *ranks.Summary, dilate float64) (Model, float64, error) {
 }
 
 // Calibrate sets cfg.Model from a real run's summary (FromSummary) and,
-// with more than one worker, fits two figures by bisection on short
-// simulations of cfg: the latency, so that the workers' mean idle time per
+// when that run had more than one worker, fits two figures by bisection on
+// short simulations of that run (its P and stragglers, cfg's problem and
+// settings): the latency, so that the workers' mean idle time per
 // gradient (which also holds the time spent queueing at the master) is
 // the run's, and the compute times' coefficient of variation, so that the
 // standard deviation of the delays is the run's (on a shared machine the
@@ -64,12 +65,21 @@ func Calibrate(cfg *Config, s *ranks.Summary, dilate float64) error {
 	bw := cfg.Model.Bandwidth
 	m.Bandwidth = bw
 	cfg.Model = m
-	if cfg.Workers == 1 || idlePer == 0 {
+	// The fit simulates the calibration run: its workers and stragglers.
+	p := len(s.PerWorker)
+	if p <= 1 || idlePer == 0 {
 		return nil
 	}
 	short := *cfg
+	short.Workers = p
 	short.PhiStar, short.Targets, short.MaxUpdates = math.NaN(), nil, 3000
 	short.Train.Epochs, short.Train.Iters = 0, 3000
+	short.Train.Slow = map[int]float64{}
+	for _, w := range s.PerWorker {
+		if w.Slow > 1 {
+			short.Train.Slow[w.Rank] = w.Slow
+		}
+	}
 	fit := func(set func(float64), lo, hi, want float64, got func(*Result) float64) error {
 		for range 12 {
 			mid := (lo + hi) / 2
