@@ -319,26 +319,22 @@ func DrawDelayHist(dir string, hist []int64) error {
 }
 
 func (res *Result) asyncSyncFigure(dir string, base Key, workers []int) error {
-	title := "async against sync: median time to target"
+	base.Workers = workers[len(workers)-1]
+	title := fmt.Sprintf("async against sync, P = %d", base.Workers)
 	if base.Slowdown != 1 {
-		title += fmt.Sprintf(" (worker 1 slowed %gx)", base.Slowdown)
+		title += fmt.Sprintf(", worker 1 slowed %gx", base.Slowdown)
 	}
-	p := newPlot(title, "workers P", "time to target (s)")
+	p := newPlot(title+" (repeat 1)", "training time (s)", relLabel)
 	logY(p)
 	for i, m := range []string{"async", "sync"} {
-		for j, e := range res.Spec.Targets {
-			k := base
-			k.Mode = m
-			var xy plotter.XYs
-			for _, w := range workers {
-				k.Workers = w
-				if t := res.median(k, j); t > 0 {
-					xy = append(xy, plotter.XY{X: float64(w), Y: t})
-				}
-			}
-			if err := addLine(p, xy, fmt.Sprintf("%s, to %s", m, TargetLabel(e)), plotutil.Color(i), j, true); err != nil {
-				return err
-			}
+		k := base
+		k.Mode = m
+		r := res.first(k)
+		if r == nil {
+			continue
+		}
+		if err := addLine(p, suboptXY(r.Trace, false, false), m, plotutil.Color(i), i, false); err != nil {
+			return err
 		}
 	}
 	return save(p, dir, "async_vs_sync")
