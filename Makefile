@@ -53,6 +53,7 @@ bench: build
 	$(BIN) bench rates
 	$(BIN) bench comm
 	$(BIN) bench train
+	$(BIN) bench simulate
 
 clean:
 	rm -rf bin

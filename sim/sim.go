@@ -380,6 +380,9 @@ func (s *state) run() (*Result, error) {
 		}
 		break
 	}
+	if s.m.Done() && cfg.Train.Iters > 0 && s.m.T() >= cfg.Train.Iters {
+		res.StopReason = "iters"
+	}
 	if n := len(res.Trace); n == 0 || res.Trace[n-1].T != s.m.T() {
 		eval(free)
 	}
