@@ -52,8 +52,18 @@ func logX(p *plot.Plot) {
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 }
 
-// save writes p as dir/name.png and dir/name.svg.
-func save(p *plot.Plot, dir, name string) error {
+// save writes p as dir/name.png and dir/name.svg. A log axis whose data
+// span no range (one point, or one value) is widened to a decade, which
+// gonum/plot needs; a panic inside gonum/plot becomes an error, so that
+// a figure never takes a finished run down.
+func save(p *plot.Plot, dir, name string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("study: figure %s: %v", filepath.Join(dir, name), r)
+		}
+	}()
+	widenLog(&p.X)
+	widenLog(&p.Y)
 	for _, ext := range figFormats {
 		path := filepath.Join(dir, name+"."+ext)
 		if err := p.Save(figW, figH, path+".tmp."+ext); err != nil {
@@ -64,6 +74,20 @@ func save(p *plot.Plot, dir, name string) error {
 		}
 	}
 	return nil
+}
+
+// widenLog gives a log-scale axis with no range (Min >= Max) or no data
+// (Min <= 0) a decade around its value.
+func widenLog(a *plot.Axis) {
+	if _, ok := a.Scale.(plot.LogScale); !ok {
+		return
+	}
+	switch {
+	case !(a.Max > 0):
+		a.Min, a.Max = 0.1, 1
+	case !(a.Min > 0) || a.Min >= a.Max:
+		a.Min, a.Max = a.Max/math.Sqrt(10), a.Max*math.Sqrt(10)
+	}
 }
 
 // addLine adds a styled line (and its points when points) to p.
