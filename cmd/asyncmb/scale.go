@@ -37,7 +37,7 @@ func scaleFlags() []cli.Flag {
 			Usage: "relative suboptimalities `EPS,...` to time; each run stops at the smallest (--target) or after 20 epochs unless --epochs, --iters or --time is given"},
 		&cli.IntFlag{Name: "max-delay", EnvVars: envs("max-delay"), Usage: "the delay bound `K` of the bounded runs; 0: P"},
 		&cli.BoolFlag{Name: "weak", EnvVars: envs("weak"),
-			Usage: "weak scaling: the data grow with P (the first P/maxP of --data's rows, or --weak-rows per worker from `asyncmb gen`); phi* is solved for per P"},
+			Usage: "weak scaling: the data grow with P (the first P/maxP of --data's rows, or --weak-rows per worker from asyncmb gen); phi* is solved for per P"},
 		&cli.IntFlag{Name: "weak-rows", EnvVars: envs("weak-rows"), Usage: "with --weak: generate `N` rows per worker with asyncmb gen (its other flags in --gen) instead of cutting --data"},
 		&cli.StringFlag{Name: "gen", EnvVars: envs("gen"), Value: "--features 1000 --density 0.01 --seed 1",
 			Usage: "with --weak-rows: the other flags `FLAGS` of asyncmb gen (space-separated)"},
