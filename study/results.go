@@ -56,6 +56,8 @@ type Record struct {
 	Speedup    []float64
 	Efficiency []float64
 	Trace      []Point
+	// TargetMissed: the run had a --target and stopped before it.
+	TargetMissed bool
 }
 
 // load reads the run's summary.json and trace.csv.
@@ -83,6 +85,7 @@ func (r *Record) load(targets []float64) error {
 		r.IdleFrac = idle / (idle + busy)
 	}
 	r.MasterBusy, r.BytesWire, r.WirePerUpd = s.Master.BusyFraction, s.Comm.BytesWire, s.Comm.WireBytesPerUpdate
+	r.TargetMissed = s.Target != nil && !s.Target.Reached
 	r.FinalRel = math.NaN()
 	if s.Final != nil {
 		r.FinalRel = s.Final.RelAvg

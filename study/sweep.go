@@ -244,8 +244,13 @@ func (s *Spec) args(r *Run, tight float64) []string {
 	if !hasFlag(s.TrainArgs, "target") {
 		a = append(a, "--target="+strconv.FormatFloat(tight, 'g', -1, 64))
 	}
-	if !hasFlag(s.TrainArgs, "epochs") && !hasFlag(s.TrainArgs, "iters") && !hasFlag(s.TrainArgs, "time") {
+	if !hasFlag(s.TrainArgs, "epochs") && !hasFlag(s.TrainArgs, "iters") && !hasFlag(s.TrainArgs, "time") && !hasFlag(s.TrainArgs, "max-epochs") {
 		a = append(a, "--epochs=20")
+	}
+	if !hasFlag(s.TrainArgs, "polish") {
+		// The polish refines the model written after training; the
+		// sweep times the training, so it would only lengthen each run.
+		a = append(a, "--polish=0")
 	}
 	return append(a, s.TrainArgs...)
 }
@@ -347,13 +352,21 @@ func (s *Spec) execute(ctx context.Context, r *Run) (Record, int) {
 	t0 := time.Now()
 	err = cmd.Run()
 	rec.CmdS = time.Since(t0).Seconds()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 1 {
+		// A run that stopped before its --target exits 1 with every
+		// output written: that is a result (the target not reached).
+		if lerr := rec.load(s.Targets); lerr == nil && rec.TargetMissed {
+			return rec, 0
+		}
+		rec = Record{Run: *r, CmdS: rec.CmdS}
+	}
 	if err != nil {
 		rec.Err = fmt.Sprintf("%v (see %s)", err, logf.Name())
 		if msg := lastLine(logf.Name()); msg != "" {
 			rec.Err = fmt.Sprintf("%v: %s (see %s)", err, msg, logf.Name())
 		}
 		code := -1
-		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			code = ee.ExitCode()
 		}

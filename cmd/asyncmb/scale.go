@@ -34,7 +34,8 @@ func scaleFlags() []cli.Flag {
 		&cli.IntFlag{Name: "repeat", EnvVars: envs("repeat"), Value: 3, Usage: "run every configuration `R` times (seeds --seed, --seed+1, ...); the table shows medians"},
 		&cli.Uint64Flag{Name: "seed", EnvVars: envs("seed"), Value: 1, Usage: "the first repeat's `SEED`"},
 		&cli.StringFlag{Name: "targets", EnvVars: envs("targets"), Value: "1e-1,1e-2,1e-3",
-			Usage: "relative suboptimalities `EPS,...` to time; each run stops at the smallest (--target) or after 20 epochs unless --epochs, --iters or --time is given"},
+			Usage: "relative suboptimalities `EPS,...` to time; each run stops at the smallest (--target) or after 20 epochs unless --epochs, --iters, --time or --max-epochs is given" +
+				" (and runs with --polish 0 unless --polish is given: the sweep times the training)"},
 		&cli.IntFlag{Name: "max-delay", EnvVars: envs("max-delay"), Usage: "the delay bound `K` of the bounded runs; 0: P"},
 		&cli.BoolFlag{Name: "weak", EnvVars: envs("weak"),
 			Usage: "weak scaling: the data grow with P (the first P/maxP of --data's rows, or --weak-rows per worker from asyncmb gen); phi* is solved for per P"},
