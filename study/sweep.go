@@ -10,8 +10,6 @@ package study
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +48,7 @@ type Spec struct {
 	WeakRows int
 	GenArgs  []string
 	Dilate   float64 // > 1: every rank stretches its busy time by Dilate; times are reported divided by it
-	Launcher string  // "local" (train) or "srun" (srun ... asyncmb rank)
+	Launcher string  // "local" or "srun" (train --launcher srun, inside an allocation)
 	Timeout  time.Duration
 	Out      string
 	Log      io.Writer // progress, one line per run (nil: none)
@@ -73,7 +71,6 @@ type Run struct {
 	Args      []string // after the executable
 	Dilate    float64
 	Launcher  string
-	srunStore string
 }
 
 // Key identifies a configuration (a run without its repeat).
@@ -214,11 +211,11 @@ func runID(r *Run) string {
 
 // args builds a run's command line after the executable.
 func (s *Spec) args(r *Run, tight float64) []string {
-	var a []string
+	a := []string{"train", fmt.Sprintf("--np=%d", r.Workers+1), "--figures=false"}
 	if r.Launcher == "srun" {
-		a = append(a, "rank")
-	} else {
-		a = append(a, "train", fmt.Sprintf("--np=%d", r.Workers+1), "--figures=false")
+		// train's own srun launcher: srun asyncmb rank ... inside the
+		// allocation, the ranks meeting through Slurm's variables.
+		a = append(a, "--launcher=srun")
 	}
 	a = append(a, "--data="+r.Data, "--mode="+r.Mode, fmt.Sprintf("--batch=%d", r.Batch),
 		fmt.Sprintf("--seed=%d", r.Seed), "--out="+r.Dir, "--progress=none")
@@ -325,21 +322,12 @@ func (s *Spec) execute(ctx context.Context, r *Run) (Record, int) {
 		defer cancel()
 	}
 	name, args := s.Exe, r.Args
-	var env []string
-	if r.Launcher == "srun" {
-		var err error
-		if env, err = srunEnv(r); err != nil {
-			rec.Err = err.Error()
-			return rec, -1
-		}
-		name, args = "srun", append([]string{fmt.Sprintf("--ntasks=%d", r.Workers+1), "--kill-on-bad-exit=1", s.Exe}, args...)
-	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	base := s.Env
 	if base == nil {
 		base = os.Environ()
 	}
-	cmd.Env = append(slices.Clone(base), env...)
+	cmd.Env = base
 	logf, err := os.Create(filepath.Join(r.Dir, "log.txt"))
 	if err != nil {
 		rec.Err = err.Error()
@@ -376,26 +364,6 @@ func (s *Spec) execute(ctx context.Context, r *Run) (Record, int) {
 		rec.Err = err.Error()
 	}
 	return rec, 0
-}
-
-// srunEnv is the environment of a run's ranks under srun: a rendezvous
-// store in the run's directory (which must be on a file system every node
-// sees), a job id of its own and a fresh secret in a file only we can read.
-func srunEnv(r *Run) ([]string, error) {
-	store := filepath.Join(r.Dir, "store")
-	if err := os.MkdirAll(store, 0o700); err != nil {
-		return nil, err
-	}
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
-	}
-	secret := filepath.Join(r.Dir, "secret")
-	if err := os.WriteFile(secret, []byte(hex.EncodeToString(b[:])), 0o600); err != nil {
-		return nil, err
-	}
-	return []string{"ASYNCMB_STORE_DIR=" + store, "ASYNCMB_SECRET_FILE=" + secret,
-		"ASYNCMB_JOB_ID=slurm-" + os.Getenv("SLURM_JOB_ID") + "-" + r.ID}, nil
 }
 
 // lastLine returns the last non-empty line of a file (a failed run's error).

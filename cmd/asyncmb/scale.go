@@ -47,7 +47,7 @@ func scaleFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "dilate", EnvVars: envs("dilate"), Value: 1,
 			Usage: "time dilation `F` >= 1 of every run (train's --dilate); the table and figures report times divided by F"},
 		&cli.StringFlag{Name: "launcher", EnvVars: envs("launcher"), Value: "auto",
-			Usage: "how runs start `L`: local (asyncmb train), srun (srun --ntasks P+1 asyncmb rank, inside an allocation), auto (srun when SLURM_JOB_ID is set)"},
+			Usage: "how runs start `L`: local (asyncmb train), srun (asyncmb train --launcher srun, inside an allocation), auto (srun when SLURM_JOB_ID is set)"},
 		&cli.DurationFlag{Name: "run-timeout", EnvVars: envs("run-timeout"), Value: 10 * time.Minute, Usage: "kill a run after `D` (it is recorded as failed)"},
 		&cli.StringFlag{Name: "out", EnvVars: envs("out"), Usage: "output `DIR` (scale.csv, scale.md, figures, runs/); default out/scale-<time>"},
 	}
@@ -70,7 +70,7 @@ func init() {
 			"efficiency against P = 1 (medians over the repeats), updates/s, delays, the workers' idle fraction and bytes on the wire\n" +
 			"(from its summary.json). Writes scale.csv (one row per run), scale.md (the table) and figures (PNG and SVG):\n" +
 			"subopt_time, subopt_updates, speedup, delay_hist, async_vs_sync, heterogeneity (when --slowdown or --net-delay vary).\n" +
-			"Inside a Slurm allocation (SLURM_JOB_ID set) runs start with srun; --out must then be on a file system every node sees.\n" +
+			"Inside a Slurm allocation (SLURM_JOB_ID set) runs start with train --launcher srun; --out must be on a file system every node sees.\n" +
 			"Give phi* with --phi-star where it is known, so that runs do not look it up.",
 		Flags:  scaleFlags(),
 		Action: scaleAction,
