@@ -57,20 +57,20 @@ type Spec struct {
 
 // Run is one planned run of the sweep.
 type Run struct {
-	ID        string
-	Workers   int
-	Mode      string
-	Method    string
-	Batch     int
-	Slowdown  float64
-	NetDelay  time.Duration
-	Rep       int
-	Seed      uint64
-	Data      string
-	Dir       string
-	Args      []string // after the executable
-	Dilate    float64
-	Launcher  string
+	ID       string
+	Workers  int
+	Mode     string
+	Method   string
+	Batch    int
+	Slowdown float64
+	NetDelay time.Duration
+	Rep      int
+	Seed     uint64
+	Data     string
+	Dir      string
+	Args     []string // after the executable
+	Dilate   float64
+	Launcher string
 }
 
 // Key identifies a configuration (a run without its repeat).
