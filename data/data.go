@@ -48,22 +48,7 @@ const LabelCap = 1000
 // stops after LabelCap+1 distinct values (regression targets), so len of the
 // result > LabelCap means there are more. -0 and +0 count as one value.
 func (d *Dataset) LabelValues() []float64 {
-	var vals []float64
-	seen := map[float64]struct{}{}
-	for _, y := range d.Y {
-		// Most files are binary: check the few values found so far first.
-		if len(vals) <= 4 && slices.Contains(vals, y) {
-			continue
-		}
-		if _, ok := seen[y]; ok {
-			continue
-		}
-		seen[y] = struct{}{}
-		vals = append(vals, y)
-		if len(vals) > LabelCap {
-			break
-		}
-	}
+	vals := d.LabelsFirstSeen()
 	slices.Sort(vals)
 	return vals
 }

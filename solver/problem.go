@@ -28,6 +28,7 @@ type Problem struct {
 
 	n, d int
 	fg   *kernels.FullGrad
+	mp   *multiPart // K-class problems only (NewMultiProblem); nil for one weight vector
 }
 
 // NewProblem checks the shapes, the labels (in {-1, +1} for a
@@ -63,20 +64,29 @@ func NewProblem(a kernels.Matrix, y []float64, loss kernels.Loss, reg Reg, worke
 	return &Problem{A: a, Y: y, Loss: loss, Reg: reg, n: n, d: d, fg: kernels.NewFullGrad(a, y, workers)}, nil
 }
 
-// Dims returns the number of rows n and the dimension d of x.
+// Dims returns the number of rows n and the dimension d of x (features
+// times classes for a K-class problem).
 func (p *Problem) Dims() (n, d int) { return p.n, p.d }
 
 // Smooth returns f(x) and, if g is not nil, writes grad f(x) into g (len d).
-func (p *Problem) Smooth(x, g []float64) float64 { return p.fg.Eval(p.Loss, x, g) }
+func (p *Problem) Smooth(x, g []float64) float64 {
+	if p.mp != nil {
+		return p.mp.fg.Eval(x, g)
+	}
+	return p.fg.Eval(p.Loss, x, g)
+}
 
 // Objective returns phi(x) = f(x) + Psi(x) (+Inf outside Psi's domain).
 func (p *Problem) Objective(x []float64) float64 {
-	return p.fg.Eval(p.Loss, x, nil) + p.Reg.Value(x)
+	return p.Smooth(x, nil) + p.Reg.Value(x)
 }
 
 // GradBatch writes the mini-batch gradient (1/b) sum_{i in rows} grad l_i(x)
 // into g and returns the mini-batch loss (see kernels.GradBatchCSR).
 func (p *Problem) GradBatch(rows []int, x, g []float64) float64 {
+	if p.mp != nil {
+		return kernels.MultiGradBatchCSR(p.mp.mc, p.A.CSR, p.Y, rows, x, g, p.mp.scratch)
+	}
 	if p.A.CSR != nil {
 		return kernels.GradBatchCSR(p.Loss, p.A.CSR, p.Y, rows, x, g)
 	}
@@ -108,13 +118,22 @@ func (p *Problem) mulTransVec(r, dst []float64) {
 // than 1e-9 relative). The power method approaches lambda_max from below, so
 // this is an estimate, not a bound; the reference solver backtracks on it.
 func (p *Problem) EstimateL(iters int, seed uint64) float64 {
+	if p.mp != nil {
+		return p.mp.mc.Curvature() * p.powerMethod(iters, seed)
+	}
+	return p.Loss.Curvature() * p.powerMethod(iters, seed)
+}
+
+// powerMethod estimates lambda_max(A^T A / n) (see EstimateL).
+func (p *Problem) powerMethod(iters int, seed uint64) float64 {
+	_, cols := p.A.Dims()
 	rng := rand.New(rand.NewPCG(seed, 0x4c))
-	v := make([]float64, p.d)
+	v := make([]float64, cols)
 	for i := range v {
 		v[i] = rng.NormFloat64()
 	}
 	av := make([]float64, p.n)
-	w := make([]float64, p.d)
+	w := make([]float64, cols)
 	scale(v, 1/math.Sqrt(sumSq(v)))
 	var lam float64
 	for k := 0; k < iters; k++ {
@@ -133,7 +152,7 @@ func (p *Problem) EstimateL(iters int, seed uint64) float64 {
 			break
 		}
 	}
-	return p.Loss.Curvature() * lam
+	return lam
 }
 
 // EstimateSigma returns sigma, the square root of the per-sample gradient

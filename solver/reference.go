@@ -83,6 +83,9 @@ type RefResult struct {
 
 // Stuck describes a solve that did not converge, for error messages.
 func (r RefResult) Stuck() string {
+	if r.Method == "lbfgs" {
+		return fmt.Sprintf("%d L-BFGS iterations, gradient norm %.3g", r.Iters, r.MapNorm)
+	}
 	if r.Method == "newton" {
 		return fmt.Sprintf("%d Newton steps (%d coordinate-descent passes), the last predicting a relative decrease of %.3g", r.Iters, r.InnerPasses, r.RelDecrease)
 	}
@@ -121,6 +124,12 @@ func Reference(p *Problem, opt RefOptions) RefResult {
 // margins A x and the gradient A^T l' are computed with every core; the
 // coordinate descent runs on one.
 func ReferenceContext(ctx context.Context, p *Problem, opt RefOptions) (RefResult, error) {
+	if p.mp != nil { // K classes: Newton's coordinate descent is for one weight vector
+		if p.Reg.smoothReg() && opt.Method != RefFISTA {
+			return referenceLBFGS(ctx, p, opt)
+		}
+		return fista(ctx, p, opt)
+	}
 	if opt.newton(p.Reg) {
 		return proxNewton(ctx, p, opt)
 	}

@@ -44,6 +44,7 @@ func problemFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "bias", EnvVars: envs("bias"),
 			Usage: "append a constant-1 feature (an intercept); it is regularized like the other weights, as liblinear -B does"},
 		&cli.IntFlag{Name: "features", EnvVars: envs("features"), Usage: "fix the dimension to `N` (an index beyond it is an error); 0: the largest index in the file"},
+		multiclassFlag(),
 	}
 }
 
@@ -55,6 +56,7 @@ type problemConfig struct {
 	GroupSpec string
 	Bias      bool
 	Features  int
+	OVR       bool // --multiclass ovr: a K-class file trains K binary problems
 }
 
 // problemConfigFrom reads and checks problemFlags; a missing or bad value is
@@ -121,6 +123,9 @@ func problemConfigFrom(c *cli.Context) (problemConfig, error) {
 	if err := check.Validate(1); err != nil {
 		return pc, usagef("%v", err)
 	}
+	if pc.OVR, err = multiclassFrom(c); err != nil {
+		return pc, err
+	}
 	pc.Bias = c.Bool("bias")
 	if pc.Features = c.Int("features"); pc.Features < 0 {
 		return pc, usagef("--features %d: want N >= 0", pc.Features)
@@ -135,7 +140,8 @@ type loadedProblem struct {
 	Problem  *solver.Problem
 	Hash     string         // SHA-256 of the data file
 	Key      string         // solver.ProblemKey: the cache key of phi*
-	LabelMap *data.LabelMap // the -1/+1 mapping of a classification loss
+	LabelMap *data.LabelMap // the -1/+1 mapping of a binary classification loss
+	Classes  *data.ClassMap // the class indices of a K-class file (K > 2)
 }
 
 // load reads the data, maps the labels for a classification loss, appends
@@ -152,6 +158,12 @@ func (pc problemConfig) load() (*loadedProblem, error) {
 	}
 	lp := &loadedProblem{Config: pc, Data: ds, Hash: hash}
 	if pc.Loss.Classification() {
+		if cm, ok, err := multiclassLabels(ds, pc.Loss); err != nil {
+			return nil, err
+		} else if ok {
+			lp.Classes = &cm
+			return lp, pc.loadMulti(lp)
+		}
 		m, err := ds.ToBinary()
 		if err != nil {
 			return nil, err
@@ -185,6 +197,9 @@ func (lp *loadedProblem) describe() string {
 	n, d := lp.Problem.Dims()
 	r := lp.Problem.Reg
 	s := fmt.Sprintf("%s: n=%d d=%d loss=%s reg=%s", filepath.Base(lp.Config.Data), n, d, lp.Config.Loss, r.Kind)
+	if mc, ok := lp.Problem.Multi(); ok {
+		s = fmt.Sprintf("%s: n=%d d=%d (%d features x %d classes) loss=%v reg=%s", filepath.Base(lp.Config.Data), n, d, d/mc.K, mc.K, mc, r.Kind)
+	}
 	switch r.Kind {
 	case solver.RegL1, solver.RegL2, solver.RegGroup:
 		s += fmt.Sprintf(" lambda=%g", r.Lambda)
