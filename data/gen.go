@@ -17,6 +17,7 @@ type Task int
 const (
 	Classification Task = iota // labels -1/+1: the sign of the noisy planted margin
 	Regression                 // labels: the planted margin plus Gaussian noise
+	Multiclass                 // labels 1..K: the argmax of K noisy planted margins (GenConfig.Classes)
 )
 
 // ParseTask parses "classification" or "regression".
@@ -26,13 +27,18 @@ func ParseTask(s string) (Task, error) {
 		return Classification, nil
 	case "regression":
 		return Regression, nil
+	case "multiclass":
+		return Multiclass, nil
 	}
-	return 0, fmt.Errorf("data: unknown task %q (want classification or regression)", s)
+	return 0, fmt.Errorf("data: unknown task %q (want classification, regression or multiclass)", s)
 }
 
 func (t Task) String() string {
 	if t == Regression {
 		return "regression"
+	}
+	if t == Multiclass {
+		return "multiclass"
 	}
 	return "classification"
 }
@@ -64,6 +70,7 @@ type GenConfig struct {
 	Density  float64 // expected fraction of nonzeros per row, in (0, 1]
 	Zipf     float64 // feature popularity exponent, in [0, 10]
 	Task     Task
+	Classes  int     // Multiclass: the number of classes K, 2..LabelCap (the planted W is Features x K)
 	Noise    float64 // standard deviation of the Gaussian noise on the margin, >= 0
 	Seed     uint64
 	Digits   int // significant digits of values and targets; 0 means 6
@@ -85,8 +92,12 @@ func (c GenConfig) Validate() error {
 		return fmt.Errorf("data: gen: dense %dx%d is more than 2^40 values", c.Rows, c.Features)
 	case !(c.Zipf >= 0 && c.Zipf <= 10):
 		return fmt.Errorf("data: gen: zipf %g, want 0..10", c.Zipf)
-	case c.Task != Classification && c.Task != Regression:
+	case c.Task != Classification && c.Task != Regression && c.Task != Multiclass:
 		return fmt.Errorf("data: gen: unknown task %d", c.Task)
+	case c.Task == Multiclass && (c.Classes < 2 || c.Classes > LabelCap):
+		return fmt.Errorf("data: gen: %d classes, want 2..%d", c.Classes, LabelCap)
+	case c.Task == Multiclass && float64(c.Features)*float64(c.Classes) > 1<<28:
+		return fmt.Errorf("data: gen: a planted W of %d x %d is more than 2^28 weights", c.Features, c.Classes)
 	case !(c.Noise >= 0) || math.IsInf(c.Noise, 0):
 		return fmt.Errorf("data: gen: noise %g, want a finite value >= 0", c.Noise)
 	case c.Digits < 0 || c.Digits > 17:
@@ -117,7 +128,7 @@ func Generate(w io.Writer, c GenConfig, progress func(GenStats)) (GenStats, erro
 	if c.Digits == 0 {
 		c.Digits = 6
 	}
-	model := make([]float64, c.Features)
+	model := make([]float64, c.Features*c.classes())
 	mr := rand.New(rand.NewPCG(c.Seed, 0))
 	for j := range model {
 		model[j] = mr.NormFloat64()
@@ -219,6 +230,7 @@ type rowGen struct {
 	idx     []int32
 	val     []float64
 	lastLen int // bytes of the previous block, to size the next buffer
+	margins []float64
 }
 
 func newRowGen(c GenConfig, model []float64, a *aliasTable) *rowGen {
@@ -262,6 +274,19 @@ func (g *rowGen) block(b int) genResult {
 			g.val[0], norm2 = 1, 1
 		}
 		scale := 1 / math.Sqrt(norm2)
+		if c.Task == Multiclass {
+			for k := range g.val {
+				g.val[k] *= scale
+			}
+			var err error
+			res.buf, err = AppendRow(res.buf, float64(g.argmaxClass(r)+1), g.idx, g.val, c.Digits)
+			if err != nil {
+				res.err = err
+				return res
+			}
+			res.nnz += int64(len(g.idx))
+			continue
+		}
 		var m float64
 		for k, j := range g.idx {
 			g.val[k] *= scale
@@ -286,4 +311,39 @@ func (g *rowGen) block(b int) genResult {
 	}
 	g.lastLen = len(res.buf)
 	return res
+}
+
+// classes is the number of columns of the planted model: K for Multiclass,
+// else 1.
+func (c GenConfig) classes() int {
+	if c.Task == Multiclass {
+		return c.Classes
+	}
+	return 1
+}
+
+// argmaxClass returns the class (0-based) of the current row: the argmax
+// over c of x.W[:,c] + noise*N(0,1), W the planted model (row-major by
+// feature, Features x K).
+func (g *rowGen) argmaxClass(r *rand.Rand) int {
+	k := g.c.Classes
+	if cap(g.margins) < k {
+		g.margins = make([]float64, k)
+	}
+	m := g.margins[:k]
+	clear(m)
+	for t, j := range g.idx {
+		w := g.model[int(j)*k : int(j)*k+k]
+		for c := range m {
+			m[c] += g.val[t] * w[c]
+		}
+	}
+	best := 0
+	for c := range m {
+		m[c] += g.c.Noise * r.NormFloat64()
+		if m[c] > m[best] {
+			best = c
+		}
+	}
+	return best
 }

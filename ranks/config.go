@@ -43,6 +43,9 @@ type Config struct {
 	Loss      kernels.Loss
 	Reg       solver.Reg // Groups are resolved from GroupSpec once d is known
 	GroupSpec string     // group lasso: a group size "G" or boundaries "0,4,10,..."
+	// OVR trains a K-class file (K > 2 labels, logistic loss) as K binary
+	// one-vs-rest problems instead of one softmax model (see kernels.Multi).
+	OVR bool
 
 	Mode      Mode
 	MaxDelay  int

@@ -24,15 +24,21 @@ import (
 //	bias -1                   (or 1: the last weight multiplies a constant 1)
 //	w
 //	0.123...                  (one weight per line)
+//
+// A K-class model (Classes = K > 2) has "nr_class K", the K labels in the
+// order of W's columns, and one line of K weights per feature, W flat and
+// row-major by feature as liblinear stores it.
 type Model struct {
-	Weights  []float64 // len Features (+1 with Bias)
+	Weights  []float64 // len (Features (+1 with Bias)) * max(Classes, 1)
 	Loss     kernels.Loss
 	Reg      solver.RegKind
 	Features int
 	Bias     bool
 	// Labels are the raw labels of the positive and the negative class
-	// (classification only).
+	// (classification only); of a K-class model, the label of each column.
 	Labels []float64
+	// Classes is K for a K-class model (K > 2), 0 for one weight vector.
+	Classes int
 }
 
 // solverType names the LIBLINEAR solver that fits the same kind of model.
@@ -55,6 +61,9 @@ func (m *Model) solverType() string {
 
 // WriteLiblinear writes the model in LIBLINEAR's format.
 func (m *Model) WriteLiblinear(w io.Writer) error {
+	if m.Classes > 0 {
+		return m.writeMulti(w)
+	}
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "solver_type %s\nnr_class 2\n", m.solverType())
 	if m.Loss.Classification() {
@@ -138,12 +147,16 @@ func parseModel(r io.Reader, path string) (*Model, error) {
 				m.Reg = solver.RegL2
 			}
 		case "nr_class":
-			if len(fields) != 2 || fields[1] != "2" {
-				return nil, bad("only binary models (nr_class 2) are supported")
+			k, err := strconv.Atoi(fields[len(fields)-1])
+			if len(fields) != 2 || err != nil || k < 2 || k > maxModelClasses {
+				return nil, bad(fmt.Sprintf("nr_class %q: want 2..%d", fields[len(fields)-1], maxModelClasses))
+			}
+			if k > 2 {
+				m.Classes = k
 			}
 		case "label":
-			if len(fields) != 3 {
-				return nil, bad("label needs two values")
+			if len(fields) != max(m.Classes, 2)+1 {
+				return nil, bad(fmt.Sprintf("label needs %d values", max(m.Classes, 2)))
 			}
 			for _, s := range fields[1:] {
 				v, err := strconv.ParseFloat(s, 64)
@@ -178,11 +191,15 @@ func parseModel(r io.Reader, path string) (*Model, error) {
 	if m.Bias {
 		want++
 	}
+	want *= max(m.Classes, 1)
 	if len(m.Weights) != want {
 		return nil, fmt.Errorf("%s: %d weights, want %d (nr_feature %d, bias %v)", path, len(m.Weights), want, m.Features, bias)
 	}
-	if m.Loss.Classification() && len(m.Labels) != 2 {
+	if m.Loss.Classification() && len(m.Labels) != max(m.Classes, 2) {
 		return nil, fmt.Errorf("%s: classification model without a label line", path)
+	}
+	if m.Classes > 0 && m.Loss != kernels.Logistic {
+		return nil, fmt.Errorf("%s: a %d-class model of a %s solver: only logistic K-class models are supported", path, m.Classes, m.solverType())
 	}
 	return m, nil
 }
@@ -196,12 +213,21 @@ type Metrics struct {
 	Loss     float64 // the mean of the model's own loss (logistic, squared, squared hinge)
 	AUC      float64
 	RMSE     float64
+	// K-class models: the labels of the classes, Confusion[true][predicted]
+	// counts, and per-class precision and recall (NaN for a class never
+	// predicted, or absent).
+	Labels            []float64
+	Confusion         [][]int
+	Precision, Recall []float64
 }
 
 // Evaluate scores rows of a with labels y (raw labels: mapped with the
 // model's labels for classification). Features beyond the model's are
 // ignored, as liblinear-predict does.
 func (m *Model) Evaluate(a *kernels.CSR, y []float64) (Metrics, error) {
+	if m.Classes > 0 {
+		return m.evaluateMulti(a, y)
+	}
 	res := Metrics{Rows: a.Rows, LogLoss: math.NaN(), AUC: math.NaN(), Accuracy: math.NaN(), RMSE: math.NaN(), Loss: math.NaN()}
 	margins := make([]float64, a.Rows)
 	nf := m.Features

@@ -271,6 +271,9 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 	if f.labelMap != nil {
 		sum.Data.LabelMap = []float64{f.labelMap.Neg, f.labelMap.Pos}
 	}
+	if f.classes != nil {
+		sum.Data.LabelMap = f.classes.Labels // class c's label at c
+	}
 	if sum.TrainS > 0 {
 		sum.UpdatesPerSec = float64(st.Updates) / sum.TrainS
 	}
@@ -370,6 +373,9 @@ func writeOutputs(cfg *Config, f *facts, sum *Summary, rows []TraceRow, w []floa
 		m := &Model{Weights: w, Loss: cfg.Loss, Reg: cfg.Reg.Kind, Features: f.dRaw, Bias: cfg.Bias}
 		if f.labelMap != nil {
 			m.Labels = []float64{f.labelMap.Pos, f.labelMap.Neg}
+		}
+		if f.classes != nil {
+			m.Labels, m.Classes = f.classes.Labels, f.mc.K
 		}
 		if err := writeFileAtomic(modelPath, m.WriteLiblinear); err != nil {
 			return err

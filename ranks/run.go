@@ -277,6 +277,9 @@ func loadFull(cfg *Config, f *facts) (*solver.Problem, error) {
 // loadFullFrom maps the labels of ds, sets its dimension and appends the
 // bias column as the setup decided, and builds the problem.
 func loadFullFrom(cfg *Config, f *facts, ds *data.Dataset) (*solver.Problem, error) {
+	if f.classes != nil {
+		return loadFullMulti(cfg, f, ds)
+	}
 	if f.labelMap != nil {
 		if err := ds.ApplyBinary(*f.labelMap); err != nil {
 			return nil, err
@@ -554,7 +557,7 @@ type evalReq struct {
 // tolerance check tol (nil: none).
 func newEvaluator(full *solver.Problem, phiStar, eps float64, d int, tol *tolCheck) (*evaluator, error) {
 	// One goroutine: the evaluator must not take the workers' cores.
-	p, err := solver.NewProblem(full.A, full.Y, full.Loss, full.Reg, 1)
+	p, err := full.WithWorkers(1)
 	if err != nil {
 		return nil, err
 	}

@@ -36,11 +36,12 @@ type gradComputer struct {
 	dense  []float64
 	acc    *kernels.SparseAcc
 	sparse kernels.SparseVec
+	multi  *multiGrad // K-class shards (computeMulti)
 }
 
 func newGradComputer(cfg *Config, s *shard) *gradComputer {
 	g := &gradComputer{loss: cfg.Loss, s: s, dense: make([]float64, s.d)}
-	if s.d > denseMaxDim {
+	if s.d > denseMaxDim && s.mc.K == 0 {
 		g.acc = kernels.NewSparseAcc(s.d)
 	}
 	return g
@@ -50,12 +51,22 @@ func newGradComputer(cfg *Config, s *shard) *gradComputer {
 func (gc *gradComputer) compute(rows []int, x []float64, out *Grad) {
 	out.Rows = len(rows)
 	out.Dense, out.Idx, out.Val = nil, nil, nil
+	if gc.s.mc.K > 0 {
+		gc.computeMulti(rows, x, out)
+		return
+	}
 	if gc.acc == nil {
 		out.Loss = kernels.GradBatchCSR(gc.loss, gc.s.a, gc.s.y, rows, x, gc.dense)
 		out.Dense = gc.dense
 		return
 	}
 	out.Loss = gc.acc.GradBatchCSR(gc.loss, gc.s.a, gc.s.y, rows, x, &gc.sparse)
+	gc.sparseOrDense(out)
+}
+
+// sparseOrDense sends the sparse gradient in gc.sparse as it is, or dense
+// when that is smaller.
+func (gc *gradComputer) sparseOrDense(out *Grad) {
 	if 10*len(gc.sparse.Idx) < 8*gc.s.d {
 		out.Idx, out.Val = gc.sparse.Idx, gc.sparse.Val
 		return

@@ -28,7 +28,7 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 		return nil, err
 	}
 	f := &facts{n: int64(ds.X.Rows), nnz: int64(ds.X.NNZ()), hosts: []string{hostname()}}
-	if err := f.decide(cfg, ds.MaxIndex, ds.LabelValues()); err != nil {
+	if err := f.decide(cfg, ds.MaxIndex, ds.LabelsFirstSeen()); err != nil {
 		return nil, err
 	}
 	if err := f.resolveGroups(cfg); err != nil {

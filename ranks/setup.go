@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"slices"
 
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/data"
@@ -42,16 +41,20 @@ var ErrReported = errors.New("ranks: failed on another rank")
 type shard struct {
 	a     *kernels.CSR
 	y     []float64
-	d     int // dimension including the bias column
+	d     int // dimension of x: the columns (with the bias) times the classes
+	mc    kernels.Multi // K-class problems; mc.K == 0 for one weight vector
 	n     int64
 	hosts []string
 }
 
 // facts is the master's view after setup.
 type facts struct {
-	d, dRaw  int   // dimension with and without the bias column
+	d, dRaw  int   // dimension of x; features without the bias column
+	cols     int   // columns of A, with the bias column (d = cols * K)
 	n        int64 // rows in the whole data set
 	labelMap *data.LabelMap
+	classes  *data.ClassMap // K-class problems (K > 2 labels, logistic loss)
+	mc       kernels.Multi  // their loss; mc.K == 0 for one weight vector
 	hosts    []string // by rank
 	rows     []int64  // by rank: the rows of each worker's shard
 	nnz      int64
@@ -76,7 +79,7 @@ func workerSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*shard, error)
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	labels := ds.LabelValues()
+	labels := ds.LabelsFirstSeen() // the master merges them in rank order: the file's order
 	m.Ints = []int64{1, int64(ds.X.Rows), int64(ds.MaxIndex), int64(ds.X.NNZ())}
 	m.Dense = append([]float64{}, labels...)
 	m.Bytes = []byte(host)
@@ -87,13 +90,17 @@ func workerSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*shard, error)
 	if err := c.Recv(ctx, 0, tagSetup, &r); err != nil {
 		return nil, err
 	}
-	if len(r.Ints) != 4 || len(r.Dense) != 2 {
+	if len(r.Ints) != 4 || len(r.Dense) < 2 {
 		return nil, fmt.Errorf("ranks: malformed setup reply from the master")
 	}
 	if r.Ints[0] != 1 {
 		return nil, fmt.Errorf("%w: the master aborted the setup: %s", ErrReported, r.Bytes)
 	}
 	d, n, hasMap := int(r.Ints[1]), r.Ints[2], r.Ints[3] == 1
+	mc, err := applyClasses(ds, cfg, r.Ints[3], r.Dense)
+	if err != nil {
+		return nil, err
+	}
 	if hasMap {
 		if err := ds.ApplyBinary(data.LabelMap{Neg: r.Dense[0], Pos: r.Dense[1]}); err != nil {
 			return nil, err
@@ -106,7 +113,7 @@ func workerSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*shard, error)
 	if cfg.Bias {
 		a = solver.AppendBias(a)
 	}
-	return &shard{a: a, y: ds.Y, d: a.Cols, n: n}, nil
+	return &shard{a: a, y: ds.Y, d: a.Cols * max(mc.K, 1), mc: mc, n: n}, nil
 }
 
 // masterSetup runs steps 1 and 2 on the master.
@@ -140,8 +147,7 @@ func masterSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*facts, error)
 		maxIndex = max(maxIndex, int(m.Ints[2]))
 		labels = append(labels, m.Dense...)
 	}
-	slices.Sort(labels)
-	labels = slices.Compact(labels)
+	labels = data.MergeFirstSeen(labels) // first appearance in the file (shards in order)
 	if fail == nil {
 		fail = f.decide(cfg, maxIndex, labels)
 	}
@@ -149,6 +155,10 @@ func masterSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*facts, error)
 	if f.labelMap != nil {
 		reply.Ints[3] = 1
 		reply.Dense = []float64{f.labelMap.Neg, f.labelMap.Pos}
+	}
+	if f.classes != nil {
+		reply.Ints[3] = setupClasses
+		reply.Dense = f.classes.Labels
 	}
 	if fail != nil {
 		reply.Ints[0] = 0
@@ -177,9 +187,9 @@ func (f *facts) resolveGroups(cfg *Config) error {
 		return err
 	}
 	if cfg.Bias {
-		g = append(g, f.d)
+		g = append(g, f.cols)
 	}
-	cfg.Reg.Groups = g
+	cfg.Reg.Groups = solver.ScaleGroups(g, max(f.mc.K, 1))
 	return nil
 }
 
@@ -197,6 +207,10 @@ func (f *facts) decide(cfg *Config, maxIndex int, labels []float64) error {
 	f.d = f.dRaw
 	if cfg.Bias {
 		f.d++
+	}
+	f.cols = f.d
+	if ok, err := f.decideClasses(cfg, labels); ok || err != nil {
+		return err
 	}
 	if cfg.Loss.Classification() {
 		lm, err := data.BinaryMap(labels)
@@ -228,7 +242,7 @@ func masterEstimate(ctx context.Context, c *comm.Comm, cfg *Config, f *facts, x0
 	if !needs {
 		return L, sigma, nil
 	}
-	d := f.d
+	d := f.cols
 	if L == 0 {
 		rng := rand.New(rand.NewPCG(cfg.Seed, 77))
 		v := make([]float64, d)
@@ -250,9 +264,10 @@ func masterEstimate(ctx context.Context, c *comm.Comm, cfg *Config, f *facts, x0
 				break
 			}
 		}
-		L = cfg.Loss.Curvature() * lambda / float64(f.n)
+		L = f.curvature(cfg) * lambda / float64(f.n)
 	}
 	if sigma == 0 && cfg.Step.Kind == solver.StepConvex {
+		d := f.d
 		res := make([]float64, d+1)
 		if err := round(ctx, c, estNoise, x0, res); err != nil {
 			return 0, 0, err
@@ -308,7 +323,7 @@ func workerServe(ctx context.Context, c *comm.Comm, cfg *Config, s *shard, contr
 		var res []float64
 		switch kind {
 		case estPower:
-			res = out[:d]
+			res = out[:s.a.Cols]
 			if contribute {
 				kernels.MulVecCSR(s.a, v, rows)
 				kernels.MulTransVecCSR(s.a, rows, res)
@@ -318,7 +333,9 @@ func workerServe(ctx context.Context, c *comm.Comm, cfg *Config, s *shard, contr
 		case estNoise:
 			res = out[:d+1]
 			clear(res)
-			if contribute {
+			if contribute && s.mc.K > 0 {
+				multiNoiseSums(s, v, res)
+			} else if contribute {
 				noiseSums(cfg.Loss, s, v, res)
 			}
 		case estGrad:
@@ -331,7 +348,9 @@ func workerServe(ctx context.Context, c *comm.Comm, cfg *Config, s *shard, contr
 		case estEval:
 			res = out[:2]
 			clear(res)
-			if contribute {
+			if contribute && s.mc.K > 0 {
+				res[0], res[1] = multiLossSum(s, v[:d]), multiLossSum(s, v[d:])
+			} else if contribute {
 				res[0] = lossSum(cfg.Loss, s, v[:d], rows)
 				res[1] = lossSum(cfg.Loss, s, v[d:], rows)
 			}

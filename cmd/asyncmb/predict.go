@@ -14,9 +14,11 @@ func init() {
 		Name:      "predict",
 		Usage:     "score a model (asyncmb's or liblinear-train's) on a LIBSVM file: accuracy, log-loss, AUC or RMSE",
 		ArgsUsage: " ",
-		Description: "Reads a binary linear model in LIBLINEAR's format and a LIBSVM test file (features beyond the model's are\n" +
+		Description: "Reads a linear model in LIBLINEAR's format and a LIBSVM test file (features beyond the model's are\n" +
 			"ignored, as liblinear-predict does). Classification models: accuracy, log-loss (logistic models) and AUC;\n" +
-			"regression models (squared loss): RMSE.",
+			"K-class models (nr_class K > 2, predicting the argmax class): accuracy, per-class precision and recall,\n" +
+			"the confusion matrix and the multinomial log-loss (of the softmax of the K scores); regression models\n" +
+			"(squared loss): RMSE.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", EnvVars: envs("model"), Usage: "the model `FILE` (required)"},
 			&cli.StringFlag{Name: "data", EnvVars: envs("data"), Usage: "the LIBSVM test `FILE` (required)"},
@@ -50,6 +52,10 @@ func predictAction(c *cli.Context) error {
 		return nil
 	}
 	fmt.Fprintf(w, "accuracy  %.4f%% (%d/%d)\n", 100*res.Accuracy, int(math.Round(res.Accuracy*float64(res.Rows))), res.Rows)
+	if m.Classes > 0 {
+		printMulti(w, res)
+		return nil
+	}
 	if !math.IsNaN(res.LogLoss) {
 		fmt.Fprintf(w, "log-loss  %.6g\n", res.LogLoss)
 	}

@@ -96,6 +96,7 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	tc := &trainConfig{problem: pc}
 	cfg := &tc.cfg
 	cfg.Data, cfg.Features, cfg.Bias, cfg.Loss, cfg.Reg, cfg.GroupSpec = pc.Data, pc.Features, pc.Bias, pc.Loss, pc.Reg, pc.GroupSpec
+	cfg.OVR = pc.OVR
 	if cfg.Mode, err = ranks.ParseMode(c.String("mode")); err != nil {
 		return nil, usagef("--mode: %v", err)
 	}
@@ -197,6 +198,9 @@ var errRefInterrupted = errors.New("interrupted while solving for phi*: nothing 
 func phiStarFor(ctx context.Context, p *solver.Problem, hash string, pc problemConfig, dir string, log io.Writer) (float64, error) {
 	_, d := p.Dims()
 	lp := &loadedProblem{Config: pc, Problem: p, Hash: hash, Key: solver.ProblemKey(hash, d, pc.Bias, pc.Loss, p.Reg)}
+	if mc, ok := p.Multi(); ok {
+		lp.Key = solver.MultiProblemKey(hash, d/mc.K, pc.Bias, mc, p.Reg)
+	}
 	if _, ok, _ := solver.ReadRefCache(dir, lp.Key); !ok {
 		fmt.Fprintf(log, "reference: solving for phi* of %s (cached in %s)\n", lp.describe(), dir)
 	}
