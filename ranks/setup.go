@@ -41,7 +41,7 @@ var ErrReported = errors.New("ranks: failed on another rank")
 type shard struct {
 	a     *kernels.CSR
 	y     []float64
-	d     int // dimension of x: the columns (with the bias) times the classes
+	d     int           // dimension of x: the columns (with the bias) times the classes
 	mc    kernels.Multi // K-class problems; mc.K == 0 for one weight vector
 	n     int64
 	hosts []string
@@ -55,8 +55,8 @@ type facts struct {
 	labelMap *data.LabelMap
 	classes  *data.ClassMap // K-class problems (K > 2 labels, logistic loss)
 	mc       kernels.Multi  // their loss; mc.K == 0 for one weight vector
-	hosts    []string // by rank
-	rows     []int64  // by rank: the rows of each worker's shard
+	hosts    []string       // by rank
+	rows     []int64        // by rank: the rows of each worker's shard
 	nnz      int64
 }
 
