@@ -18,7 +18,9 @@ func init() {
 		ArgsUsage: "FILE",
 		Description: "Reads the whole file (and checks every token: a defect is reported as FILE:LINE:COL and exit code 1).\n" +
 			"Labels: up to 10 distinct values are listed with their counts; two values give the binary mapping\n" +
-			"a classification loss uses (smaller -> -1, larger -> +1); more values are reported as regression targets.",
+			"a classification loss uses (smaller -> -1, larger -> +1); more than two integer labels are a multiclass file\n" +
+			"(\"multiclass: K labels\", the first 20 listed with their counts); non-integer targets are reported as\n" +
+			"regression targets.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{
 				Name:    "features",
@@ -86,10 +88,14 @@ func writeInfo(w io.Writer, d *data.Dataset, hash string, features int) error {
 		values = append(values, v)
 	}
 	slices.Sort(values)
-	if len(values) > maxListedLabels {
+	integer := !slices.ContainsFunc(values, func(v float64) bool { return v != math.Trunc(v) })
+	switch {
+	case len(values) > 2 && integer && len(values) <= data.LabelCap:
+		row("labels", "multiclass: %d labels: %s", len(values), classCounts(values, counts))
+	case len(values) > maxListedLabels:
 		row("labels", "regression: %d distinct targets, min %g, max %g, mean %.6g",
 			len(values), values[0], values[len(values)-1], mean(d.Y))
-	} else {
+	default:
 		parts := make([]string, len(values))
 		for i, v := range values {
 			parts[i] = fmt.Sprintf("%g (%s)", v, plural(counts[v], "row"))
@@ -102,8 +108,11 @@ func writeInfo(w io.Writer, d *data.Dataset, hash string, features int) error {
 		row("binary", "%g -> -1, %g -> +1", m.Neg, m.Pos)
 	case len(values) == 1:
 		row("binary", "undefined: one class only (a test set can use its training set's mapping)")
+	case len(values) > 2 && integer && len(values) <= data.LabelCap:
+		row("binary", "none: %d classes (--loss logistic trains one softmax model, --multiclass ovr %d one-vs-rest problems;"+
+			" a regression loss reads them as targets: min %g, max %g, mean %.6g)", len(values), len(values), values[0], values[len(values)-1], mean(d.Y))
 	default:
-		row("binary", "none: %d distinct labels (a classification loss needs exactly two)", len(values))
+		row("binary", "none: %d distinct labels (a classification loss needs exactly two, or more than two integer labels)", len(values))
 	}
 	_, err = io.WriteString(w, b.String())
 	return err

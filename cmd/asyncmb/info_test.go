@@ -65,8 +65,10 @@ func TestInfoTestdata(t *testing.T) {
 		{"a9a", "32561", "123", "451592", "0.112757", "2 values: -1 (24720 rows), 1 (7841 rows)", binary},
 		{"a9a.t", "16281", "123", "225732", "0.112722", "2 values: -1 (12435 rows), 1 (3846 rows)", binary},
 		{"rcv1_small", "1000", "47117", "77739", "0.00164991", "2 values: -1 (541 rows), 1 (459 rows)", binary},
-		{"abalone_scale", "4177", "8", "32080", "0.960019", "regression: 28 distinct targets, min 1, max 29, mean 9.93368",
-			"none: 28 distinct labels (a classification loss needs exactly two)"},
+		{"abalone_scale", "4177", "8", "32080", "0.960019", "multiclass: 28 labels: 1 (1 row), 2 (1 row), 3 (15 rows), 4 (57 rows), 5 (115 rows), 6 (259 rows), 7 (391 rows), 8 (568 rows), 9 (689 rows), 10 (634 rows), 11 (487 rows), 12 (267 rows), 13 (203 rows), 14 (126 rows), 15 (103 rows), 16 (67 rows), 17 (58 rows), 18 (42 rows), 19 (32 rows), 20 (26 rows), ... (8 more)",
+			"none: 28 classes (--loss logistic trains one softmax model, --multiclass ovr 28 one-vs-rest problems; a regression loss reads them as targets: min 1, max 29, mean 9.93368)"},
+		{"wine.sklearn", "178", "13", "2314", "1", "multiclass: 3 labels: 1 (59 rows), 2 (71 rows), 3 (48 rows)",
+			"none: 3 classes (--loss logistic trains one softmax model, --multiclass ovr 3 one-vs-rest problems; a regression loss reads them as targets: min 1, max 3, mean 1.9382)"},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			path := filepath.Join("..", "..", "testdata", c.file)
@@ -101,9 +103,12 @@ func TestInfoLabels(t *testing.T) {
 		{"two-four", "4 2 2 2", "2 values: 2 (3 rows), 4 (1 row)", "2 -> -1, 4 -> +1"},
 		{"minus-plus", "+1 -1 -1", "2 values: -1 (2 rows), 1 (1 row)", "-1 -> -1, 1 -> +1"},
 		{"one class", "1 1", "1 value: 1 (2 rows)", "undefined: one class only (a test set can use its training set's mapping)"},
-		{"three classes", "1 2 3", "3 values: 1 (1 row), 2 (1 row), 3 (1 row)", "none: 3 distinct labels (a classification loss needs exactly two)"},
+		{"three classes", "1 2 3", "multiclass: 3 labels: 1 (1 row), 2 (1 row), 3 (1 row)",
+			"none: 3 classes (--loss logistic trains one softmax model, --multiclass ovr 3 one-vs-rest problems; a regression loss reads them as targets: min 1, max 3, mean 2)"},
+		{"three fractional", "0.5 1 2", "3 values: 0.5 (1 row), 1 (1 row), 2 (1 row)",
+			"none: 3 distinct labels (a classification loss needs exactly two, or more than two integer labels)"},
 		{"regression", "0.5 1.25 -3 7 8 9 10 11 12 13 14 15", "regression: 12 distinct targets, min -3, max 15, mean 8.14583",
-			"none: 12 distinct labels (a classification loss needs exactly two)"},
+			"none: 12 distinct labels (a classification loss needs exactly two, or more than two integer labels)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var sb strings.Builder

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"runtime"
 
 	"github.com/asyncmb/asyncmb/data"
@@ -108,4 +109,19 @@ func printMulti(w io.Writer, res ranks.Metrics) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// maxListedClasses is the number of classes info lists with their counts.
+const maxListedClasses = 20
+
+// classCounts lists the first maxListedClasses values with their counts.
+func classCounts(values []float64, counts map[float64]int) string {
+	parts := make([]string, 0, min(len(values), maxListedClasses)+1)
+	for _, v := range values[:min(len(values), maxListedClasses)] {
+		parts = append(parts, fmt.Sprintf("%g (%s)", v, plural(counts[v], "row")))
+	}
+	if len(values) > maxListedClasses {
+		parts = append(parts, fmt.Sprintf("... (%d more)", len(values)-maxListedClasses))
+	}
+	return strings.Join(parts, ", ")
 }

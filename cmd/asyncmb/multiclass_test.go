@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asyncmb/asyncmb/data"
+)
+
+// tightOptimum returns the objective and objective_tight of a row of
+// testdata/reference.jsonl (the multinomial rows: scikit-learn's value and
+// scipy's tighter solve of the same problem).
+func tightOptimum(t *testing.T, dataset string, lambda float64) (sklearn, tight float64) {
+	t.Helper()
+	f, err := os.Open("../../testdata/reference.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var row struct {
+			Dataset, Problem string
+			Lambda           float64
+			Objective        float64
+			Tight            float64 `json:"objective_tight"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+			t.Fatal(err)
+		}
+		if row.Dataset == dataset && row.Problem == "l2-multinomial" && row.Lambda == lambda {
+			return row.Objective, row.Tight
+		}
+	}
+	t.Fatalf("no l2-multinomial row for %s %g", dataset, lambda)
+	return 0, 0
+}
+
+// TestReferenceMulticlass: `asyncmb reference` on a K-class file solves the
+// l2-multinomial problem and reproduces the optimum of reference.jsonl to
+// 1e-8 relative (the tight solve; scikit-learn's own run stopped above it).
+func TestReferenceMulticlass(t *testing.T) {
+	for _, c := range []struct {
+		file   string
+		lambda float64
+	}{{"wine.sklearn", 1e-2}, {"digits.sklearn", 1e-3}} {
+		t.Run(c.file, func(t *testing.T) {
+			sk, want := tightOptimum(t, c.file, c.lambda)
+			var so, se bytes.Buffer
+			args := []string{"asyncmb", "reference", "--data", "../../testdata/" + c.file, "--reg", "l2", "--lambda", fmt.Sprint(c.lambda),
+				"--cache-dir", t.TempDir()}
+			if code := run(args, &so, &se); code != 0 {
+				t.Fatalf("exit %d: %s%s", code, so.String(), se.String())
+			}
+			m := regexp.MustCompile(`phi\*\s+(\S+)`).FindStringSubmatch(so.String())
+			if m == nil || !strings.Contains(so.String(), "classes") {
+				t.Fatalf("no phi* or no class count in:\n%s", so.String())
+			}
+			phi, _ := strconv.ParseFloat(m[1], 64)
+			if rel := math.Abs(phi-want) / want; rel > 1e-8 {
+				t.Errorf("phi* %.15g, reference %.15g: relative gap %.3g", phi, want, rel)
+			}
+			if phi > sk {
+				t.Errorf("phi* %.15g above scikit-learn's %.15g", phi, sk)
+			}
+		})
+	}
+}
+
+// splitRows writes rows i%5 != 4 of src to train and the others to test: a
+// deterministic 80/20 split.
+func splitRows(t *testing.T, src, train, test string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr, te bytes.Buffer
+	for i, line := range strings.SplitAfter(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		if i%5 == 4 {
+			te.WriteString(line)
+		} else {
+			tr.WriteString(line)
+		}
+	}
+	if err := os.WriteFile(train, tr.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(test, te.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var liblinearAcc = regexp.MustCompile(`Accuracy = ([0-9.]+)% \((\d+)/(\d+)\)`)
+
+// liblinearPredict returns liblinear-predict's count of correct rows.
+func liblinearPredict(t *testing.T, test, model string) int {
+	t.Helper()
+	b, err := exec.Command("liblinear-predict", test, model, model+".pred").CombinedOutput()
+	if err != nil {
+		t.Fatalf("liblinear-predict: %v\n%s", err, b)
+	}
+	m := liblinearAcc.FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatalf("liblinear-predict said: %s", b)
+	}
+	n, _ := strconv.Atoi(m[2])
+	return n
+}
+
+// TestMulticlassAccuracyVsLiblinear is the multiclass issue's accuracy
+// acceptance, in one run: on digits (softmax, the default) and on a
+// generated 20-class text-like set (one-vs-rest, liblinear's model; the
+// softmax figure is logged), held-out accuracy of a 4-worker asynchronous
+// run is at least liblinear-train -s 0's at the same lambda (C = 1/(n
+// lambda)) less one point; liblinear-predict on our model file counts the
+// same correct rows as asyncmb predict. The split is rows i%5 == 4.
+func TestMulticlassAccuracyVsLiblinear(t *testing.T) {
+	if _, err := exec.LookPath("liblinear-train"); err != nil {
+		if os.Getenv("ASYNCMB_REQUIRE_TOOLS") == "1" {
+			t.Fatal("liblinear-train not found (Debian package liblinear-tools)")
+		}
+		t.Skip("liblinear-train not found (Debian package liblinear-tools)")
+	}
+	dir := t.TempDir()
+	gen := filepath.Join(dir, "text20.svm")
+	f, err := os.Create(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := data.Generate(f, data.GenConfig{Rows: 12500, Features: 1000, Density: 0.02, Zipf: 1, Task: data.Multiclass, Classes: 20,
+		Noise: 0.1, Seed: 7}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, c := range []struct {
+		name, src  string
+		lambda     float64
+		epochs     string
+		multiclass string
+		check      bool // the acceptance applies (else logged)
+	}{
+		{"digits-softmax", "../../testdata/digits.sklearn", 1e-3, "200", "softmax", true},
+		{"text20-ovr", gen, 1e-4, "30", "ovr", true},
+		{"text20-softmax", gen, 1e-4, "30", "softmax", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			trainF, test := filepath.Join(dir, c.name+".train"), filepath.Join(dir, c.name+".test")
+			splitRows(t, c.src, trainF, test)
+			ds, err := data.Read(trainF, data.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			llModel := filepath.Join(dir, c.name+".liblinear")
+			C := 1 / (float64(ds.X.Rows) * c.lambda)
+			if b, err := exec.Command("liblinear-train", "-s", "0", "-c", fmt.Sprint(C), "-q", trainF, llModel).CombinedOutput(); err != nil {
+				t.Fatalf("liblinear-train: %v\n%s", err, b)
+			}
+			llTime := time.Since(start)
+			theirs := liblinearPredict(t, test, llModel)
+
+			start = time.Now()
+			s, out := train(t, "--np", "5", "--data", trainF, "--reg", "l2", "--lambda", fmt.Sprint(c.lambda), "--multiclass", c.multiclass,
+				"--reference=false", "--tau", "0", "--average", "tail", "--epochs", c.epochs)
+			ourTime := time.Since(start)
+			model := filepath.Join(out, "model")
+			var so, se bytes.Buffer
+			if code := run([]string{"asyncmb", "predict", "--model", model, "--data", test}, &so, &se); code != 0 {
+				t.Fatalf("predict: exit %d: %s", code, se.String())
+			}
+			m := regexp.MustCompile(`accuracy\s+([0-9.]+)% \((\d+)/(\d+)\)`).FindStringSubmatch(so.String())
+			if m == nil || !strings.Contains(so.String(), "confusion") || !strings.Contains(so.String(), "precision") {
+				t.Fatalf("no accuracy, confusion matrix or precision in:\n%s", so.String())
+			}
+			ours, _ := strconv.Atoi(m[2])
+			rows, _ := strconv.Atoi(m[3])
+			if ll := liblinearPredict(t, test, model); ll != ours {
+				t.Errorf("liblinear-predict on our model: %d correct, asyncmb predict: %d", ll, ours)
+			}
+			accO, accT := 100*float64(ours)/float64(rows), 100*float64(theirs)/float64(rows)
+			t.Logf("| %s | %d x %d | %g | %.2f%% (%.2f s, %d updates) | %.2f%% (%.2f s) |", c.name, ds.X.Rows, ds.MaxIndex, c.lambda,
+				accO, ourTime.Seconds(), s.Updates, accT, llTime.Seconds())
+			if c.check && accO < accT-1 {
+				t.Errorf("held-out accuracy %.2f%% < liblinear -s 0's %.2f%% less one point", accO, accT)
+			}
+		})
+	}
+}
