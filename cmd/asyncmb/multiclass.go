@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"runtime"
+	"strings"
 
 	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/kernels"
