@@ -20,6 +20,7 @@ func FuzzParseModel(f *testing.F) {
 		{Weights: []float64{0.5, -1.25, 0}, Loss: kernels.Logistic, Reg: solver.RegL1, Features: 3, Labels: []float64{1, -1}},
 		{Weights: []float64{2, 3}, Loss: kernels.Squared, Reg: solver.RegL2, Features: 1, Bias: true},
 		{Weights: []float64{1e-300}, Loss: kernels.SqHinge, Reg: solver.RegL2, Features: 1, Labels: []float64{4, 2}},
+		{Weights: []float64{1, 2, 3, 4, 5, 6}, Loss: kernels.Logistic, Reg: solver.RegL2, Features: 1, Bias: true, Labels: []float64{3, 1, 2}, Classes: 3},
 	} {
 		var b bytes.Buffer
 		if err := m.WriteLiblinear(&b); err != nil {
@@ -42,7 +43,7 @@ func FuzzParseModel(f *testing.F) {
 		if err != nil {
 			t.Fatalf("our own output does not parse: %v\n%s", err, out.String())
 		}
-		if m2.Features != m.Features || m2.Bias != m.Bias || m2.Loss != m.Loss || len(m2.Weights) != len(m.Weights) {
+		if m2.Features != m.Features || m2.Bias != m.Bias || m2.Loss != m.Loss || len(m2.Weights) != len(m.Weights) || m2.Classes != m.Classes {
 			t.Fatalf("round trip changed the model: %+v -> %+v", m, m2)
 		}
 		for i, w := range m.Weights {
