@@ -46,6 +46,9 @@ func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, 
 	}
 	defer tr.close()
 	d := f.d
+	if tr.d != d {
+		return nil, nil, fmt.Errorf("ranks: %s holds vectors of %d entries, the problem has %d (%d columns x %d classes)", path, tr.d, d, f.cols, max(f.mc.K, 1))
+	}
 	var s Snapshot
 	v := make([]float64, 2*d)
 	res := make([]float64, 2)
