@@ -16,7 +16,7 @@ import (
 // multiclassFlag is --multiclass, shared by the problem-defining commands.
 func multiclassFlag() cli.Flag {
 	return &cli.StringFlag{Name: "multiclass", EnvVars: envs("multiclass"), Value: "softmax",
-		Usage: "how `M` a file with K > 2 classes is trained with --loss logistic: softmax (one multinomial model W, d x K)" +
+		Usage: "the model `M` of a file with K > 2 integer labels and --loss logistic: softmax (one multinomial model W, d x K)" +
 			" or ovr (K binary one-vs-rest problems in the same run); a two-class file is always binary"}
 }
 
