@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -229,4 +231,51 @@ func modelHeader(t *testing.T, path string) string {
 		}
 	}
 	return strings.Join(keep, "; ")
+}
+
+// TestTrainMulticlassSortedShards: with the rows sorted by label, each of
+// the 4 workers' byte-range shards holds only some of the classes; the
+// setup still agrees on all 10 (in the file's order of first appearance,
+// which the model's label line shows) and the model classifies the
+// training rows.
+func TestTrainMulticlassSortedShards(t *testing.T) {
+	ds, err := data.Read("../../testdata/digits.sklearn", data.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../../testdata/digits.sklearn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(string(b), "\n")+"\n", "\n")
+	lines = lines[:len(lines)-1]
+	order := make([]int, len(lines))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ds.Y[b], ds.Y[a]) }) // labels 10, 9, ..., 1
+	var sorted strings.Builder
+	for _, i := range order {
+		sorted.WriteString(lines[i])
+	}
+	path := filepath.Join(t.TempDir(), "digits.sorted")
+	if err := os.WriteFile(path, []byte(sorted.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, out := train(t, "--np", "5", "--data", path, "--reg", "l2", "--lambda", "1e-3", "--reference=false",
+		"--tau", "0", "--average", "tail", "--epochs", "50")
+	if h := modelHeader(t, filepath.Join(out, "model")); h != "nr_class 10; label 10 9 8 7 6 5 4 3 2 1; nr_feature 64" {
+		t.Errorf("model header %q", h)
+	}
+	var so, se bytes.Buffer
+	if code := run([]string{"asyncmb", "predict", "--model", filepath.Join(out, "model"), "--data", path}, &so, &se); code != 0 {
+		t.Fatalf("predict: exit %d: %s", code, se.String())
+	}
+	m := regexp.MustCompile(`accuracy\s+([0-9.]+)%`).FindStringSubmatch(so.String())
+	if m == nil {
+		t.Fatalf("no accuracy in %s", so.String())
+	}
+	if acc, _ := strconv.ParseFloat(m[1], 64); acc < 90 {
+		t.Errorf("training accuracy %.2f%%, want >= 90%%", acc)
+	}
 }
