@@ -29,6 +29,11 @@ func loadHeldOut(cfg *Config, f *facts) (*heldOut, error) {
 	}
 	h := &heldOut{path: cfg.Test, a: &ds.X, y: ds.Y,
 		tmpl: Model{Loss: cfg.Loss, Reg: cfg.Reg.Kind, Features: f.dRaw, Bias: cfg.Bias}}
+	if f.classes != nil {
+		if err := h.useClasses(f); err != nil {
+			return nil, err
+		}
+	}
 	if f.labelMap != nil {
 		h.tmpl.Labels = []float64{f.labelMap.Pos, f.labelMap.Neg}
 		for i, v := range ds.Y {

@@ -106,6 +106,7 @@ func (m *Model) evaluateMulti(a *kernels.CSR, y []float64) (Metrics, error) {
 	n := float64(max(a.Rows, 1))
 	res.Accuracy = float64(correct) / n
 	res.LogLoss = ll / n
+	res.Loss = res.LogLoss // the softmax loss (one-vs-rest models are scored by it too)
 	res.Precision, res.Recall = make([]float64, k), make([]float64, k)
 	for c := range k {
 		var predicted, actual int

@@ -154,3 +154,30 @@ func loadFullMulti(cfg *Config, f *facts, ds *data.Dataset) (*solver.Problem, er
 	}
 	return solver.NewMultiProblem(a, ds.Y, f.mc, cfg.Reg, runtime.GOMAXPROCS(0))
 }
+
+// multiGradSums is shardGradSums for a K-class shard: sum_i grad l_i(W)
+// into res[:d] and sum_i l_i(W) into res[d].
+func multiGradSums(s *shard, x, res []float64) {
+	fg, err := kernels.NewMultiFullGrad(s.mc, s.a, s.y, runtime.GOMAXPROCS(0))
+	if err != nil {
+		panic("ranks: a K-class shard's labels were mapped in the setup: " + err.Error())
+	}
+	rows := float64(s.a.Rows)
+	loss := fg.Eval(x, res[:s.d])
+	for j := range res[:s.d] {
+		res[j] *= rows
+	}
+	res[s.d] = loss * rows
+}
+
+// useClasses makes the held-out set's model template a K-class one and
+// checks that every held-out label is one of the training data's classes.
+func (h *heldOut) useClasses(f *facts) error {
+	h.tmpl.Labels, h.tmpl.Classes = f.classes.Labels, f.mc.K
+	for i, v := range h.y {
+		if _, ok := f.classes.Index(v); !ok {
+			return fmt.Errorf("--test %s: row %d has label %v, which is none of the training data's %d classes", h.path, i+1, v, f.mc.K)
+		}
+	}
+	return nil
+}

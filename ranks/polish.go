@@ -102,6 +102,10 @@ func shardGradSums(l kernels.Loss, s *shard, x, res []float64) {
 		clear(res)
 		return
 	}
+	if s.mc.K > 0 {
+		multiGradSums(s, x, res)
+		return
+	}
 	fg := kernels.NewFullGrad(matrixOf(s.a), s.y, runtime.GOMAXPROCS(0))
 	rows := float64(s.a.Rows)
 	loss := fg.Eval(l, x, res[:s.d])
