@@ -279,3 +279,46 @@ func TestTrainMulticlassSortedShards(t *testing.T) {
 		t.Errorf("training accuracy %.2f%%, want >= 90%%", acc)
 	}
 }
+
+// TestTrainMulticlassPolishAndTest: an l1 softmax run is polished on the
+// workers' shards (full-data prox-gradient steps over the flat d x K
+// vector) and scored on a --test set; the held-out accuracy in
+// summary.json is what asyncmb predict says of the model written.
+func TestTrainMulticlassPolishAndTest(t *testing.T) {
+	dir := t.TempDir()
+	trainF, test := filepath.Join(dir, "digits.train"), filepath.Join(dir, "digits.test")
+	splitRows(t, "../../testdata/digits.sklearn", trainF, test)
+	code, out, stderr := trainCode(t, "--np", "4", "--data", trainF, "--test", test, "--reg", "l1", "--lambda", "1e-4",
+		"--reference=false", "--tau", "0", "--average", "tail", "--epochs", "30")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	s := readStopSummary(t, out)
+	if s.Polish == nil || !(s.Polish.PhiAfter < s.Polish.PhiBefore) || s.Test == nil || s.Test.Accuracy == nil {
+		t.Fatalf("polish %+v test %+v", s.Polish, s.Test)
+	}
+	var so, se bytes.Buffer
+	if code := run([]string{"asyncmb", "predict", "--model", filepath.Join(out, "model"), "--data", test}, &so, &se); code != 0 {
+		t.Fatalf("predict: exit %d: %s", code, se.String())
+	}
+	m := regexp.MustCompile(`accuracy\s+[0-9.]+% \((\d+)/(\d+)\)`).FindStringSubmatch(so.String())
+	if m == nil {
+		t.Fatalf("no accuracy in %s", so.String())
+	}
+	correct, rows := atoi(t, m[1]), atoi(t, m[2])
+	if got := *s.Test.Accuracy; math.Abs(got-float64(correct)/float64(rows)) > 1e-12 || s.Test.Rows != rows {
+		t.Errorf("summary's held-out accuracy %v on %d rows, predict %d/%d", got, s.Test.Rows, correct, rows)
+	}
+	if *s.Test.Accuracy < 0.9 {
+		t.Errorf("held-out accuracy %v, want >= 0.9", *s.Test.Accuracy)
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
