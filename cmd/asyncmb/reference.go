@@ -27,7 +27,7 @@ func init() {
 			Usage: "Newton: stop when the decrease the step predicts is <= `TOL` |phi|; FISTA: when the relative change of x and the prox-gradient mapping norm are both <= TOL; a value other than 1e-10 bypasses the cache"},
 		&cli.IntFlag{Name: "max-iter", EnvVars: envs("max-iter"), Usage: "give up after `N` iterations (exit code 1); 0: 1000 Newton steps or 100000 FISTA iterations"},
 		&cli.StringFlag{Name: "method", EnvVars: envs("method"), Value: "auto",
-			Usage: "`M`: auto (proximal Newton for none, l1, l2, elastic, box, nonneg, l1box; FISTA for ball, group, simplex), newton or fista; a value other than auto bypasses the cache"},
+			Usage: "`M`: auto (proximal Newton for none, l1, l2, elastic, box, nonneg, l1box; FISTA for ball, group, simplex; K-class files: L-BFGS for none and l2, FISTA otherwise), newton or fista; a value other than auto bypasses the cache"},
 	)
 	register(&cli.Command{
 		Name:  "reference",
@@ -115,9 +115,12 @@ func referenceAction(c *cli.Context) error {
 		}
 		where = "written to " + solver.RefCachePath(dir, lp.Key)
 	}
-	if res.Method == "newton" {
+	switch res.Method {
+	case "newton":
 		fmt.Fprintf(w, "newton     %d coordinate-descent passes, %d full-data passes, last predicted decrease %.3g relative\n", res.InnerPasses, res.Evals, res.RelDecrease)
-	} else {
+	case "lbfgs":
+		fmt.Fprintf(w, "lbfgs      %d full-data passes, gradient norm %.3g (K classes, smooth regularizer)\n", res.Evals, res.MapNorm)
+	default:
 		fmt.Fprintf(w, "fista      %d restarts, %d full-data passes, final L %.4g\n", res.Restarts, res.Evals, res.L)
 	}
 	return printRef(w, e, where)
