@@ -42,8 +42,11 @@ type Comm struct {
 	hsSem  chan struct{} // bounds concurrent incoming handshakes
 
 	refused  atomic.Uint64
-	mu       sync.Mutex // protects refusals and handshaking
+	garbage  atomic.Uint64
+	rejoined atomic.Uint64
+	mu       sync.Mutex // protects refusals, rlog and handshaking
 	refusals []error
+	rlog     refusalLog
 	// handshaking holds incoming connections still in their handshake, so
 	// that Close does not wait for their deadlines.
 	handshaking map[net.Conn]struct{}
@@ -79,11 +82,16 @@ func (c *Comm) Refusals() []error {
 }
 
 func (c *Comm) noteRefusal(err error) {
-	c.refused.Add(1)
+	if isGarbage(err) {
+		c.garbage.Add(1)
+	} else {
+		c.refused.Add(1)
+	}
 	c.mu.Lock()
 	if len(c.refusals) < 64 {
 		c.refusals = append(c.refusals, err)
 	}
+	c.logRefusalLocked(err)
 	c.mu.Unlock()
 }
 
@@ -368,6 +376,7 @@ func (c *Comm) Close() error {
 		}
 		c.mb.close(&OpError{Op: "recv", Rank: c.cfg.Rank, Peer: -1, Err: ErrClosed})
 		c.wg.Wait()
+		c.stopRefusalLog()
 	})
 	return nil
 }

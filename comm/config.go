@@ -3,6 +3,7 @@ package comm
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 )
@@ -121,6 +122,16 @@ type Config struct {
 	// sends for NetDelay plus a uniform random time in [0, NetJitter)
 	// (DelayConn; the link then uses plain net.Conn I/O).
 	NetDelay, NetJitter time.Duration
+
+	// Rejoin makes a rank other than 0 join a running job in place of a
+	// rank that left it (whose departure rank 0 has acknowledged with
+	// Forget): it dials rank 0 and talks to it only (no table of ranks,
+	// no collectives).
+	Rejoin bool
+
+	// Log, if set, receives the listener's notices about refused and
+	// garbage connections, at most one line per second (with a count).
+	Log io.Writer
 }
 
 // DefaultConfig returns a Config with every default filled in for the given

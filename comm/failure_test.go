@@ -159,7 +159,7 @@ func TestRefusedHandshakes(t *testing.T) {
 		want error // on the dialer side (nil: not checked) and in Refusals
 	}{
 		{"wrong secret", func(t *testing.T, addr string) error {
-			return dialAs(t, addr, func(c *Config) { c.Secret = []byte("not the secret") })
+			return dialAs(t, addr, func(c *Config) { c.Secret = []byte("not the secret, but as long") })
 		}, ErrAuth},
 		{"other job", func(t *testing.T, addr string) error {
 			return dialAs(t, addr, func(c *Config) { c.JobID = "another-job" })
@@ -171,6 +171,9 @@ func TestRefusedHandshakes(t *testing.T) {
 			}
 			defer nc.Close()
 			hc := &hsConn{nc: nc}
+			if _, kind, _, err := hc.read(); err != nil || kind != hsChallenge {
+				return fmt.Errorf("first record: kind %d, %v; want a challenge", kind, err)
+			}
 			me := hello{rank: 1, size: 3, job: "test-job"}
 			b := append([]byte(hsMagic), ProtocolVersion+1, hsHello, 0, 0)
 			body := me.append(nil)
@@ -232,17 +235,7 @@ func TestRefusedHandshakes(t *testing.T) {
 			if !errors.Is(ref[0], tc.want) {
 				t.Errorf("listener recorded %v, want %v", ref[0], tc.want)
 			}
-			pingPong(t, comms, 0, 2)
-			onAll(t, comms, func(c *Comm) error {
-				x := []float64{float64(c.Rank())}
-				if err := c.Allreduce(ctxT(t), x, OpSum); err != nil {
-					return err
-				}
-				if x[0] != 3 {
-					return fmt.Errorf("allreduce = %v, want 3", x[0])
-				}
-				return nil
-			})
+			runGoesOn(t, comms)
 		})
 	}
 }
@@ -283,7 +276,7 @@ func TestRefusedRankNew(t *testing.T) {
 		c0, err0 = New(context.Background(), cfg)
 	})
 	cfg := testConfig(1, 2, store)
-	cfg.Secret = []byte("wrong")
+	cfg.Secret = []byte("the wrong secret, long enough")
 	_, err := New(context.Background(), cfg)
 	var oe *OpError
 	if !errors.Is(err, ErrAuth) || !errors.As(err, &oe) || oe.ExitCode() != 1 {

@@ -16,12 +16,27 @@ import (
 //	off size field
 //	  0    4 magic "AMBH"
 //	  4    1 protocol version of the sender
-//	  5    1 kind (hsHello, hsReply, hsProof, hsOK, hsRefuse)
+//	  5    1 kind (hsChallenge, hsHello, hsWelcome, hsOK, hsRefuse)
 //	  6    2 body length (<= hsMaxBody)
 //	  8      body
 //
 // The record framing never changes between versions, so a refusal for a
 // version mismatch is readable by both sides.
+//
+// The dialer proves the secret first: the listener's first record is a
+// random challenge and nothing else, and its refusals of a dialer that has
+// not proven the secret are all the same bytes ("refused"), so a client
+// without the secret learns nothing about the job (id, size, the
+// listener's MAC) and cannot test guesses of the secret offline.
+//
+//	listener -> dialer  challenge: nonce_L
+//	dialer -> listener  hello:     hello_D | HMAC(secret, "asyncmb-dialer-2" | nonce_L | hello_D)
+//	listener -> dialer  welcome:   hello_L | HMAC(secret, "asyncmb-listener-2" | hello_D | hello_L)
+//	dialer -> listener  ok
+//
+// hello_D carries the dialer's nonce and hello_L the listener's (nonce_L),
+// so both MACs cover both nonces and both identities, with different
+// labels: a proof can be neither replayed nor reflected.
 const (
 	hsMagic     = "AMBH"
 	hsHeaderLen = 8
@@ -29,18 +44,25 @@ const (
 	nonceLen    = 32
 	macLen      = sha256.Size
 
-	hsHello  = 1
-	hsReply  = 2
-	hsProof  = 3
-	hsOK     = 4
-	hsRefuse = 5
+	hsChallenge = 1
+	hsHello     = 2
+	hsWelcome   = 3
+	hsOK        = 4
+	hsRefuse    = 5
 
 	// refusal codes (first body byte of hsRefuse)
 	refuseOther   = 0
 	refuseVersion = 1
 	refuseJob     = 2
 	refuseAuth    = 3
+
+	labelDialer   = "asyncmb-dialer-2"
+	labelListener = "asyncmb-listener-2"
 )
+
+// refusedText is all a refusal says to a dialer that has not proven the
+// secret.
+const refusedText = "refused"
 
 // hello is what each side of a link says about itself.
 type hello struct {
@@ -128,6 +150,14 @@ func (c *hsConn) read() (version, kind byte, body []byte, err error) {
 	return h[4], h[5], body, nil
 }
 
+// refuseBlind refuses a dialer that has not proven the secret: the
+// record says only "refused" (with code, which the dialer can tell
+// anyway: its version, or that its proof was wrong); err is for our side.
+func (c *hsConn) refuseBlind(code byte, err error) error {
+	_ = c.write(hsRefuse, append([]byte{code}, refusedText...))
+	return err
+}
+
 func (c *hsConn) refuse(code byte, err error) error {
 	msg := err.Error()
 	if len(msg) > hsMaxBody-1 {
@@ -164,21 +194,14 @@ func mac(secret []byte, label string, parts ...[]byte) []byte {
 	return m.Sum(nil)
 }
 
-// handshakeDial runs the dialing side on nc: introduce ourselves, check the
-// listener's identity and proof, prove ours. wantPeer >= 0 is the rank we
-// expect to reach. It returns the listener's hello.
+// handshakeDial runs the dialing side on nc: read the listener's
+// challenge, introduce ourselves with our proof, check the listener's
+// identity and proof, say ok. wantPeer >= 0 is the rank we expect to
+// reach. It returns the listener's hello.
 func (c *Comm) handshakeDial(nc net.Conn, wantPeer int, myAddr string) (hello, error) {
 	hc := &hsConn{nc: nc}
 	nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
 	defer nc.SetDeadline(time.Time{})
-	me := hello{rank: c.cfg.Rank, size: c.cfg.Size, job: c.cfg.JobID, addr: myAddr}
-	if _, err := rand.Read(me.nonce[:]); err != nil {
-		return hello{}, err
-	}
-	myBody := me.append(nil)
-	if err := hc.write(hsHello, myBody); err != nil {
-		return hello{}, err
-	}
 	ver, kind, body, err := hc.read()
 	switch {
 	case err != nil:
@@ -187,27 +210,17 @@ func (c *Comm) handshakeDial(nc net.Conn, wantPeer int, myAddr string) (hello, e
 		return hello{}, refusal(body)
 	case ver != ProtocolVersion:
 		return hello{}, hc.refuse(refuseVersion, fmt.Errorf("%w: peer speaks version %d, we speak %d", ErrVersion, ver, ProtocolVersion))
-	case kind != hsReply:
-		return hello{}, fmt.Errorf("%w: handshake record kind %d, want reply", ErrCorrupt, kind)
+	case kind != hsChallenge || len(body) != nonceLen:
+		return hello{}, fmt.Errorf("%w: handshake record kind %d of %d bytes, want a challenge", ErrCorrupt, kind, len(body))
 	}
-	peer, rest, err := parseHello(body)
-	if err != nil {
+	var challenge [nonceLen]byte
+	copy(challenge[:], body)
+	me := hello{rank: c.cfg.Rank, size: c.cfg.Size, job: c.cfg.JobID, addr: myAddr}
+	if _, err := rand.Read(me.nonce[:]); err != nil {
 		return hello{}, err
 	}
-	if len(rest) != macLen {
-		return hello{}, fmt.Errorf("%w: reply without a proof", ErrCorrupt)
-	}
-	peerBody := body[:len(body)-macLen]
-	switch {
-	case peer.job != c.cfg.JobID:
-		return hello{}, hc.refuse(refuseJob, fmt.Errorf("%w: peer is in job %q, we are in %q", ErrJobID, peer.job, c.cfg.JobID))
-	case peer.size != c.cfg.Size || (wantPeer >= 0 && peer.rank != wantPeer):
-		return hello{}, hc.refuse(refuseOther, fmt.Errorf("%w: reached rank %d of %d, wanted rank %d of %d", ErrRefused, peer.rank, peer.size, wantPeer, c.cfg.Size))
-	case !hmac.Equal(rest, mac(c.cfg.Secret, "asyncmb-listener", myBody, peerBody)):
-		return hello{}, hc.refuse(refuseAuth, fmt.Errorf("%w: the listener's proof does not match our secret", ErrAuth))
-	}
-	proof := mac(c.cfg.Secret, "asyncmb-dialer", peerBody, myBody)
-	if err := hc.write(hsProof, proof); err != nil {
+	myBody := me.append(nil)
+	if err := hc.write(hsHello, append(myBody, mac(c.cfg.Secret, labelDialer, challenge[:], myBody)...)); err != nil {
 		return hello{}, err
 	}
 	_, kind, body, err = hc.read()
@@ -216,32 +229,66 @@ func (c *Comm) handshakeDial(nc net.Conn, wantPeer int, myAddr string) (hello, e
 		return hello{}, err
 	case kind == hsRefuse:
 		return hello{}, refusal(body)
-	case kind != hsOK:
-		return hello{}, fmt.Errorf("%w: handshake record kind %d, want ok", ErrCorrupt, kind)
+	case kind != hsWelcome:
+		return hello{}, fmt.Errorf("%w: handshake record kind %d, want welcome", ErrCorrupt, kind)
+	}
+	peer, rest, err := parseHello(body)
+	if err != nil {
+		return hello{}, err
+	}
+	if len(rest) != macLen {
+		return hello{}, fmt.Errorf("%w: welcome without a proof", ErrCorrupt)
+	}
+	peerBody := body[:len(body)-macLen]
+	switch {
+	case peer.nonce != challenge || !hmac.Equal(rest, mac(c.cfg.Secret, labelListener, myBody, peerBody)):
+		return hello{}, hc.refuse(refuseAuth, fmt.Errorf("%w: the listener's proof does not match our secret", ErrAuth))
+	case peer.job != c.cfg.JobID:
+		return hello{}, hc.refuse(refuseJob, fmt.Errorf("%w: peer is in job %q, we are in %q", ErrJobID, peer.job, c.cfg.JobID))
+	case peer.size != c.cfg.Size || (wantPeer >= 0 && peer.rank != wantPeer):
+		return hello{}, hc.refuse(refuseOther, fmt.Errorf("%w: reached rank %d of %d, wanted rank %d of %d", ErrRefused, peer.rank, peer.size, wantPeer, c.cfg.Size))
+	}
+	if err := hc.write(hsOK, nil); err != nil {
+		return hello{}, err
 	}
 	return peer, nil
 }
 
 // handshakeAccept runs the listening side on nc and returns the dialer's
-// hello. Every refusal is sent to the dialer before the error is returned.
+// hello (zero until the dialer has proven the secret). Every refusal is
+// sent to the dialer before the error is returned; until the dialer's
+// proof has been checked, every refusal is the same record.
 func (c *Comm) handshakeAccept(nc net.Conn) (hello, error) {
 	hc := &hsConn{nc: nc}
 	nc.SetDeadline(time.Now().Add(c.cfg.HandshakeTimeout))
 	defer nc.SetDeadline(time.Time{})
+	me := hello{rank: c.cfg.Rank, size: c.cfg.Size, job: c.cfg.JobID}
+	if _, err := rand.Read(me.nonce[:]); err != nil {
+		return hello{}, err
+	}
+	if err := hc.write(hsChallenge, me.nonce[:]); err != nil {
+		return hello{}, err
+	}
 	ver, kind, body, err := hc.read()
 	switch {
 	case err != nil:
 		return hello{}, err
+	case kind == hsRefuse:
+		return hello{}, refusal(body)
 	case ver != ProtocolVersion:
-		return hello{}, hc.refuse(refuseVersion, fmt.Errorf("%w: dialer speaks version %d, we speak %d", ErrVersion, ver, ProtocolVersion))
+		return hello{}, hc.refuseBlind(refuseVersion, fmt.Errorf("%w: dialer speaks version %d, we speak %d", ErrVersion, ver, ProtocolVersion))
 	case kind != hsHello:
 		return hello{}, fmt.Errorf("%w: handshake record kind %d, want hello", ErrCorrupt, kind)
 	}
 	peer, rest, err := parseHello(body)
-	if err != nil || len(rest) != 0 {
+	if err != nil || len(rest) != macLen {
 		return hello{}, fmt.Errorf("%w: malformed hello", ErrCorrupt)
 	}
-	peerBody := append([]byte(nil), body...)
+	peerBody := append([]byte(nil), body[:len(body)-macLen]...)
+	if !hmac.Equal(rest, mac(c.cfg.Secret, labelDialer, me.nonce[:], peerBody)) {
+		return hello{}, hc.refuseBlind(refuseAuth, fmt.Errorf("%w: the dialer's proof does not match our secret", ErrAuth))
+	}
+	// The dialer holds the secret: from here on it may know why.
 	switch {
 	case peer.job != c.cfg.JobID:
 		return peer, hc.refuse(refuseJob, fmt.Errorf("%w: dialer is in job %q, we are in %q", ErrJobID, peer.job, c.cfg.JobID))
@@ -250,13 +297,11 @@ func (c *Comm) handshakeAccept(nc net.Conn) (hello, error) {
 	case peer.rank < 0 || peer.rank >= c.cfg.Size || peer.rank == c.cfg.Rank:
 		return peer, hc.refuse(refuseOther, fmt.Errorf("%w: dialer claims rank %d", ErrRefused, peer.rank))
 	}
-	me := hello{rank: c.cfg.Rank, size: c.cfg.Size, job: c.cfg.JobID}
-	if _, err := rand.Read(me.nonce[:]); err != nil {
-		return peer, err
+	if err := c.admit(peer.rank); err != nil {
+		return peer, hc.refuse(refuseOther, err)
 	}
 	myBody := me.append(nil)
-	reply := append(myBody, mac(c.cfg.Secret, "asyncmb-listener", peerBody, myBody)...)
-	if err := hc.write(hsReply, reply); err != nil {
+	if err := hc.write(hsWelcome, append(myBody, mac(c.cfg.Secret, labelListener, peerBody, myBody)...)); err != nil {
 		return peer, err
 	}
 	_, kind, body, err = hc.read()
@@ -265,13 +310,8 @@ func (c *Comm) handshakeAccept(nc net.Conn) (hello, error) {
 		return peer, err
 	case kind == hsRefuse:
 		return peer, refusal(body)
-	case kind != hsProof:
-		return peer, fmt.Errorf("%w: handshake record kind %d, want proof", ErrCorrupt, kind)
-	case !hmac.Equal(body, mac(c.cfg.Secret, "asyncmb-dialer", myBody, peerBody)):
-		return peer, hc.refuse(refuseAuth, fmt.Errorf("%w: rank %d's proof does not match our secret", ErrAuth, peer.rank))
+	case kind != hsOK:
+		return peer, fmt.Errorf("%w: handshake record kind %d, want ok", ErrCorrupt, kind)
 	}
-	if err := c.admit(peer.rank); err != nil {
-		return peer, hc.refuse(refuseOther, err)
-	}
-	return peer, hc.write(hsOK, nil)
+	return peer, nil
 }

@@ -46,6 +46,7 @@ type link struct {
 	tmp      []byte               // reader: shuffled raw payload (reused)
 	quickAck func()
 	raw      *rawIO             // nil: use nc's methods
+	queues   sockQueueQuery     // watchdog: socket queue lengths (liveness.go)
 	claimed  *waiter            // reader: the receiver whose message is being placed
 	mhead    [msgHeaderLen]byte // reader: a placed message's header
 	mwant    []byte             // reader: the header a place expects
@@ -385,6 +386,7 @@ func (l *link) watch() {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	iv, to := int64(cfg.HeartbeatInterval), int64(cfg.HeartbeatTimeout)
+	lv := newLiveness(l.c.now())
 	for {
 		select {
 		case <-l.done:
@@ -392,11 +394,12 @@ func (l *link) watch() {
 		case <-t.C:
 		}
 		now := l.c.now()
+		progress := lv.tick(l, now, int64(every), to/4)
 		if now-l.lastRecv.Load() > to {
 			l.fail(fmt.Errorf("%w (%v)", ErrHeartbeat, cfg.HeartbeatTimeout))
 			return
 		}
-		if ws := l.writeStart.Load(); ws != 0 && now-ws > to {
+		if ws := l.writeStart.Load(); ws != 0 && now-max(ws, progress) > to {
 			l.fail(fmt.Errorf("%w: a write was blocked for %v", ErrHeartbeat, cfg.HeartbeatTimeout))
 			return
 		}

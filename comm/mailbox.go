@@ -114,8 +114,9 @@ type tagQueue struct {
 
 // peerState records why no more frames will come from a rank.
 type peerState struct {
-	err     error // nil while the peer may still send
-	orderly bool  // err is an orderly close (bye), not a loss
+	err       error // nil while the peer may still send
+	orderly   bool  // err is an orderly close (bye), not a loss
+	forgotten bool  // Forget acknowledged the departure: RecvAny ignores it
 }
 
 // mailbox matches received frames to Recv(src, tag) and RecvAny(tag):
@@ -128,6 +129,7 @@ type mailbox struct {
 	queues map[int]*tagQueue
 	peers  []peerState
 	closed error
+	strict bool // RecvAny reports orderly closes too (ReportDepartures)
 }
 
 func newMailbox(self, size int) *mailbox {
@@ -196,7 +198,7 @@ func (mb *mailbox) deadErrLocked(src int) error {
 		if st.err == nil {
 			return nil
 		}
-		if !st.orderly {
+		if !st.orderly && !st.forgotten {
 			return st.err
 		}
 		last = st.err
@@ -205,10 +207,11 @@ func (mb *mailbox) deadErrLocked(src int) error {
 }
 
 // lostErrLocked is the first non-orderly peer failure (RecvAny reports it
-// even while other peers live).
+// even while other peers live), or with strict the first departure of any
+// kind; forgotten peers are skipped.
 func (mb *mailbox) lostErrLocked() error {
 	for r, st := range mb.peers {
-		if r != mb.self && st.err != nil && !st.orderly {
+		if r != mb.self && st.err != nil && !st.forgotten && (!st.orderly || mb.strict) {
 			return st.err
 		}
 	}

@@ -20,6 +20,9 @@ func New(ctx context.Context, cfg Config) (*Comm, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkSecret(); err != nil {
+		return nil, err
+	}
 	c := &Comm{
 		cfg:   cfg,
 		epoch: time.Now(),
@@ -175,6 +178,9 @@ func (c *Comm) rendezvousJoin(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 500*time.Millisecond)
 	}
+	if c.cfg.Rejoin {
+		return nil // a running job: rank 0 sends no table (see Config.Rejoin)
+	}
 	var m Msg
 	defer m.Release()
 	if err := c.Recv(ctx, 0, tagTable, &m); err != nil {
@@ -300,6 +306,9 @@ func (c *Comm) admit(rank int) error {
 		return nil
 	}
 	p := c.peers[rank]
+	if c.mb.forgotten(rank) {
+		return c.readmit(p) // a rank that left comes back (Config.Rejoin)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.links) > 0 || p.lost != nil || p.closed {

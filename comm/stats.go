@@ -101,9 +101,11 @@ func (pc *peerCounters) snapshot(rank int) PeerStats {
 // Stats is a snapshot of a communicator's counters.
 type Stats struct {
 	Peers []PeerStats // one per rank other than ours, in rank order
-	// Refused counts incoming connections refused by the handshake (wrong
-	// secret, job, version, garbage on the port).
-	Refused uint64
+	// Refused counts incoming connections whose handshake was refused
+	// (wrong secret, version, job, size or rank); Garbage those that never
+	// spoke a well-formed handshake (random bytes, silence past the
+	// handshake timeout, a connection dropped half-way).
+	Refused, Garbage uint64
 }
 
 // Stats returns a snapshot of the counters. It is safe to call at any time,
@@ -115,6 +117,6 @@ func (c *Comm) Stats() Stats {
 			s.Peers = append(s.Peers, p.ctr.snapshot(p.rank))
 		}
 	}
-	s.Refused = c.refused.Load()
+	s.Refused, s.Garbage = c.refused.Load(), c.garbage.Load()
 	return s
 }

@@ -24,7 +24,7 @@ import (
 const (
 	frameHeaderLen = 40
 	// ProtocolVersion is the version of the frame and handshake formats.
-	ProtocolVersion = 1
+	ProtocolVersion = 2
 	frameMagic      = "AMBF"
 
 	maxRanks = 1 << 20

@@ -100,6 +100,20 @@ type Config struct {
 	Progress      io.Writer
 	ProgressTTY   bool
 	ProgressEvery time.Duration
+	// CheckpointEvery, if > 0, makes the master write <Out>/checkpoint
+	// that often (it always writes one when interrupted); Resume, if set,
+	// continues the run whose checkpoint is in that directory.
+	CheckpointEvery time.Duration
+	Resume          string
+	// Join makes this worker join a running job in place of one that
+	// left (comm.Config.Rejoin must be set too).
+	Join bool
+	// MinWorkers is the fewest workers the master goes on with after
+	// others left (died or were lost); below it the run fails with exit
+	// code 4. 0 means 1.
+	MinWorkers int
+	// Log receives the master's notices (a worker left; nil: none).
+	Log io.Writer
 	// Summary receives the summary table at the end (nil: none).
 	Summary io.Writer
 

@@ -32,7 +32,7 @@ func (r *masterRun) finish(ctx context.Context, sum *Summary, f *facts, model []
 	}
 	markTarget(sum, rows, bestPhi)
 	if r.div != nil {
-		if L == 0 {
+		if L == 0 && !r.p2p {
 			// The advice names 1/L: estimate it on the shards.
 			est := *cfg
 			est.Step.Kind, est.Step.L = solver.StepStrong, 0
@@ -46,7 +46,7 @@ func (r *masterRun) finish(ctx context.Context, sum *Summary, f *facts, model []
 		return nil, nil
 	}
 	var err error
-	smooth := shardSmooth(ctx, r.c, f.d, f.n, &err)
+	smooth := r.smoothFunc(ctx, f, &err)
 	model = finishModel(cfg, sum, model, smooth, L, test)
 	return model, err
 }

@@ -81,6 +81,9 @@ type MasterConfig struct {
 	// mode the mean becomes the Shares-weighted sum. Nil: no correction
 	// (replicated data: every gradient is unbiased).
 	Shares []float64
+	// Resume, when set, starts the master at a checkpoint's state (see
+	// Master.Export) instead of X0 at version 0.
+	Resume *solver.Checkpoint
 }
 
 // MaxReweight bounds the correction of MasterConfig.Shares.
@@ -266,12 +269,21 @@ type Master struct {
 	stamp  int64
 
 	stats MasterStats
+
+	// workers that left (see Leave)
+	active      int       // workers still in the run
+	shares      []float64 // Shares, as moved by Adopt (nil without)
+	activeShare float64   // sum of shares over the workers in the run
+	lostGrads   int64     // gradients applied from workers that left
+	roundW      float64   // sync: the weight summed into gbuf this round
+	roundShort  bool      // sync: a gradient of this round was refused
 }
 
 type mworker struct {
 	sent    []int64 // versions of the gradients it computes, oldest first
 	holds   int64   // version of the worker's copy of x (for deltas), -1 none
 	started bool    // it has been sent x once
+	gone    bool    // it left the run (Leave)
 }
 
 // NewMaster checks cfg and builds the master at x0, version 0.
@@ -309,7 +321,17 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 		m.nextBarrier = cfg.SyncEvery
 	}
 	m.stats.init(cfg.Workers)
+	m.active = cfg.Workers
+	m.shares = slices.Clone(cfg.Shares)
+	for _, s := range cfg.Shares {
+		m.activeShare += s
+	}
 	m.nextSnap = NextSnapshot(0, cfg.SnapshotEvery)
+	if cfg.Resume != nil {
+		if err := m.restore(cfg.Resume); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -393,7 +415,9 @@ func (m *Master) Stop() Ready {
 	m.reset()
 	m.done = true
 	for w := 1; w <= m.cfg.Workers; w++ {
-		m.ready.Replies = append(m.ready.Replies, Reply{Worker: w, Kind: ReplyStop, T: m.t})
+		if !m.workers[w].gone {
+			m.ready.Replies = append(m.ready.Replies, Reply{Worker: w, Kind: ReplyStop, T: m.t})
+		}
 	}
 	return m.ready
 }
@@ -406,11 +430,8 @@ func (m *Master) Step(g *Grad) (Ready, error) {
 	if g.Worker < 1 || g.Worker > m.cfg.Workers {
 		return m.ready, fmt.Errorf("ranks: gradient from unknown worker %d", g.Worker)
 	}
-	if m.done {
-		return m.ready, nil
-	}
-	if err := m.checkGrad(g); err != nil {
-		return m.ready, err
+	if m.done || m.workers[g.Worker].gone {
+		return m.ready, nil // late, or from a worker that left
 	}
 	w := &m.workers[g.Worker]
 	i := slices.Index(w.sent, g.TRead)
@@ -419,6 +440,10 @@ func (m *Master) Step(g *Grad) (Ready, error) {
 	}
 	w.sent = slices.Delete(w.sent, i, i+1)
 	m.computing--
+	if err := m.checkGrad(g); err != nil {
+		m.refuse(g.Worker, err)
+		return m.ready, nil
+	}
 	if m.cfg.Mode == ModeSync {
 		m.stepSync(g)
 		return m.ready, nil
@@ -432,11 +457,14 @@ func (m *Master) Step(g *Grad) (Ready, error) {
 }
 
 func (m *Master) checkGrad(g *Grad) error {
+	if g.Rows < 1 || !finite(g.Loss) {
+		return fmt.Errorf("ranks: worker %d sent a gradient of %d rows with loss %v", g.Worker, g.Rows, g.Loss)
+	}
 	if g.Dense != nil {
 		if len(g.Dense) != m.d {
 			return fmt.Errorf("ranks: worker %d sent a dense gradient of length %d, want %d", g.Worker, len(g.Dense), m.d)
 		}
-		return nil
+		return checkFinite(g.Worker, g.Dense)
 	}
 	if len(g.Idx) != len(g.Val) {
 		return fmt.Errorf("ranks: worker %d sent a sparse gradient with %d indices and %d values", g.Worker, len(g.Idx), len(g.Val))
@@ -451,7 +479,7 @@ func (m *Master) checkGrad(g *Grad) error {
 	if g.TRead < 0 || g.TRead > m.t {
 		return fmt.Errorf("ranks: worker %d sent a gradient at version %d, master is at %d", g.Worker, g.TRead, m.t)
 	}
-	return nil
+	return checkFinite(g.Worker, g.Val)
 }
 
 // apply is one asynchronous update with g.
@@ -544,8 +572,8 @@ func (m *Master) send(w int) {
 func (m *Master) stepSync(g *Grad) {
 	m.stats.observe(g, m.t-g.TRead)
 	inv := 1 / float64(m.cfg.Workers)
-	if m.cfg.Shares != nil {
-		inv = m.cfg.Shares[g.Worker]
+	if m.shares != nil {
+		inv = m.shares[g.Worker]
 	}
 	if g.Dense != nil {
 		for j, v := range g.Dense {
@@ -557,10 +585,30 @@ func (m *Master) stepSync(g *Grad) {
 		}
 	}
 	m.samples += int64(g.Rows)
+	m.roundW += inv
 	m.withhold(g.Worker)
-	if len(m.withheld) < m.cfg.Workers {
+	if m.computing > 0 {
+		return // a worker still in the run has not sent its gradient
+	}
+	m.syncUpdate()
+}
+
+// syncUpdate applies the round's gradients gathered in gbuf and replies
+// to every worker of the round. After a worker left, their weights no
+// longer add up to one: the sum is rescaled to the mean over the round.
+func (m *Master) syncUpdate() {
+	if (m.active < m.cfg.Workers || m.roundShort) && m.roundW > 0 {
+		s := 1 / m.roundW
+		for j := range m.gbuf {
+			m.gbuf[j] *= s
+		}
+	}
+	m.roundShort = false
+	if m.roundW == 0 {
+		m.release() // every gradient of the round was refused
 		return
 	}
+	m.roundW = 0
 	alpha := m.cfg.Schedule.Alpha(m.t, 0)
 	if m.lazy != nil {
 		m.lazy.Step(m.all, m.gbuf, alpha)
@@ -579,13 +627,18 @@ func (m *Master) stepSync(g *Grad) {
 // MasterConfig.Shares); 1 without shares. The gradient being applied is
 // already counted in the statistics.
 func (m *Master) reweight(w int) float64 {
-	if m.cfg.Shares == nil {
+	if m.shares == nil {
 		return 1
 	}
-	P := float64(m.cfg.Workers)
+	P, share, grads := float64(m.cfg.Workers), m.shares[w], m.stats.Grads
+	if m.active < m.cfg.Workers {
+		// The shards of the workers that left are gone: the others'
+		// shares and gradients make the whole.
+		P, share, grads = float64(m.active), share/m.activeShare, grads-m.lostGrads
+	}
 	// Add-one smoothing: equal rates until gradients have been counted.
-	frac := (float64(m.stats.Workers[w].Grads) + 1) / (float64(m.stats.Grads) + P)
-	r := m.cfg.Shares[w] / frac
+	frac := (float64(m.stats.Workers[w].Grads) + 1) / (float64(grads) + P)
+	r := share / frac
 	return min(max(r, 1/MaxReweight), MaxReweight)
 }
 

@@ -399,6 +399,10 @@ func TestMasterP1IsSerialProxSGD(t *testing.T) {
 	}
 }
 
+// TestMasterRejectsBadGradients: a gradient with NaN or Inf, of the wrong
+// length, with bad indices, rows or loss is refused and counted, never
+// applied, and its worker gets fresh x; a gradient that breaks the
+// protocol (an unknown worker, a version never sent) is an error.
 func TestMasterRejectsBadGradients(t *testing.T) {
 	m, err := NewMaster(MasterConfig{Workers: 2, X0: make([]float64, 4), Reg: solver.Reg{Kind: solver.RegNone},
 		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}})
@@ -406,17 +410,51 @@ func TestMasterRejectsBadGradients(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Start()
+	nan, inf := math.NaN(), math.Inf(1)
+	x := make([]float64, 4)
+	for i, c := range []struct {
+		name string
+		g    Grad
+		want string
+	}{
+		{"NaN dense", Grad{Dense: []float64{1, nan, 0, 0}}, "entry 1 = NaN"},
+		{"Inf sparse", Grad{Idx: []int32{0, 2}, Val: []float64{1, -inf}}, "entry 1 = -Inf"},
+		{"short dense", Grad{Dense: make([]float64, 3)}, "length 3, want 4"},
+		{"index range", Grad{Idx: []int32{1, 4}, Val: []float64{1, 1}}, "index 4"},
+		{"index order", Grad{Idx: []int32{2, 1}, Val: []float64{1, 1}}, "index 1"},
+		{"no rows", Grad{Rows: -1, Dense: make([]float64, 4)}, "-1 rows"},
+		{"NaN loss", Grad{Loss: nan, Dense: make([]float64, 4)}, "loss NaN"},
+	} {
+		c.g.Worker, c.g.TRead = 1, m.T()
+		if c.g.Rows == 0 {
+			c.g.Rows = 8
+		}
+		rd, err := m.Step(&c.g)
+		if err != nil {
+			t.Fatalf("%s: %v, want a refusal", c.name, err)
+		}
+		st := m.Stats()
+		if st.RefusedGrads != int64(i+1) || !strings.Contains(st.LastRefusal, c.want) {
+			t.Errorf("%s: %d refused, last %q; want %d, mentioning %q", c.name, st.RefusedGrads, st.LastRefusal, i+1, c.want)
+		}
+		if m.T() != 0 || len(rd.Replies) != 1 || rd.Replies[0].Worker != 1 {
+			t.Fatalf("%s: t=%d, replies %+v; want nothing applied and fresh x for worker 1", c.name, m.T(), rd.Replies)
+		}
+		m.Iterate(x)
+		for _, v := range x {
+			if v != 0 {
+				t.Fatalf("%s: x = %v after a refused gradient", c.name, x)
+			}
+		}
+	}
 	for _, c := range []struct {
 		name string
 		g    Grad
 		want string
 	}{
-		{"unknown worker", Grad{Worker: 3, Dense: make([]float64, 4)}, "unknown worker 3"},
-		{"short dense", Grad{Worker: 1, Dense: make([]float64, 3)}, "length 3, want 4"},
-		{"index range", Grad{Worker: 1, Idx: []int32{1, 4}, Val: []float64{1, 1}}, "index 4"},
-		{"index order", Grad{Worker: 1, Idx: []int32{2, 1}, Val: []float64{1, 1}}, "index 1"},
-		{"future version", Grad{Worker: 1, TRead: 5, Idx: []int32{}, Val: []float64{}}, "version 5"},
-		{"version never sent", Grad{Worker: 1, TRead: 0, Dense: make([]float64, 4)}, ""},
+		{"unknown worker", Grad{Worker: 3, Rows: 1, Dense: make([]float64, 4)}, "unknown worker 3"},
+		{"future version", Grad{Worker: 1, Rows: 1, TRead: 5, Idx: []int32{}, Val: []float64{}}, "version 5"},
+		{"version never sent", Grad{Worker: 2, Rows: 1, TRead: 0, Dense: make([]float64, 4)}, ""},
 	} {
 		_, err := m.Step(&c.g)
 		if c.want == "" {
@@ -430,6 +468,29 @@ func TestMasterRejectsBadGradients(t *testing.T) {
 		if err == nil || !contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want it to mention %q", c.name, err, c.want)
 		}
+	}
+}
+
+// TestMasterSyncRefusedGradient: in sync mode a round with a refused
+// gradient applies the mean of the others.
+func TestMasterSyncRefusedGradient(t *testing.T) {
+	m, err := NewMaster(MasterConfig{Workers: 2, X0: make([]float64, 2), Reg: solver.Reg{Kind: solver.RegNone},
+		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.5}, Mode: ModeSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	if _, err := m.Step(&Grad{Worker: 1, Rows: 1, Dense: []float64{math.NaN(), 1}}); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := m.Step(&Grad{Worker: 2, Rows: 1, Dense: []float64{2, 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float64, 2)
+	m.Iterate(x)
+	if m.T() != 1 || x[0] != -1 || x[1] != -2 || len(rd.Replies) != 2 {
+		t.Fatalf("t=%d x=%v, %d replies; want t=1, x = -0.5*(2,4), replies to both", m.T(), x, len(rd.Replies))
 	}
 }
 

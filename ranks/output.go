@@ -40,6 +40,13 @@ type TraceRow struct {
 // the output on the held-out set h (if not nil). It also returns the
 // output (average) of the last snapshot.
 func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, f *facts, phiStar float64, h *heldOut) ([]TraceRow, []float64, error) {
+	return evaluateTraceBy(cfg, path, f, phiStar, h, func(v, res []float64) error { return round(ctx, c, estEval, v, res) })
+}
+
+// evaluateTraceBy evaluates every snapshot of the trace with lossSums,
+// which puts the loss sums over the whole data set at v[:d] and v[d:] into
+// res[0] and res[1], and the output on the held-out set h (if not nil).
+func evaluateTraceBy(cfg *Config, path string, f *facts, phiStar float64, h *heldOut, lossSums func(v, res []float64) error) ([]TraceRow, []float64, error) {
 	tr, err := openTrace(path)
 	if err != nil {
 		return nil, nil, err
@@ -64,7 +71,7 @@ func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, 
 		}
 		copy(v, s.X)
 		copy(v[d:], s.Avg)
-		if err := round(ctx, c, estEval, v, res); err != nil {
+		if err := lossSums(v, res); err != nil {
 			return nil, nil, err
 		}
 		row := TraceRow{
@@ -98,6 +105,11 @@ type Summary struct {
 	Problem    ProblemInfo    `json:"problem"`
 	Step       StepInfo       `json:"step"`
 	StopReason string         `json:"stop_reason"`
+	// Status says whether the run finished: StatusComplete (a stopping
+	// rule or the target), StatusInterrupted (a signal) or StatusFailed
+	// (it gave up, e.g. too few workers left); the model of a run that did
+	// not complete is written as model.partial.
+	Status string `json:"status"`
 
 	Updates       int64   `json:"updates"`
 	Samples       int64   `json:"samples"`
@@ -110,6 +122,13 @@ type Summary struct {
 	PerWorker []WorkerInfo `json:"per_worker"`
 	Master    MasterInfo   `json:"master"`
 	Comm      CommInfo     `json:"comm"`
+
+	// LostWorkers lists the workers that left the run (died, were lost
+	// or stopped by a signal), in order.
+	LostWorkers []LostWorker `json:"lost_workers"`
+	// JoinedWorkers lists the workers that joined the running job
+	// (--join), with the gradients they contributed.
+	JoinedWorkers []JoinedWorker `json:"joined_workers"`
 
 	PhiStar *float64    `json:"phi_star,omitempty"`
 	Final   *TraceRow   `json:"final,omitempty"`
@@ -223,6 +242,8 @@ type MasterInfo struct {
 	RepliesDelta  int64   `json:"replies_delta"`
 	Grads         int64   `json:"grads"`
 	SparseGrads   int64   `json:"grads_sparse"`
+	RefusedGrads  int64   `json:"grads_refused"` // NaN/Inf, wrong length: never applied
+	LastRefusal   string  `json:"last_refusal,omitempty"`
 }
 
 // CommInfo is the traffic seen by the master.
@@ -234,6 +255,10 @@ type CommInfo struct {
 	Msgs               uint64  `json:"messages"`
 	WireBytesPerUpdate float64 `json:"wire_bytes_per_update"`
 	RawBytesPerUpdate  float64 `json:"raw_bytes_per_update"`
+	// Connections to the master's listener that were refused (a failed
+	// handshake) or were garbage (not a handshake at all).
+	RefusedConns uint64 `json:"refused_connections"`
+	GarbageConns uint64 `json:"garbage_connections"`
 }
 
 // TargetInfo is the --target run's outcome. When the target is reached,
@@ -299,7 +324,7 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 	}
 	sum.Master = MasterInfo{BusyS: float64(r.busyNs) / 1e9, Lazy: r.m.Lazy(), LazySyncs: r.m.LazySyncs(), Barriers: st.Barriers,
 		RepliesDense: st.RepliesDense, RepliesSparse: st.RepliesSparse, RepliesDelta: st.RepliesDelta,
-		Grads: st.Grads, SparseGrads: st.SparseGrads}
+		Grads: st.Grads, SparseGrads: st.SparseGrads, RefusedGrads: st.RefusedGrads, LastRefusal: st.LastRefusal}
 	if r.trainNs > 0 {
 		sum.Master.BusyFraction = float64(r.busyNs) / float64(r.trainNs)
 	}
@@ -307,6 +332,7 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 		sum.Master.NsPerUpdate = float64(r.busyNs) / float64(st.Updates)
 	}
 	cs := r.c.Stats()
+	sum.Comm.RefusedConns, sum.Comm.GarbageConns = cs.Refused, cs.Garbage
 	for _, p := range cs.Peers {
 		sum.Comm.BytesWire += p.SentWire + p.RecvWire
 		sum.Comm.BytesRaw += p.SentRaw + p.RecvRaw
@@ -365,14 +391,17 @@ func writeOutputs(cfg *Config, f *facts, sum *Summary, rows []TraceRow, w []floa
 	}
 	sum.Outputs["trace_csv"] = csvPath
 	sum.Outputs["trace_bin"] = filepath.Join(cfg.Out, "trace.bin")
-	modelPath := filepath.Join(cfg.Out, "model")
+	modelName := sum.finish()
 	if w == nil {
 		// No model (the run diverged): none from an earlier run either.
-		if err := os.Remove(modelPath); err != nil && !os.IsNotExist(err) {
-			return err
+		for _, name := range []string{"model", "model.partial"} {
+			if err := os.Remove(filepath.Join(cfg.Out, name)); err != nil && !os.IsNotExist(err) {
+				return err
+			}
 		}
 	}
 	if w != nil {
+		modelPath := filepath.Join(cfg.Out, modelName)
 		m := &Model{Weights: w, Loss: cfg.Loss, Reg: cfg.Reg.Kind, Features: f.dRaw, Bias: cfg.Bias}
 		if f.labelMap != nil {
 			m.Labels = []float64{f.labelMap.Pos, f.labelMap.Neg}
@@ -384,6 +413,12 @@ func writeOutputs(cfg *Config, f *facts, sum *Summary, rows []TraceRow, w []floa
 			return err
 		}
 		sum.Outputs["model"] = modelPath
+		// No stale model of another status next to this one.
+		for _, other := range []string{"model", "model.partial"} {
+			if other != modelName {
+				os.Remove(filepath.Join(cfg.Out, other))
+			}
+		}
 	}
 	sumPath := filepath.Join(cfg.Out, "summary.json")
 	sum.Outputs["summary"] = sumPath
@@ -427,6 +462,10 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 	if err := write(tmp); err != nil {
 		tmp.Close()
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := tmp.Chmod(OutputMode); err != nil {
+		tmp.Close()
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
@@ -538,6 +577,7 @@ func (s *Summary) Table(w io.Writer) {
 			p("target", "rel. subopt %g NOT reached%s (%d evaluations, %.3f s CPU)", s.Target.Eps, best, s.Target.Evals, s.Target.EvalCPUS)
 		}
 	}
+	s.faultsTable(p)
 	p("outputs", "%s", filepath.Dir(s.Outputs["summary"]))
 	tw.Flush()
 }

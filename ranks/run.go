@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,8 @@ import (
 //
 // Cancelling ctx interrupts the run without losing it: the master stops
 // training as if a stopping rule had fired (stop reason "interrupted"),
-// evaluates what it recorded and writes every output; the workers ignore
-// ctx and stop when the master says so (or when it is lost).
+// evaluates what it recorded and writes every output; a worker leaves the
+// run (see runWorker) and the master goes on without it.
 func Run(ctx context.Context, c *comm.Comm, cfg *Config) error {
 	if err := cfg.validate(c.Size() - 1); err != nil {
 		return err
@@ -34,7 +35,10 @@ func Run(ctx context.Context, c *comm.Comm, cfg *Config) error {
 		_, err := runMaster(ctx, c, cfg)
 		return err
 	}
-	return runWorker(context.WithoutCancel(ctx), c, cfg)
+	if cfg.Join {
+		return runJoiner(ctx, c, cfg)
+	}
+	return runWorker(ctx, c, cfg)
 }
 
 var errNoPhiStar = errors.New("ranks: --target needs the optimal value phi* (from the reference cache or a reference solve)")
@@ -185,6 +189,10 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 			mc.Shares[w] = float64(f.rows[w]) / float64(f.n)
 		}
 	}
+	oldTrace, err := resume(cfg, hash, d, &mc)
+	if err != nil {
+		return nil, stopWorkers(ctx, c, err)
+	}
 	m, err := NewMaster(mc)
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
@@ -192,17 +200,29 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, stopWorkers(ctx, c, err)
 	}
-	tracePath := filepath.Join(cfg.Out, "trace.bin")
+	// trace.bin.partial until the run is evaluated: a run that dies
+	// leaves no trace.bin that looks whole.
+	tracePath := filepath.Join(cfg.Out, "trace.bin.partial")
 	tw, err := createTrace(tracePath, d)
+	var wallBaseNs int64
+	if err == nil {
+		wallBaseNs, err = continueTrace(cfg, oldTrace, m.T(), tw)
+	}
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
 	}
 
 	run := &masterRun{
-		c: c, cfg: cfg, m: m, d: d, n: f.n, tw: tw,
+		c: c, cfg: cfg, m: m, d: d, n: f.n, tw: tw, rowsNow: slices.Clone(f.rows),
 		snap: Snapshot{X: make([]float64, d), Avg: make([]float64, d)},
 	}
 	run.prog.phi = math.NaN()
+	run.f, run.full, run.wallBaseNs = f, full, wallBaseNs
+	run.newCheckpointer(hash)
+	run.held = make([][]int, c.Size())
+	for w := 1; w < c.Size(); w++ {
+		run.held[w] = []int{w}
+	}
 	if cfg.Target > 0 || cfg.Tol > 0 {
 		if run.ev, err = newEvaluator(full, phiStar, cfg.Target, d, newTolCheck(cfg.Tol, f.n)); err != nil {
 			tw.close()
@@ -210,6 +230,9 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		}
 	}
 	loopErr := run.loop(ctx, interrupt)
+	if loopErr == nil {
+		loopErr = run.finalCheckpoint()
+	}
 	if cerr := tw.close(); cerr != nil && loopErr == nil {
 		loopErr = cerr
 	}
@@ -221,8 +244,9 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	}
 
 	// After the run: evaluate the trace on the full data (on the workers'
-	// shards), write the outputs.
-	rows, model, err := evaluateTrace(ctx, c, cfg, tracePath, f, phiStar, test)
+	// shards; the master reads those of workers that left), write the
+	// outputs.
+	rows, model, err := run.evaluate(ctx, tracePath, f, phiStar, test)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +257,17 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	if model, err = run.finish(ctx, sum, f, model, sched, L, test, rows); err != nil {
 		return nil, err
 	}
-	if err := endRounds(ctx, c); err != nil {
+	if !run.p2p {
+		if err := endRounds(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	sum.LostWorkers = append([]LostWorker{}, run.lost...)
+	sum.JoinedWorkers = run.joinedSummary()
+	if run.giveUp != nil {
+		sum.Status = StatusFailed
+	}
+	if err := os.Rename(tracePath, filepath.Join(cfg.Out, "trace.bin")); err != nil {
 		return nil, err
 	}
 	if err := writeOutputs(cfg, f, sum, rows, model); err != nil {
@@ -241,6 +275,9 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	}
 	if cfg.Summary != nil {
 		sum.Table(cfg.Summary)
+	}
+	if run.giveUp != nil {
+		return &Result{Summary: sum}, run.giveUp
 	}
 	return &Result{Summary: sum}, finalErr(cfg, sum)
 }
@@ -312,6 +349,16 @@ type masterRun struct {
 	trainNs    int64
 	busyNs     int64 // decode + update + replies
 	stopReason string
+	lost       []LostWorker // workers that left, in order
+	rowsNow    []int64      // rows each worker samples (adopted shards included)
+	held       [][]int      // the shards each worker samples
+	joined     []JoinedWorker
+	f          *facts
+	giveUp     error           // too few workers left: stop, write, fail
+	p2p        bool            // the trace was evaluated point-to-point (workers left): no collective rounds follow
+	full       *solver.Problem // the whole data set on the master, if loaded
+	ckpt       *checkpointer
+	wallBaseNs int64 // a resumed run: the first run's training time
 	lastSnapT  int64
 	dilate     sleeper    // --dilate's sleeps
 	progMu     sync.Mutex // guards prog
@@ -339,16 +386,8 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 
 	var in, out comm.Msg
 	var g Grad
-	send := func(rd Ready) error {
-		for i := range rd.Replies {
-			rp := &rd.Replies[i]
-			encodeReply(&out, rp, r.d)
-			if err := c.Send(ctx, rp.Worker, tagModel, &out); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	send := func(rd Ready) error { return r.sendReady(ctx, rd, &out) }
+	c.ReportDepartures() // a worker that leaves is Left, not fatal
 	r.start = time.Now()
 	r.lastSnapT = -1
 	rd := m.Start()
@@ -358,16 +397,30 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 	if err := send(rd); err != nil {
 		return err
 	}
-	for !m.Done() {
-		if _, err := c.RecvAny(loopCtx, tagGrad, &in); err != nil {
+	for !m.Done() && r.giveUp == nil {
+		src, err := c.RecvAny(loopCtx, tagGrad, &in)
+		if err != nil {
 			if loopCtx.Err() != nil {
 				break // --time, --target or an interrupt
 			}
-			return err
+			if err := r.onDeparture(ctx, err, &out); err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := r.onNotice(ctx, src, &in, &out); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		t0 := time.Now()
 		if err := decodeGrad(&in, &g, r.d); err != nil {
-			return err
+			// A worker that breaks the protocol is cut off.
+			if err := r.leave(ctx, src, err, &out); err != nil {
+				return err
+			}
+			continue
 		}
 		if r.grd.badLoss(g.Loss, g.Worker, r.c.Size()-1) {
 			r.diverged(r.grd.what(g.Loss))
@@ -398,10 +451,15 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 		}
 		if m.T()&255 == 0 {
 			r.publish()
+			if err := r.maybeCheckpoint(false); err != nil {
+				return err
+			}
 		}
 	}
 	r.trainNs = int64(time.Since(r.start))
 	switch {
+	case r.giveUp != nil:
+		r.stopReason = "too few workers"
 	case r.div != nil:
 		r.stopReason = "diverged"
 	case m.Done():
@@ -431,7 +489,7 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 func (r *masterRun) snapshot() error {
 	s := &r.snap
 	s.T, s.Samples = r.m.T(), r.m.SamplesDone()
-	s.WallNs = int64(time.Since(r.start))
+	s.WallNs = r.wallBaseNs + int64(time.Since(r.start))
 	r.m.Iterate(s.X)
 	r.m.Output(s.Avg)
 	r.lastSnapT = s.T

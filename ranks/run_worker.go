@@ -2,6 +2,7 @@ package ranks
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -14,17 +15,33 @@ import (
 // send it sparse unless that is larger.
 const denseMaxDim = 2048
 
-func runWorker(ctx context.Context, c *comm.Comm, cfg *Config) error {
-	s, err := workerSetup(ctx, c, cfg)
+// runWorker takes part in a run as a worker. Cancelling interrupt (a
+// signal) stops it at once during the setup; during training it asks the
+// master to let it leave and stops when the master agrees, or, if the
+// master has already stopped the run, serves the evaluation first.
+func runWorker(interrupt context.Context, c *comm.Comm, cfg *Config) error {
+	ctx := context.WithoutCancel(interrupt)
+	s, err := workerSetup(interrupt, c, cfg)
 	if err != nil {
 		return err
 	}
 	contribute := !cfg.Replicate || c.Rank() == 1
-	if err := workerServe(ctx, c, cfg, s, contribute); err != nil {
+	if err := workerServe(interrupt, c, cfg, s, contribute); err != nil {
 		return err
 	}
-	if err := workerTrain(ctx, c, cfg, s); err != nil {
+	return workerRun(ctx, interrupt, c, cfg, s, contribute)
+}
+
+// workerRun trains, then serves the evaluation the master's stop asks for.
+func workerRun(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *shard, contribute bool) error {
+	base, err := workerTrain(ctx, interrupt, c, cfg, s)
+	switch {
+	case err != nil:
 		return err
+	case base == stopLeft:
+		return fmt.Errorf("ranks: rank %d left the run: %w", c.Rank(), context.Cause(interrupt))
+	case base == stopEvalP2P:
+		return workerServeP2P(ctx, c, cfg, s, contribute)
 	}
 	return workerServe(ctx, c, cfg, s, contribute)
 }
@@ -82,11 +99,18 @@ func (gc *gradComputer) sparseOrDense(out *Grad) {
 // shard, compute the gradient, send it — until the master says stop. With
 // Pipeline it computes the next gradient while the reply to the previous
 // one is in flight.
-func workerTrain(ctx context.Context, c *comm.Comm, cfg *Config, s *shard) error {
+//
+// It returns the Base of the master's stop (stopRounds, stopEvalP2P or
+// stopLeft). Once interrupt is cancelled it sends a leave notice instead
+// of its next gradient and waits for the stop.
+func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *shard) (int64, error) {
 	rank := c.Rank()
 	model := NewReplica(s.d)
 	sampler := NewSampler(s.a.Rows, cfg.Seed*1_000_003+uint64(rank))
 	gc := newGradComputer(cfg, s)
+	actx, stopAdopter := context.WithCancel(ctx)
+	defer stopAdopter()
+	adopt := startAdopter(actx, c, cfg, s)
 	slow := cfg.Slow[rank]
 	jrng := rand.New(rand.NewPCG(cfg.Seed, uint64(rank)))
 	var sl sleeper
@@ -96,6 +120,7 @@ func workerTrain(ctx context.Context, c *comm.Comm, cfg *Config, s *shard) error
 	g.Worker = rank
 
 	// recv waits for the next reply and applies it; it reports a stop.
+	var base int64
 	recv := func() (bool, error) {
 		if err := c.Recv(ctx, 0, tagModel, &in); err != nil {
 			return false, err
@@ -104,9 +129,36 @@ func workerTrain(ctx context.Context, c *comm.Comm, cfg *Config, s *shard) error
 			return false, err
 		}
 		if reply.Kind == ReplyStop {
+			base = reply.Base
 			return true, nil
 		}
 		return false, model.Apply(&reply)
+	}
+	// leave sends a leave notice and waits for the master's stop.
+	leave := func() (int64, error) {
+		if err := c.Send(ctx, 0, tagGrad, &comm.Msg{Ints: []int64{leaveNotice}}); err != nil {
+			return 0, err
+		}
+		for {
+			stop, err := recv()
+			if err != nil || stop {
+				return base, err
+			}
+		}
+	}
+	// adopted swaps in the lost shards the master handed over (adopt.go).
+	adopted := func() error {
+		select {
+		case a := <-adopt.ready:
+			if a.err != nil {
+				return a.err
+			}
+			sampler = NewSampler(a.s.a.Rows, cfg.Seed*1_000_003+uint64(rank)+uint64(a.from)<<32)
+			gc = newGradComputer(cfg, a.s)
+			return nil
+		default:
+			return nil
+		}
 	}
 	compute := func() {
 		t0 := time.Now()
@@ -136,38 +188,50 @@ func workerTrain(ctx context.Context, c *comm.Comm, cfg *Config, s *shard) error
 	idle := time.Now()
 	stop, err := recv()
 	if err != nil || stop {
-		return err
+		return base, err
 	}
 	if cfg.Pipeline {
 		g.IdleNs = int64(time.Since(idle))
 		compute()
 		if err := send(); err != nil {
-			return err
+			return base, err
 		}
 		for {
+			if interrupt.Err() != nil {
+				return leave()
+			}
+			if err := adopted(); err != nil {
+				return base, err
+			}
 			g.IdleNs = 0
 			compute()
 			idle = time.Now()
 			stop, err := recv()
 			if err != nil || stop {
-				return err
+				return base, err
 			}
 			g.IdleNs = int64(time.Since(idle))
 			if err := send(); err != nil {
-				return err
+				return base, err
 			}
 		}
 	}
 	for {
+		if interrupt.Err() != nil {
+			return leave()
+		}
+		if err := adopted(); err != nil {
+			return base, err
+		}
 		g.IdleNs = int64(time.Since(idle))
 		compute()
 		if err := send(); err != nil {
-			return err
+			return base, err
 		}
 		idle = time.Now()
 		stop, err := recv()
 		if err != nil || stop {
-			return err
+			return base, err
 		}
 	}
 }

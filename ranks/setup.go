@@ -45,6 +45,7 @@ type shard struct {
 	mc    kernels.Multi // K-class problems; mc.K == 0 for one weight vector
 	n     int64
 	hosts []string
+	facts shardFacts // as the master decided them (for reading another shard alike)
 }
 
 // facts is the master's view after setup.
@@ -90,30 +91,77 @@ func workerSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*shard, error)
 	if err := c.Recv(ctx, 0, tagSetup, &r); err != nil {
 		return nil, err
 	}
-	if len(r.Ints) != 4 || len(r.Dense) < 2 {
-		return nil, fmt.Errorf("ranks: malformed setup reply from the master")
-	}
-	if r.Ints[0] != 1 {
-		return nil, fmt.Errorf("%w: the master aborted the setup: %s", ErrReported, r.Bytes)
-	}
-	d, n, hasMap := int(r.Ints[1]), r.Ints[2], r.Ints[3] == 1
-	mc, err := applyClasses(ds, cfg, r.Ints[3], r.Dense)
+	sf, err := parseSetupReply(&r)
 	if err != nil {
 		return nil, err
 	}
-	if hasMap {
-		if err := ds.ApplyBinary(data.LabelMap{Neg: r.Dense[0], Pos: r.Dense[1]}); err != nil {
+	return newShard(cfg, ds, sf)
+}
+
+// shardFacts are the master's decisions a shard needs: the dimension
+// without bias, the rows of the data set, and how labels map (Ints[3] and
+// Dense of the setup reply: 0 none, 1 a binary map {neg, pos},
+// setupClasses the K classes' labels).
+type shardFacts struct {
+	d     int
+	n     int64
+	kind  int64
+	dense []float64
+}
+
+// setupReply is the problem facts message (status ok).
+func setupReply(f *facts) comm.Msg {
+	reply := comm.Msg{Ints: []int64{1, int64(f.dRaw), f.n, 0}, Dense: []float64{0, 0}}
+	if f.labelMap != nil {
+		reply.Ints[3] = 1
+		reply.Dense = []float64{f.labelMap.Neg, f.labelMap.Pos}
+	}
+	if f.classes != nil {
+		reply.Ints[3] = setupClasses
+		reply.Dense = f.classes.Labels
+	}
+	return reply
+}
+
+// parseSetupReply reads the problem facts.
+func parseSetupReply(r *comm.Msg) (shardFacts, error) {
+	if len(r.Ints) != 4 || len(r.Dense) < 2 {
+		return shardFacts{}, fmt.Errorf("ranks: malformed setup reply from the master")
+	}
+	if r.Ints[0] != 1 {
+		return shardFacts{}, fmt.Errorf("%w: the master aborted the setup: %s", ErrReported, r.Bytes)
+	}
+	return shardFacts{d: int(r.Ints[1]), n: r.Ints[2], kind: r.Ints[3], dense: append([]float64(nil), r.Dense...)}, nil
+}
+
+// factsOf are the shard facts the master sent (for reading a shard on the
+// master, as its worker did).
+func factsOf(f *facts) shardFacts {
+	r := setupReply(f)
+	sf, _ := parseSetupReply(&r)
+	return sf
+}
+
+// newShard maps ds's labels as sf says, fixes its dimension and appends
+// the bias column as configured.
+func newShard(cfg *Config, ds *data.Dataset, sf shardFacts) (*shard, error) {
+	mc, err := applyClasses(ds, cfg, sf.kind, sf.dense)
+	if err != nil {
+		return nil, err
+	}
+	if sf.kind == 1 {
+		if err := ds.ApplyBinary(data.LabelMap{Neg: sf.dense[0], Pos: sf.dense[1]}); err != nil {
 			return nil, err
 		}
 	}
-	if err := ds.SetCols(d); err != nil {
+	if err := ds.SetCols(sf.d); err != nil {
 		return nil, err
 	}
 	a := &ds.X
 	if cfg.Bias {
 		a = solver.AppendBias(a)
 	}
-	return &shard{a: a, y: ds.Y, d: a.Cols * max(mc.K, 1), mc: mc, n: n}, nil
+	return &shard{a: a, y: ds.Y, d: a.Cols * max(mc.K, 1), mc: mc, n: sf.n, facts: sf}, nil
 }
 
 // masterSetup runs steps 1 and 2 on the master.
@@ -151,15 +199,10 @@ func masterSetup(ctx context.Context, c *comm.Comm, cfg *Config) (*facts, error)
 	if fail == nil {
 		fail = f.decide(cfg, maxIndex, labels)
 	}
-	reply := comm.Msg{Ints: []int64{1, int64(f.dRaw), f.n, 0}, Dense: []float64{0, 0}}
-	if f.labelMap != nil {
-		reply.Ints[3] = 1
-		reply.Dense = []float64{f.labelMap.Neg, f.labelMap.Pos}
+	if fail == nil {
+		fail = checkBatch(cfg, f)
 	}
-	if f.classes != nil {
-		reply.Ints[3] = setupClasses
-		reply.Dense = f.classes.Labels
-	}
+	reply := setupReply(f)
 	if fail != nil {
 		reply.Ints[0] = 0
 		reply.Bytes = []byte(fail.Error())

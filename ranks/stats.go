@@ -28,7 +28,12 @@ type MasterStats struct {
 	// LossEMA is an exponential moving average of the mini-batch losses
 	// (weight 1/100 per gradient): a cheap running estimate of f.
 	LossEMA float64
-	Workers []WorkerStats // index 0 unused; 1..P
+	// RefusedGrads counts gradients refused and never applied (NaN or
+	// Inf, wrong length, bad indices or rows); LastRefusal says why the
+	// last one was.
+	RefusedGrads int64
+	LastRefusal  string
+	Workers      []WorkerStats // index 0 unused; 1..P
 }
 
 // WorkerStats are one worker's counters as seen by the master.

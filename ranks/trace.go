@@ -45,7 +45,10 @@ type traceWriter struct {
 }
 
 func createTrace(path string, d int) (*traceWriter, error) {
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, OutputMode)
+	if err == nil {
+		err = f.Chmod(OutputMode) // whatever the umask or an older file
+	}
 	if err != nil {
 		return nil, err
 	}

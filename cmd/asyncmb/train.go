@@ -74,6 +74,13 @@ func trainFlags() []cli.Flag {
 			Usage: "declare a peer lost after `D` of silence"},
 		&cli.DurationFlag{Name: "rendezvous-timeout", EnvVars: envs("rendezvous-timeout"), Value: comm.DefaultRendezvousTimeout,
 			Usage: "give up when not every rank has arrived after `D`"},
+		&cli.DurationFlag{Name: "checkpoint-every", EnvVars: envs("checkpoint-every"),
+			Usage: "the master writes its state to --out/checkpoint every `D` (atomically; it always does when interrupted by SIGINT/SIGTERM)"},
+		&cli.StringFlag{Name: "resume", EnvVars: envs("resume"),
+			Usage: "continue the run whose checkpoint is in `DIR` (same flags): t continues from the checkpoint, the trace from DIR's; the workers start afresh"},
+		&cli.IntFlag{Name: "min-workers", EnvVars: envs("min-workers"), Value: 1,
+			Usage: "go on after workers die or are lost while at least `K` remain (the master logs each loss, releases what the worker held and" +
+				" lists it in summary.json); below K the run fails with exit code 4"},
 		&cli.StringFlag{Name: "progress", EnvVars: envs("progress"), Value: "auto",
 			Usage: "the master's progress on stderr: `P` = auto (a live line on a terminal, a line a second otherwise), line, none"},
 	), stopFlags()...)
@@ -115,6 +122,9 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	if cfg.Batch = c.Int("batch"); cfg.Batch < 1 {
 		return nil, usagef("--batch %d: want B >= 1", cfg.Batch)
 	}
+	if err := checkBatchBound(cfg.Data, cfg.Batch); err != nil {
+		return nil, err
+	}
 	if cfg.Step, err = stepSpecFrom(c); err != nil {
 		return nil, err
 	}
@@ -143,6 +153,13 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 		cfg.Out = filepath.Join("out", "train-"+time.Now().UTC().Format("20060102-150405"))
 	}
 	cfg.PhiStar = math.NaN()
+	cfg.CheckpointEvery, cfg.Resume = c.Duration("checkpoint-every"), c.String("resume")
+	if cfg.CheckpointEvery < 0 {
+		return nil, usagef("--checkpoint-every %v: want D >= 0", cfg.CheckpointEvery)
+	}
+	if cfg.MinWorkers = c.Int("min-workers"); cfg.MinWorkers < 1 {
+		return nil, usagef("--min-workers %d: want K >= 1", cfg.MinWorkers)
+	}
 	if cfg.Mode == ranks.ModeSync && (cfg.Pipeline || cfg.SyncEvery > 0) {
 		return nil, usagef("--mode sync takes neither --pipeline nor --sync-every")
 	}
@@ -307,7 +324,7 @@ func init() {
 			"SLURM_JOB_ID and SLURM_STEP_ID; the job secret ASYNCMB_SECRET, ASYNCMB_SECRET_FILE or $SLURM_SUBMIT_DIR/.asyncmb-secret\n" +
 			"(mode 0600; never on the command line), ASYNCMB_BIND (default: the address this host reaches rank 0 from). Every rank must get\n" +
 			"the same training flags; --np is ignored (the size comes from the environment).",
-		Flags:  append(append(append(trainFlags(), npFlag()), identityFlags()...), rendezvousFlags()...),
+		Flags:  append(append(append(append(trainFlags(), npFlag()), identityFlags()...), rendezvousFlags()...), joinFlag()),
 		Action: rankAction,
 	})
 }
@@ -465,11 +482,22 @@ func rankAction(c *cli.Context) error {
 		return err
 	}
 	cc := id.Config
+	if c.Bool("join") {
+		if cc.Rank == 0 {
+			return usagef("--join: rank 0 (the master) cannot join a running job")
+		}
+		cc.Rejoin, tc.cfg.Join = true, true
+	}
+	if len(cc.Secret) < comm.MinSecretLen && cc.Size > 1 {
+		return usagef("the job secret (%s or %s) has %d bytes, want at least %d", launch.EnvSecret, launch.EnvSecretFile, len(cc.Secret), comm.MinSecretLen)
+	}
+	cc.Log = c.App.ErrWriter
 	cfg := &tc.cfg
 	if cc.Rank == 0 {
 		cfg.Manifest = manifest(c, cc.Size)
 		launchManifest(cfg.Manifest, id)
 		cfg.Summary = c.App.Writer
+		cfg.Log = c.App.ErrWriter
 		switch c.String("progress") {
 		case "auto":
 			cfg.Progress = c.App.ErrWriter
@@ -488,16 +516,10 @@ func rankAction(c *cli.Context) error {
 	}
 	cm, err := comm.New(ctx, cc)
 	if err != nil {
-		return fmt.Errorf("rank %d: %w", cc.Rank, id.Explain(err))
+		return rankExit(ctx, cc.Rank, id.Explain(err))
 	}
 	defer cm.Close()
-	if err := ranks.Run(ctx, cm, cfg); err != nil {
-		if errors.Is(err, ranks.ErrReported) {
-			return exitErr{code: exitFailure, err: err, quiet: true}
-		}
-		return fmt.Errorf("rank %d: %w", cc.Rank, err)
-	}
-	return nil
+	return rankExit(ctx, cc.Rank, ranks.Run(ctx, cm, cfg))
 }
 
 // isTerminal reports whether w is a terminal.

@@ -1,0 +1,82 @@
+package ranks
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Leave removes worker w from the run: it died, was lost or asked to go.
+// Whatever it held is released: the gradients it was computing are
+// forgotten (so a --sync-every barrier or the bounded mode's delay bound
+// stops waiting for them), its owed replies are dropped, a sync round
+// completes with the workers that remain, and the reweighting of sharded
+// data counts only the remaining shards. Gradients that arrive from w
+// afterwards are ignored. Leaving twice is a no-op; the Ready holds the
+// replies (to the others) that w's departure released.
+func (m *Master) Leave(w int) (Ready, error) {
+	m.reset()
+	if w < 1 || w > m.cfg.Workers {
+		return m.ready, fmt.Errorf("ranks: unknown worker %d left", w)
+	}
+	wk := &m.workers[w]
+	if wk.gone {
+		return m.ready, nil
+	}
+	wk.gone = true
+	m.active--
+	m.computing -= len(wk.sent)
+	wk.sent = nil
+	m.withheld = slices.DeleteFunc(m.withheld, func(x int) bool { return x == w })
+	if m.shares != nil {
+		m.activeShare -= m.shares[w]
+		m.lostGrads += m.stats.Workers[w].Grads
+	}
+	if m.done || m.active == 0 {
+		return m.ready, nil
+	}
+	if m.cfg.Mode == ModeSync {
+		if m.computing == 0 && len(m.withheld) > 0 {
+			m.syncUpdate()
+		}
+		return m.ready, nil
+	}
+	m.release()
+	return m.ready, nil
+}
+
+// Active is the number of workers still in the run (Workers minus those
+// that left).
+func (m *Master) Active() int { return m.active }
+
+// Gone reports whether worker w has left the run.
+func (m *Master) Gone(w int) bool { return w >= 1 && w <= m.cfg.Workers && m.workers[w].gone }
+
+// refuse counts worker w's gradient as refused (see checkGrad): it is not
+// applied, and the worker gets fresh x as if it had been (in sync mode the
+// round goes on without it).
+func (m *Master) refuse(w int, why error) {
+	m.stats.RefusedGrads++
+	m.stats.LastRefusal = why.Error()
+	m.withhold(w)
+	if m.cfg.Mode == ModeSync {
+		m.roundShort = true
+		if m.computing == 0 {
+			m.syncUpdate()
+		}
+		return
+	}
+	m.release()
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// checkFinite refuses a gradient with a NaN or infinite entry.
+func checkFinite(w int, v []float64) error {
+	for j, x := range v {
+		if !finite(x) {
+			return fmt.Errorf("ranks: worker %d sent a gradient with entry %d = %v", w, j, x)
+		}
+	}
+	return nil
+}
