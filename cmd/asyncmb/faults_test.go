@@ -161,7 +161,6 @@ func TestLostWorker(t *testing.T) {
 		rel    float64 // else: final relative suboptimality below this
 	}{
 		{"async target", []string{"--target", "1e-3", "--epochs", "60"}, true, 0},
-		{"async replicate", []string{"--replicate", "--iters", "3000"}, false, 1e-2},
 		{"sync", []string{"--mode", "sync", "--iters", "1200"}, false, 3e-2},
 		{"bounded", []string{"--mode", "bounded", "--max-delay", "2", "--iters", "2500"}, false, 3e-2},
 	} {
@@ -187,7 +186,7 @@ func TestLostWorker(t *testing.T) {
 			} else if !(s.Final.RelAvg < tc.rel) {
 				t.Errorf("final relative suboptimality %g, want < %g", s.Final.RelAvg, tc.rel)
 			}
-			if !strings.Contains(j.output(0), "adopts the shards of workers [2]") && !strings.Contains(tc.name, "replicate") {
+			if !strings.Contains(j.output(0), "adopts the shards of workers [2]") {
 				t.Errorf("the lost shard was not handed over:\n%s", j.output(0))
 			}
 			t.Logf("lost %+v; %d updates, final rel. subopt %.3g", s.LostWorkers[0], s.Updates, s.Final.RelAvg)
@@ -395,23 +394,23 @@ func TestBatchTooLarge(t *testing.T) {
 // it wakes up it finds itself cut off and exits 4.
 func TestFrozenWorker(t *testing.T) {
 	j := startHand(t, 4, "--data", "../../testdata/a9a", "--loss", "logistic", "--reg", "l1", "--lambda", "1e-4",
-		"--reference=false", "--jitter", "2ms", "--iters", "4000", "--heartbeat-timeout", "2s")
+		"--reference=false", "--jitter", "2ms", "--iters", "5000", "--heartbeat-timeout", "1500ms")
 	j.waitFor(0, "upd/s", 60*time.Second)
 	frozen := time.Now()
 	j.procs[2].Process.Signal(syscall.SIGSTOP)
 	j.waitFor(0, "worker 2 left", 30*time.Second)
 	noticed := time.Since(frozen)
-	t.Logf("the master noticed the frozen worker after %v (heartbeat timeout 2s)", noticed.Round(time.Millisecond))
-	if noticed < 2*time.Second {
+	t.Logf("the master noticed the frozen worker after %v (heartbeat timeout 1.5s)", noticed.Round(time.Millisecond))
+	if noticed < 1500*time.Millisecond {
 		t.Errorf("noticed after %v, before the heartbeat timeout", noticed)
 	}
 	j.procs[2].Process.Signal(syscall.SIGCONT)
 	codes := j.wait()
 	if codes[0] != 0 || codes[1] != 0 || codes[3] != 0 || codes[2] != exitLostPeer {
-		t.Fatalf("exit codes %v, want 0 0 4 0\n%s\n%s", codes, j.output(0), j.output(2))
+		t.Fatalf("exit codes %v, want 0 0 4 0\n%s\n%s\n%s", codes, j.output(0), j.output(1), j.output(2))
 	}
-	if s := j.summary(); len(s.LostWorkers) != 1 || !strings.Contains(s.LostWorkers[0].Reason, "heartbeat") {
-		t.Errorf("lost workers %+v, want rank 2 by heartbeat", s.LostWorkers)
+	if s := j.summary(); len(s.LostWorkers) != 1 || !strings.Contains(s.LostWorkers[0].Reason, "heartbeat") || s.LostWorkers[0].Phase != "training" {
+		t.Errorf("lost workers %+v, want rank 2 by heartbeat during training", s.LostWorkers)
 	}
 }
 
