@@ -70,7 +70,7 @@ func TestTasksOnNode(t *testing.T) {
 func slurmEnv(rank int, extra ...string) map[string]string {
 	env := map[string]string{"SLURM_PROCID": strconv.Itoa(rank), "SLURM_NTASKS": "2", "SLURM_JOB_ID": "4242", "SLURM_STEP_ID": "3",
 		"SLURM_STEP_NODELIST": "localhost,n[2-3]", "SLURM_NODEID": "0", "SLURM_CPUS_ON_NODE": "8", "SLURM_STEP_TASKS_PER_NODE": "2,1(x2)",
-		EnvSecret: "s"}
+		EnvSecret: "a secret of 16+ bytes"}
 	for i := 0; i+1 < len(extra); i += 2 {
 		env[extra[i]] = extra[i+1]
 	}

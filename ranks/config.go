@@ -108,6 +108,10 @@ type Config struct {
 	// Join makes this worker join a running job in place of one that
 	// left (comm.Config.Rejoin must be set too).
 	Join bool
+	// BatchSet says the batch was given (not the default): only then is a
+	// batch larger than a worker's shard an error (the default one then
+	// samples rows again within a batch).
+	BatchSet bool
 	// MinWorkers is the fewest workers the master goes on with after
 	// others left (died or were lost); below it the run fails with exit
 	// code 4. 0 means 1.

@@ -331,9 +331,10 @@ func (e *BatchError) Error() string {
 // ExitCode is 2, a usage error.
 func (e *BatchError) ExitCode() int { return 2 }
 
-// checkBatch refuses a batch larger than the smallest worker's rows.
+// checkBatch refuses a batch given by the user (Config.BatchSet) larger
+// than the smallest worker's rows.
 func checkBatch(cfg *Config, f *facts) error {
-	for w := 1; w < len(f.rows); w++ {
+	for w := 1; w < len(f.rows) && cfg.BatchSet; w++ {
 		if int64(cfg.Batch) > f.rows[w] {
 			return &BatchError{Batch: cfg.Batch, Rank: w, Rows: f.rows[w]}
 		}

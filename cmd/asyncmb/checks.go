@@ -6,7 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// checkBatchBound refuses, before any rank starts or allocates, a batch
+// checkBatchBound refuses, before any rank starts or allocates, a --batch
 // that no shard of data can hold: a LIBSVM row takes at least 2 bytes
 // ("1\n"), so the file has at most size/2 rows. The exact check, against
 // each worker's shard, is done at setup (ranks.BatchError, exit code 2).

@@ -65,8 +65,8 @@ func exitOf(err error) int {
 func TestRankWrongSecret(t *testing.T) {
 	addr := "127.0.0.1:" + freePort(t)
 	common := []string{"ASYNCMB_SIZE=2", "ASYNCMB_JOB_ID=wrong-secret", "ASYNCMB_ADDR=" + addr, "ASYNCMB_RENDEZVOUS_TIMEOUT=3s"}
-	r0, out0 := rankCmd(t, append(common, "ASYNCMB_RANK=0", "ASYNCMB_SECRET=right"))
-	r1, out1 := rankCmd(t, append(common, "ASYNCMB_RANK=1", "ASYNCMB_SECRET=wrong"))
+	r0, out0 := rankCmd(t, append(common, "ASYNCMB_RANK=0", "ASYNCMB_SECRET=the right secret, 16+ bytes"))
+	r1, out1 := rankCmd(t, append(common, "ASYNCMB_RANK=1", "ASYNCMB_SECRET=the wrong secret, 16+ bytes"))
 	if err := r0.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestRankUnreachableMaster(t *testing.T) {
 	port := freePort(t)
 	dir := t.TempDir()
 	slurm := []string{"SLURM_PROCID=1", "SLURM_NTASKS=2", "SLURM_JOB_ID=31337", "SLURM_STEP_ID=2", "SLURM_STEP_NODELIST=localhost,n[2-9]",
-		"ASYNCMB_SECRET=x", "ASYNCMB_RENDEZVOUS_TIMEOUT=1500ms"}
+		"ASYNCMB_SECRET=xxxxxxxxxxxxxxxx", "ASYNCMB_RENDEZVOUS_TIMEOUT=1500ms"}
 	lo, hi, _ := launch.ParsePortRange(launch.DefaultPortRange)
 	derived := "localhost:" + strconv.Itoa(launch.SlurmPort(31337, 2, lo, hi))
 	for _, tc := range []struct {
@@ -107,7 +107,7 @@ func TestRankUnreachableMaster(t *testing.T) {
 	}{
 		{"slurm", slurm, nil, []string{derived, "SLURM_STEP_NODELIST=localhost,n[2-9]", "derived from SLURM_JOB_ID=31337 and SLURM_STEP_ID=2"}},
 		{"port flag", slurm, []string{"--port", port}, []string{"localhost:" + port, "--port " + port}},
-		{"addr flag", []string{"ASYNCMB_RANK=1", "ASYNCMB_SIZE=2", "ASYNCMB_SECRET=x", "ASYNCMB_RENDEZVOUS_TIMEOUT=1500ms"},
+		{"addr flag", []string{"ASYNCMB_RANK=1", "ASYNCMB_SIZE=2", "ASYNCMB_SECRET=xxxxxxxxxxxxxxxx", "ASYNCMB_RENDEZVOUS_TIMEOUT=1500ms"},
 			[]string{"--addr", "127.0.0.1:" + port}, []string{"127.0.0.1:" + port, "--addr"}},
 		{"file", slurm, []string{"--rendezvous", "file://" + dir}, []string{filepath.Join(dir, "slurm-31337.2", "rank0-addr"), "--rendezvous file://"}},
 	} {

@@ -122,8 +122,10 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	if cfg.Batch = c.Int("batch"); cfg.Batch < 1 {
 		return nil, usagef("--batch %d: want B >= 1", cfg.Batch)
 	}
-	if err := checkBatchBound(cfg.Data, cfg.Batch); err != nil {
-		return nil, err
+	if cfg.BatchSet = c.IsSet("batch"); cfg.BatchSet {
+		if err := checkBatchBound(cfg.Data, cfg.Batch); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Step, err = stepSpecFrom(c); err != nil {
 		return nil, err
@@ -479,6 +481,9 @@ func rankAction(c *cli.Context) error {
 	defer cancel()
 	tc.ctx = ctx
 	if err := id.Resolve(ctx); err != nil {
+		if ctx.Err() != nil {
+			return rankExit(ctx, id.Config.Rank, err) // a signal while waiting: 130
+		}
 		return err
 	}
 	cc := id.Config
