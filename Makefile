@@ -36,7 +36,7 @@ test: vet unit fuzz
 run: build
 	$(BIN) info testdata/a9a
 	$(BIN) train --np 4 --data testdata/a9a --loss logistic --reg l1 --lambda 1e-4 \
-	  --tau 0 --average tail --target 1e-3 --epochs 50 --out out/a9a
+	  --target 1e-3 --epochs 50 --out out/a9a
 
 # A real Slurm cluster on this machine (3 fake nodes, Debian's slurm-wlm and
 # munge) and an sshd on loopback, as root: a9a through srun, sbatch and the ssh

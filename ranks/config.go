@@ -29,6 +29,9 @@ type StepSpec struct {
 	// Horizon, for the tail average, averages exactly the last half of a
 	// run known to stop at Horizon updates (0: doubling blocks).
 	Horizon int64
+	// Default: no policy was asked for; the method picks its own (sgd:
+	// Kind, the convex policy; svrg: const 1/(solver.VRStepDiv L)).
+	Default bool
 }
 
 // Config is everything one rank needs to take part in a training run.
@@ -53,7 +56,9 @@ type Config struct {
 	Pipeline  bool
 	Batch     int
 	Step      StepSpec
-	Update    Update // the master's update: auto, lazy or eager
+	Method    solver.Method     // sgd (the paper's algorithm) or svrg
+	Metric    solver.MetricMode // the distance of the prox step: auto, none, diag
+	Update    Update            // the master's update: auto, lazy or eager
 	// NoReweight turns off the correction of gradient rates for sharded
 	// data (see MasterConfig.Shares).
 	NoReweight bool
@@ -147,6 +152,9 @@ func (c *Config) validate(workers int) error {
 		return fmt.Errorf("ranks: dilation factor %v, want >= 1", c.Dilate)
 	case workers < 1:
 		return errors.New("ranks: a run needs at least one worker (2 ranks)")
+	}
+	if err := c.validateVR(); err != nil {
+		return err
 	}
 	for r, f := range c.Slow {
 		if r < 1 || r > workers {

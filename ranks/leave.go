@@ -24,6 +24,7 @@ func (m *Master) Leave(w int) (Ready, error) {
 		return m.ready, nil
 	}
 	wk.gone = true
+	m.vrLost(w)
 	m.active--
 	m.computing -= len(wk.sent)
 	wk.sent = nil

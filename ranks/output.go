@@ -204,6 +204,8 @@ type StepInfo struct {
 	Tau0    float64 `json:"tau0,omitempty"`
 	Average string  `json:"average"`
 	Batch   int     `json:"batch"`
+	Method  string  `json:"method,omitempty"`
+	Metric  string  `json:"metric,omitempty"` // none or diag, as decided
 }
 
 // DelayInfo summarizes the delays tau(t) of the applied gradients.
@@ -491,6 +493,9 @@ func (s *Summary) Table(w io.Writer) {
 		step += fmt.Sprintf(" (L=%.4g mu=%.4g tau=%d t0=%.4g)", s.Step.L, s.Step.Mu, s.Step.Tau, s.Step.T0)
 	default:
 		step += fmt.Sprintf(" (alpha0=%.4g)", s.Step.Alpha0)
+	}
+	if s.Step.Method == "svrg" {
+		step = fmt.Sprintf("svrg, metric %s, L=%.4g, first step %.4g", s.Step.Metric, s.Step.L, s.Step.Alpha0)
 	}
 	p("step size", "%s, output %s", step, s.Step.Average)
 	p("updates", "%d in %.3f s: %.0f updates/s, %.2f epochs", s.Updates, s.TrainS, s.UpdatesPerSec, s.Epochs)

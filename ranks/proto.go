@@ -22,13 +22,15 @@ const (
 //	2 loss       math.Float64bits of the mini-batch loss
 //	3 compute_ns time spent computing it
 //	4 idle_ns    time spent waiting for x before computing it
+//	5 kind       GradKind: a mini-batch (difference) or a refresh part
+//	6 snap       svrg: the snapshot it refers to, -1 none
 //
 // and the gradient as a dense vector (len d) or a sparse one (Dim d).
-const gradInts = 5
+const gradInts = 7
 
 // encodeGrad fills m (whose Ints slice is reused) from g.
 func encodeGrad(m *comm.Msg, g *Grad, d int) {
-	m.Ints = append(m.Ints[:0], g.TRead, int64(g.Rows), int64(math.Float64bits(g.Loss)), g.ComputeNs, g.IdleNs)
+	m.Ints = append(m.Ints[:0], g.TRead, int64(g.Rows), int64(math.Float64bits(g.Loss)), g.ComputeNs, g.IdleNs, int64(g.Kind), g.Snap)
 	m.Dense, m.Idx, m.Vals, m.Dim = nil, nil, nil, 0
 	if g.Dense != nil {
 		m.Dense = g.Dense
@@ -52,6 +54,11 @@ func decodeGrad(m *comm.Msg, g *Grad, d int) error {
 		Loss:      math.Float64frombits(uint64(m.Ints[2])),
 		ComputeNs: m.Ints[3],
 		IdleNs:    m.Ints[4],
+		Kind:      GradKind(m.Ints[5]),
+		Snap:      m.Ints[6],
+	}
+	if g.Kind > GradFull || g.Snap < -1 {
+		return fmt.Errorf("ranks: gradient message from rank %d has kind %d, snapshot %d", m.Src, m.Ints[5], m.Ints[6])
 	}
 	switch {
 	case m.Dense != nil:
@@ -80,7 +87,7 @@ func encodeReply(m *comm.Msg, r *Reply, d int) {
 	m.Ints = append(m.Ints[:0], int64(r.Kind), r.T, r.Base)
 	m.Dense, m.Idx, m.Vals, m.Dim = nil, nil, nil, 0
 	switch r.Kind {
-	case ReplyDense:
+	case ReplyDense, ReplySnapshot:
 		m.Dense = r.Dense
 	case ReplySparse, ReplyDelta:
 		m.Idx, m.Vals, m.Dim = r.Idx, r.Val, d
@@ -96,7 +103,7 @@ func decodeReply(m *comm.Msg, r *Reply, d int) error {
 	}
 	*r = Reply{Kind: ReplyKind(m.Ints[0]), T: m.Ints[1], Base: m.Ints[2]}
 	switch r.Kind {
-	case ReplyDense:
+	case ReplyDense, ReplySnapshot:
 		if len(m.Dense) != d {
 			return fmt.Errorf("ranks: dense x of length %d, want %d", len(m.Dense), d)
 		}
@@ -106,7 +113,7 @@ func decodeReply(m *comm.Msg, r *Reply, d int) error {
 			return fmt.Errorf("ranks: sparse x of dimension %d, want %d", m.Dim, d)
 		}
 		r.Idx, r.Val = m.Idx, m.Vals
-	case ReplyStop:
+	case ReplyStop, ReplyActivate:
 	default:
 		return fmt.Errorf("ranks: model message of unknown kind %d", m.Ints[0])
 	}

@@ -166,7 +166,16 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		}
 	}
 
-	L, sigma, err := masterEstimate(ctx, c, cfg, f, x0)
+	var (
+		L, sigma float64
+		plan     vrPlan
+	)
+	if cfg.Method == solver.MethodSVRG {
+		plan, err = masterPlanVR(ctx, c, cfg, f)
+		L = plan.L
+	} else {
+		L, sigma, err = masterEstimate(ctx, c, cfg, f, x0)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +183,10 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		return nil, err
 	}
 	sched, avg, err := schedule(cfg, P, d, L, sigma)
+	if cfg.Method == solver.MethodSVRG {
+		sched = solver.Schedule{Kind: solver.StepConst, Alpha0: plan.alpha}
+		avg, err = vrAverage(cfg)
+	}
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
 	}
@@ -188,6 +201,9 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		for w := 1; w <= P; w++ {
 			mc.Shares[w] = float64(f.rows[w]) / float64(f.n)
 		}
+	}
+	if cfg.Method == solver.MethodSVRG {
+		mc.VR = masterVRConfig(cfg, f, P, plan)
 	}
 	oldTrace, err := resume(cfg, hash, d, &mc)
 	if err != nil {
@@ -254,6 +270,10 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		model = run.ev.hitX
 	}
 	sum := run.summary(f, hash, sched, avg, L, sigma, phiStar, rows, wallStart)
+	sum.Step.Method = cfg.Method.String()
+	if cfg.Method == solver.MethodSVRG {
+		sum.Step.Metric = plan.metricName()
+	}
 	if model, err = run.finish(ctx, sum, f, model, sched, L, test, rows); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/solver"
 )
 
 // denseMaxDim is the largest dimension for which workers compute the
@@ -117,16 +118,30 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 	var in, out comm.Msg
 	var reply Reply
 	var g Grad
-	g.Worker = rank
+	g.Worker, g.Snap = rank, -1
+	var vr *workerVR
+	if cfg.Method == solver.MethodSVRG {
+		vr = newWorkerVR(s.d, s.a.Rows)
+	}
 
 	// recv waits for the next reply and applies it; it reports a stop.
 	var base int64
-	recv := func() (bool, error) {
+	var recv func() (bool, error)
+	recvNext := func() (bool, error) { return recv() }
+	recv = func() (bool, error) {
 		if err := c.Recv(ctx, 0, tagModel, &in); err != nil {
 			return false, err
 		}
 		if err := decodeReply(&in, &reply, s.d); err != nil {
 			return false, err
+		}
+		if vr != nil {
+			if ctl, err := vr.control(&reply); ctl || err != nil {
+				if err != nil {
+					return false, err
+				}
+				return recvNext()
+			}
 		}
 		if reply.Kind == ReplyStop {
 			base = reply.Base
@@ -163,7 +178,11 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 	compute := func() {
 		t0 := time.Now()
 		g.TRead = model.T
-		gc.compute(sampler.Next(cfg.Batch), model.X, &g)
+		if vr != nil {
+			vr.compute(gc, sampler.Next(cfg.Batch), model.X, &g)
+		} else {
+			gc.compute(sampler.Next(cfg.Batch), model.X, &g)
+		}
 		el := time.Since(t0)
 		extra := time.Duration(0)
 		if slow > 1 {

@@ -47,17 +47,6 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	d := f.d
 	x0 := make([]float64, d)
 	cfg.Reg.Init(x0)
-	L, sigma := cfg.Step.L, cfg.Step.Sigma
-	if L == 0 && (cfg.Step.Kind == solver.StepConvex || cfg.Step.Kind == solver.StepStrong) {
-		L = p.EstimateL(powerIters, cfg.Seed)
-	}
-	if sigma == 0 && cfg.Step.Kind == solver.StepConvex {
-		sigma = p.EstimateSigma(x0, cfg.Batch, 32, cfg.Seed)
-	}
-	sched, avg, err := schedule(cfg, 0, d, L, sigma)
-	if err != nil {
-		return nil, err
-	}
 	phiStar := cfg.PhiStar
 	if math.IsNaN(phiStar) && cfg.Reference != nil {
 		if phiStar, err = cfg.Reference(p, hash); err != nil {
@@ -67,9 +56,38 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	if cfg.Target > 0 && math.IsNaN(phiStar) {
 		return nil, errNoPhiStar
 	}
-	sgd, err := solver.NewSGD(p, solver.SGDConfig{Batch: cfg.Batch, Schedule: sched, Average: avg, Seed: cfg.Seed}, x0)
-	if err != nil {
-		return nil, err
+	var (
+		sgd   serialStepper
+		sched solver.Schedule
+		avg   solver.Averager
+		L     float64
+		sigma float64
+		plan  vrPlan
+	)
+	if cfg.Method == solver.MethodSVRG {
+		sgd, plan, avg, err = newSerialSVRG(cfg, p, x0)
+		if err != nil {
+			return nil, err
+		}
+		L = plan.L
+		sched = solver.Schedule{Kind: solver.StepConst, Alpha0: plan.alpha}
+	} else {
+		L, sigma = cfg.Step.L, cfg.Step.Sigma
+		if L == 0 && (cfg.Step.Kind == solver.StepConvex || cfg.Step.Kind == solver.StepStrong) {
+			L = p.EstimateL(powerIters, cfg.Seed)
+		}
+		if sigma == 0 && cfg.Step.Kind == solver.StepConvex {
+			sigma = p.EstimateSigma(x0, cfg.Batch, 32, cfg.Seed)
+		}
+		sched, avg, err = schedule(cfg, 0, d, L, sigma)
+		if err != nil {
+			return nil, err
+		}
+		s, err := solver.NewSGD(p, solver.SGDConfig{Batch: cfg.Batch, Schedule: sched, Average: avg, Seed: cfg.Seed}, x0)
+		if err != nil {
+			return nil, err
+		}
+		sgd = sgdStepper{s}
 	}
 	nextSnap := NextSnapshot(0, cfg.SnapshotEvery)
 	samplesLimit := sampleLimit(cfg, f.n)
@@ -85,8 +103,9 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	var snaps []Snapshot
 	start := time.Now()
 	record := func() {
-		s := Snapshot{T: sgd.T, Samples: sgd.Samples, WallNs: int64(time.Since(start)),
-			X: append([]float64(nil), sgd.X...), Avg: make([]float64, d)}
+		t, samples := sgd.Count()
+		s := Snapshot{T: t, Samples: samples, WallNs: int64(time.Since(start)),
+			X: append([]float64(nil), sgd.Iterate()...), Avg: make([]float64, d)}
 		sgd.Output(s.Avg)
 		snaps = append(snaps, s)
 		if what := badIterate(s.X); what != "" && div == nil {
@@ -102,14 +121,15 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	out := make([]float64, d)
 	reason := ""
 	for reason == "" {
+		T, samples := sgd.Count()
 		switch {
 		case ctx.Err() != nil:
 			reason = "interrupted" // outputs are still written
-		case cfg.Iters > 0 && sgd.T >= cfg.Iters:
+		case cfg.Iters > 0 && T >= cfg.Iters:
 			reason = "iters"
 		case div != nil:
 			reason = "diverged"
-		case samplesLimit > 0 && sgd.Samples >= samplesLimit:
+		case samplesLimit > 0 && samples >= samplesLimit:
 			reason = epochsReason(cfg)
 		case cfg.Time > 0 && time.Since(start) >= cfg.Time:
 			reason = "time"
@@ -117,17 +137,20 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 		if reason != "" {
 			break
 		}
-		if loss := sgd.Step(); grd.badLoss(loss, 1, 1) && div == nil {
-			div = &Divergence{T: sgd.T - 1, Epochs: sgd.Epochs(), What: grd.what(loss)}
+		loss := sgd.Step()
+		T++
+		_, samples = sgd.Count()
+		if grd.badLoss(loss, 1, 1) && div == nil {
+			div = &Divergence{T: T - 1, Epochs: sgd.Epochs(), What: grd.what(loss)}
 			continue
 		}
-		if sgd.T >= nextSnap {
+		if T >= nextSnap {
 			record()
-			nextSnap = NextSnapshot(sgd.T, cfg.SnapshotEvery)
+			nextSnap = NextSnapshot(T, cfg.SnapshotEvery)
 		}
 		// The target is checked as the evaluator of a distributed run
 		// checks it: resting evalRest times as long as an evaluation takes.
-		if (cfg.Target > 0 || tol != nil) && sgd.T%8 == 0 && time.Now().After(evalNext) {
+		if (cfg.Target > 0 || tol != nil) && T%8 == 0 && time.Now().After(evalNext) {
 			t0 := time.Now()
 			sgd.Output(out)
 			phi := p.Objective(out)
@@ -138,18 +161,19 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 			if phi < bestPhi || math.IsNaN(bestPhi) {
 				bestPhi = phi
 			}
-			if tol != nil && tol.observe(phi, sgd.Samples) {
+			if tol != nil && tol.observe(phi, samples) {
 				reason = "tol"
 			}
 			if phi <= thresh {
-				target.Reached, target.T, target.WallS, target.Phi = true, sgd.T, time.Since(start).Seconds(), phi
+				target.Reached, target.T, target.WallS, target.Phi = true, T, time.Since(start).Seconds(), phi
 				hitX = append([]float64(nil), out...)
 				reason = "target"
 			}
 		}
 	}
 	trainNs := int64(time.Since(start))
-	if last := snaps[len(snaps)-1]; last.T != sgd.T {
+	finalT, finalSamples := sgd.Count()
+	if last := snaps[len(snaps)-1]; last.T != finalT {
 		record()
 	}
 	rows := make([]TraceRow, 0, len(snaps))
@@ -179,13 +203,17 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 		Mode:    "serial",
 		Problem: ProblemInfo{Loss: cfg.Loss.String(), Reg: cfg.Reg.Kind.String(), Lambda: cfg.Reg.Lambda, Lambda2: cfg.Reg.Lambda2, Bias: cfg.Bias},
 		Step: StepInfo{Policy: sched.Kind.String(), Alpha0: sched.Alpha0, L: L, Sigma: sigma, Tau: sched.Tau, Beta: sched.Beta,
-			Mu: sched.Mu, T0: sched.T0, Tau0: sched.Tau0, Average: avg.Kind.String(), Batch: cfg.Batch},
-		StopReason: reason, Updates: sgd.T, Samples: sgd.Samples, Epochs: sgd.Epochs(),
+			Mu: sched.Mu, T0: sched.T0, Tau0: sched.Tau0, Average: avg.Kind.String(), Batch: cfg.Batch,
+			Method: cfg.Method.String()},
+		StopReason: reason, Updates: finalT, Samples: finalSamples, Epochs: float64(finalSamples) / float64(f.n),
 		TrainS: float64(trainNs) / 1e9, WallS: time.Since(wallStart).Seconds(),
 		Outputs: map[string]string{},
 	}
 	if sum.TrainS > 0 {
-		sum.UpdatesPerSec = float64(sgd.T) / sum.TrainS
+		sum.UpdatesPerSec = float64(finalT) / sum.TrainS
+	}
+	if cfg.Method == solver.MethodSVRG {
+		sum.Step.Metric = plan.metricName()
 	}
 	if f.labelMap != nil {
 		sum.Data.LabelMap = []float64{f.labelMap.Neg, f.labelMap.Pos}

@@ -347,7 +347,7 @@ func workerServe(ctx context.Context, c *comm.Comm, cfg *Config, s *shard, contr
 	hdr := make([]float64, 2)
 	vec := make([]float64, 2*d)
 	rows := make([]float64, s.a.Rows)
-	out := make([]float64, d+1)
+	out := make([]float64, 2*d+1)
 	for {
 		if err := c.Bcast(ctx, 0, hdr); err != nil {
 			return err
@@ -387,6 +387,12 @@ func workerServe(ctx context.Context, c *comm.Comm, cfg *Config, s *shard, contr
 				shardGradSums(cfg.Loss, s, v[:d], res)
 			} else {
 				clear(res)
+			}
+		case estColumns:
+			res = out[:2*s.a.Cols]
+			clear(res)
+			if contribute {
+				columnSums(s, res)
 			}
 		case estEval:
 			res = out[:2]

@@ -29,7 +29,7 @@ var commit = ""
 // trainFlags are the flags of a training run, shared by `train` (the
 // launcher) and `rank` (one process of the run).
 func trainFlags() []cli.Flag {
-	flags := append(problemFlags(), stepFlags()...)
+	flags := append(append(problemFlags(), stepFlags()...), methodFlags()...)
 	for _, f := range flags {
 		if b, ok := f.(*cli.IntFlag); ok && b.Name == "batch" {
 			b.Value = 64
@@ -128,6 +128,9 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 		}
 	}
 	if cfg.Step, err = stepSpecFrom(c); err != nil {
+		return nil, err
+	}
+	if err := methodFrom(c, cfg); err != nil {
 		return nil, err
 	}
 	cfg.Seed = c.Uint64("seed")

@@ -1,0 +1,348 @@
+package ranks
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// VRConfig makes the master run solver.MethodSVRG: workers send
+// variance-reduced differences g_B(x) - g_B(x~) tagged with the snapshot x~
+// they used, and the master adds the full gradient mu~ = grad f(x~), which
+// it alone keeps (solver.VRStep: Dense on every coordinate, or Sparse on
+// the batch's support with inverse-frequency weights).
+//
+// The refresh. Every cycle of Every updates the master copies x into a
+// pending snapshot x~' and attaches it (a ReplySnapshot) to the next reply
+// to each worker; that worker answers with its shard's full gradient at x~'
+// (a GradFull message) instead of a mini-batch gradient, and the master sums
+// them, weighted by FullShare. Meanwhile the other workers go on with the
+// previous snapshot: the refresh stops nobody but the worker computing its
+// part. When the last part arrives, mu~' is complete and phi(x~') known (the
+// parts carry their losses); solver.VRRate accepts it — every worker is
+// sent a ReplyActivate and switches to x~' — or rejects it: x goes back to
+// the previous snapshot and the step is halved. The first snapshot (x0) is
+// the exception: no update is applied before it is complete.
+//
+// Gradients tagged with the snapshot before the active one (still in flight
+// when the activation went out) use that snapshot's mu~, kept as muPrev; a
+// worker's full gradient for the next refresh is sent only after it has
+// read the activation (the links are FIFO), so no older tag can arrive.
+//
+// Memory at the master: x, x~' (pending), mu~, mu~ of the previous
+// snapshot, the sum being built, and the last accepted snapshot (VRRate):
+// 6d floats, plus the metric and weights (2d). A worker keeps x, its active
+// and pending snapshots (3d).
+type VRConfig struct {
+	Alpha   float64   // the starting (constant) step, in the metric
+	Metric  []float64 // the diagonal metric c (nil: Euclidean)
+	Sparse  bool      // solver.VRStep.Sparse on the support of each difference
+	Weights []float64 // its support weights (len d)
+	Every   int64     // updates per cycle (>= 1)
+	Adapt   bool      // solver.VRRate adapts the step at each snapshot
+	// FullShare[w] (len Workers+1, index 0 unused) weights worker w's shard
+	// full gradient (a mean over its rows) in mu~: its fraction of the rows,
+	// or 1/P when every worker holds all the data.
+	FullShare []float64
+}
+
+func (c *VRConfig) validate(workers, d int, reg solver.Reg) error {
+	switch {
+	case !(c.Alpha > 0):
+		return fmt.Errorf("ranks: svrg step %v, want > 0", c.Alpha)
+	case c.Every < 1:
+		return fmt.Errorf("ranks: svrg cycle of %d updates, want >= 1", c.Every)
+	case len(c.FullShare) != workers+1:
+		return fmt.Errorf("ranks: %d full-gradient shares for %d workers", len(c.FullShare)-1, workers)
+	case c.Metric != nil && len(c.Metric) != d:
+		return fmt.Errorf("ranks: metric of length %d, dimension %d", len(c.Metric), d)
+	case c.Sparse && (len(c.Weights) != d || !reg.Separable()):
+		return errors.New("ranks: the sparse svrg step needs support weights and a separable regularizer")
+	}
+	return nil
+}
+
+// GradKind says what a gradient message carries.
+type GradKind uint8
+
+const (
+	// GradBatch is a mini-batch gradient (with svrg: the difference
+	// g_B(x) - g_B(x~) at the snapshot Grad.Snap, or a plain gradient with
+	// Snap = -1 before any snapshot is active).
+	GradBatch GradKind = iota
+	// GradFull is a worker's share of a refresh: the mean gradient and
+	// loss over its whole shard at the snapshot Grad.Snap.
+	GradFull
+)
+
+type masterVR struct {
+	cfg     VRConfig
+	step    solver.VRStep // Mu: the active snapshot's full gradient
+	plain   solver.VRStep // Mu = 0: plain gradients (Snap -1)
+	muPrev  []float64
+	active  int64 // id of the active snapshot, -1 none
+	prev    int64 // id of the one before, -1 none
+	pending int64 // id being refreshed, -1 none
+	xSnap   []float64
+	sum     []float64
+	loss    float64
+	left    int    // parts still missing
+	asked   []int8 // by worker: 0, the pending snapshot was sent to it (1), it answered (2)
+	waiting bool   // the first snapshot: replies are held until it is complete
+	next    int64  // update count at which the next refresh starts
+	rate    *solver.VRRate
+	alpha   float64
+	reverts int64
+	ids     int64 // the last snapshot id given out
+	// rejectT is the version of the last early rejection: differences
+	// computed before it (at the rejected iterates) are dropped.
+	rejectT int64
+	// shareSum is the FullShare of the workers a refresh asks (the others
+	// left): mu~ is their sum divided by it.
+	shareSum float64
+}
+
+func newMasterVR(c VRConfig, workers int, x0 []float64, reg solver.Reg) *masterVR {
+	d := len(x0)
+	v := &masterVR{cfg: c, active: -1, prev: -1, pending: -1, ids: -1, alpha: c.Alpha,
+		muPrev: make([]float64, d), xSnap: make([]float64, d), sum: make([]float64, d), asked: make([]int8, workers+1)}
+	v.step = solver.VRStep{Reg: reg, C: c.Metric, Mu: make([]float64, d)}
+	v.plain = solver.VRStep{Reg: reg, C: c.Metric, Mu: make([]float64, d)}
+	if c.Sparse {
+		v.step.W = c.Weights
+	}
+	if c.Adapt {
+		v.rate = solver.NewVRRate(c.Alpha)
+	}
+	return v
+}
+
+// VRAlpha is the svrg step in use (0 for sgd).
+func (m *Master) VRAlpha() float64 {
+	if m.vr == nil {
+		return 0
+	}
+	return m.vr.alpha
+}
+
+// VRSnapshots returns the number of snapshots made active and rejected.
+func (m *Master) VRSnapshots() (active, rejected int64) {
+	if m.vr == nil {
+		return 0, 0
+	}
+	return m.vr.active + 1, m.vr.reverts
+}
+
+// startRefresh makes x the pending snapshot; each worker is sent it with
+// its next reply.
+func (m *Master) startRefresh() {
+	v := m.vr
+	v.ids++
+	v.pending = v.ids
+	copy(v.xSnap, m.x)
+	clear(v.sum)
+	v.loss, v.left, v.shareSum = 0, 0, 0
+	for w := 1; w <= m.cfg.Workers; w++ {
+		if !m.workers[w].gone {
+			v.left++
+			v.shareSum += v.cfg.FullShare[w]
+		}
+	}
+	clear(v.asked)
+}
+
+// vrLost is called when worker w left or had its refresh part refused: a
+// refresh still missing w's part is cancelled and a new one, over the
+// workers left, starts with the next update (before the first snapshot the
+// others go on with plain gradients meanwhile).
+func (m *Master) vrLost(w int) {
+	v := m.vr
+	if v == nil || v.pending < 0 || v.asked[w] == 2 {
+		return
+	}
+	v.pending = -1
+	v.next = m.t
+	v.waiting = false
+}
+
+// askSnapshot prepends the pending snapshot to a reply to worker w.
+func (m *Master) askSnapshot(w int) {
+	v := m.vr
+	if v == nil || v.pending < 0 || v.asked[w] != 0 {
+		return
+	}
+	v.asked[w] = 1
+	m.ready.Replies = append(m.ready.Replies, Reply{Worker: w, Kind: ReplySnapshot, T: v.pending, Dense: v.xSnap})
+}
+
+// stepFull adds worker g.Worker's part of the pending refresh.
+func (m *Master) stepFull(g *Grad) error {
+	v := m.vr
+	if v != nil && g.Snap >= 0 && g.Snap <= v.ids && g.Snap != v.pending {
+		// A part of a refresh cancelled by an early rejection: only the
+		// reply is owed.
+		m.samples += int64(g.Rows)
+		m.withhold(g.Worker)
+		m.release()
+		return nil
+	}
+	if v == nil || g.Snap != v.pending || v.pending < 0 || v.asked[g.Worker] != 1 {
+		return fmt.Errorf("ranks: worker %d sent a full gradient for snapshot %d, which was not asked of it", g.Worker, g.Snap)
+	}
+	v.asked[g.Worker] = 2
+	share := v.cfg.FullShare[g.Worker]
+	if g.Dense != nil {
+		for j, x := range g.Dense {
+			v.sum[j] += share * x
+		}
+	} else {
+		for k, j := range g.Idx {
+			v.sum[j] += share * g.Val[k]
+		}
+	}
+	v.loss += share * g.Loss
+	m.samples += int64(g.Rows)
+	v.left--
+	m.withhold(g.Worker)
+	if v.left == 0 {
+		m.completeRefresh()
+	}
+	if !m.done {
+		m.release()
+	}
+	return nil
+}
+
+// completeRefresh accepts or rejects the completed snapshot.
+func (m *Master) completeRefresh() {
+	v := m.vr
+	id := v.pending
+	v.pending = -1
+	v.next = m.t + v.cfg.Every
+	if v.rate != nil {
+		if v.shareSum > 0 && v.shareSum != 1 {
+			for j := range v.sum {
+				v.sum[j] /= v.shareSum
+			}
+			v.loss /= v.shareSum
+			v.shareSum = 1
+		}
+		alpha, revert := v.rate.Snapshot(v.xSnap, v.sum, v.loss+m.cfg.Reg.Value(v.xSnap))
+		v.alpha = alpha
+		if revert && v.active >= 0 {
+			// Back to the active snapshot (VRRate's previous one), whose
+			// mu~ is still v.step.Mu; the workers never switched.
+			copy(m.x, v.rate.PrevX)
+			v.reverts++
+			m.forgetReplicas()
+			v.waiting = false
+			// The jump back is an update of its own: versions name
+			// iterates.
+			m.avg.Add(m.x)
+			m.afterUpdate()
+			return
+		}
+	}
+	copy(v.muPrev, v.step.Mu)
+	copy(v.step.Mu, v.sum)
+	if v.shareSum > 0 && v.shareSum != 1 {
+		for j := range v.step.Mu {
+			v.step.Mu[j] /= v.shareSum
+		}
+	}
+	v.prev, v.active = v.active, id
+	v.waiting = false
+	for w := 1; w <= m.cfg.Workers; w++ {
+		m.ready.Replies = append(m.ready.Replies, Reply{Worker: w, Kind: ReplyActivate, T: id})
+	}
+}
+
+// forgetReplicas makes the next reply to every worker a full one (x was
+// replaced, the support log no longer describes the change).
+func (m *Master) forgetReplicas() {
+	for w := range m.workers {
+		m.workers[w].holds = -1
+	}
+	m.logStart, m.logIdx = m.logStart[:0], m.logIdx[:0]
+	m.logStart = nil
+}
+
+// applyVR is the svrg update with a mini-batch message.
+func (m *Master) applyVR(g *Grad, w float64) error {
+	v := m.vr
+	var st *solver.VRStep
+	switch g.Snap {
+	case v.active:
+		st = &v.step
+		if v.active < 0 {
+			st = &v.plain
+		}
+	case v.prev:
+		// In flight when the activation went out: the previous mu~.
+		st = &solver.VRStep{Reg: v.step.Reg, C: v.step.C, W: v.step.W, Mu: v.muPrev}
+	case -1:
+		st = &v.plain
+	default:
+		return fmt.Errorf("ranks: worker %d sent a difference at snapshot %d; active are %d and %d", g.Worker, g.Snap, v.active, v.prev)
+	}
+	if g.Dense != nil {
+		// A dense message's support is every coordinate: the dense step
+		// (support weights 1) is the sparse one's own special case.
+		st.Dense(m.x, g.Dense, v.alpha, w)
+		m.logSupport(m.all)
+	} else {
+		if v.cfg.Sparse {
+			st.Sparse(m.x, g.Idx, g.Val, v.alpha, w)
+		} else {
+			m.scratchDense(g.Idx, g.Val)
+			st.Dense(m.x, m.gbuf, v.alpha, w)
+			clear(m.gbuf)
+		}
+		m.logSupport(g.Idx)
+	}
+	m.avg.Add(m.x)
+	return nil
+}
+
+// scratchDense scatters a sparse vector into the zero gbuf.
+func (m *Master) scratchDense(idx []int32, val []float64) {
+	for k, j := range idx {
+		m.gbuf[j] = val[k]
+	}
+}
+
+// vrDue starts a refresh when a cycle is over.
+func (m *Master) vrDue() {
+	if v := m.vr; v != nil && v.pending < 0 && m.t >= v.next {
+		m.startRefresh()
+	}
+}
+
+// vrDrop reports whether a difference is dropped: it was computed at an
+// iterate an early rejection threw away, or its loss shows that the step is
+// too large, which rejects the cycle under way at once (x goes back to the
+// active snapshot, the step is halved, a pending refresh is cancelled and a
+// new cycle starts). The worker gets its reply either way.
+func (m *Master) vrDrop(g *Grad) bool {
+	v := m.vr
+	if v == nil || v.rate == nil || v.active < 0 {
+		return false
+	}
+	if g.TRead < v.rejectT {
+		return true
+	}
+	if !v.rate.Exploded(g.Loss) {
+		return false
+	}
+	v.alpha = v.rate.Reject()
+	v.reverts++
+	copy(m.x, v.rate.PrevX)
+	m.forgetReplicas()
+	v.pending = -1
+	m.avg.Add(m.x)
+	m.afterUpdate() // the jump back is an update: versions name iterates
+	v.rejectT = m.t
+	v.next = m.t + v.cfg.Every
+	return true
+}

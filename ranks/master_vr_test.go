@@ -1,0 +1,195 @@
+package ranks
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// csrOf converts a dense matrix to CSR.
+func csrOf(a *kernels.Dense, lo, hi int) *kernels.CSR {
+	c := &kernels.CSR{Rows: hi - lo, Cols: a.Cols, Indptr: []int64{0}}
+	for i := lo; i < hi; i++ {
+		for j, v := range a.Row(i) {
+			if v != 0 {
+				c.Indices = append(c.Indices, int32(j))
+				c.Data = append(c.Data, v)
+			}
+		}
+		c.Indptr = append(c.Indptr, int64(len(c.Indices)))
+	}
+	return c
+}
+
+// TestMasterSVRGOverRandomNetwork runs the svrg master with workers that
+// use the real worker code (gradComputer, workerVR) on shards of a lasso
+// problem, over an in-memory network delivering in random order: every
+// worker copy matches the master's x at its version, the refreshes
+// complete while the others keep updating, no update happens before the
+// first snapshot is complete, and x converges linearly to the optimum of
+// the reference solver (to 1e-9 relative in phi) with the dense and the
+// sparse step, with and without the metric.
+func TestMasterSVRGOverRandomNetwork(t *testing.T) {
+	const n, d, b, P = 240, 40, 8, 3
+	plain := newLS(n, d, 7, 3)
+	// The same with columns of very different scales, for the metric.
+	scaled := newLS(n, d, 7, 3)
+	for i := 0; i < n; i++ {
+		row := scaled.a.Row(i)
+		for j := range row {
+			row[j] *= math.Pow(10, float64(j%4)-1)
+		}
+	}
+	for _, reg := range []solver.Reg{{Kind: solver.RegL1, Lambda: 0.05}, {Kind: solver.RegL2, Lambda: 0.01}} {
+		for _, sparse := range []bool{false, true} {
+			for _, metric := range []bool{false, true} {
+				name := fmt.Sprintf("%s/sparse=%v/metric=%v", reg.Kind, sparse, metric)
+				t.Run(name, func(t *testing.T) {
+					p := plain
+					if metric {
+						p = scaled
+					}
+					full, err := solver.NewProblem(kernels.Matrix{Dense: p.a}, p.y, kernels.Squared, reg, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ref := solver.Reference(full, solver.RefOptions{Tol: 1e-11})
+					st := full.Columns()
+					var c []float64
+					if metric {
+						c = st.Metric(1)
+					}
+					L := full.EstimateLMetric(c, 200, 1)
+					vc := &VRConfig{Alpha: 1 / (2 * L), Metric: c, Sparse: sparse, Every: n / b, Adapt: true, FullShare: make([]float64, P+1)}
+					if sparse {
+						vc.Weights = st.SupportWeights(b)
+					}
+					shards := make([]*shard, P+1)
+					for w := 1; w <= P; w++ {
+						lo, hi := (w-1)*n/P, w*n/P
+						shards[w] = &shard{a: csrOf(p.a, lo, hi), y: p.y[lo:hi], d: d, n: n}
+						vc.FullShare[w] = float64(hi-lo) / n
+					}
+					runVRNet(t, p, shards, full, reg, vc, ref.Phi, uint64(len(name)), ModeAsync)
+					if !sparse && !metric {
+						runVRNet(t, p, shards, full, reg, vc, ref.Phi, 5, ModeBounded)
+					}
+				})
+			}
+		}
+	}
+}
+
+func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem, reg solver.Reg, vc *VRConfig, phiStar float64, seed uint64, mode Mode) {
+	const b, iters = 8, 6000
+	P, d := len(shards)-1, p.a.Cols
+	m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: reg,
+		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: vc.Alpha}, Average: solver.Averager{Kind: solver.AvgLast},
+		Mode: mode, MaxDelay: 2, Iters: iters, VR: vc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type worker struct {
+		model   *Replica
+		sampler *Sampler
+		gc      *gradComputer
+		vr      *workerVR
+		inbox   []Reply
+	}
+	ws := make([]*worker, P+1)
+	for w := 1; w <= P; w++ {
+		cfg := &Config{Loss: kernels.Squared}
+		ws[w] = &worker{model: NewReplica(d), sampler: NewSampler(shards[w].a.Rows, uint64(w)), gc: newGradComputer(cfg, shards[w]),
+			vr: newWorkerVR(d, shards[w].a.Rows)}
+	}
+	rng := rand.New(rand.NewPCG(seed, 3))
+	xAt := map[int64][]float64{}
+	snap := func() {
+		x := make([]float64, d)
+		m.Iterate(x)
+		xAt[m.T()] = x
+	}
+	deliver := func(rd Ready) {
+		for _, r := range rd.Replies {
+			if r.Kind != ReplyStop {
+				ws[r.Worker].inbox = append(ws[r.Worker].inbox, copyReply(r))
+			}
+		}
+	}
+	snap()
+	deliver(m.Start())
+	var inflight []*Grad
+	fullsDone := 0
+	for steps := 0; !m.Done(); steps++ {
+		if steps > 200000 {
+			t.Fatalf("no progress at t=%d", m.T())
+		}
+		var ready []int
+		for w := 1; w <= P; w++ {
+			if len(ws[w].inbox) > 0 {
+				ready = append(ready, w)
+			}
+		}
+		if len(ready) == 0 && len(inflight) == 0 {
+			t.Fatalf("deadlock at t=%d", m.T())
+		}
+		if len(ready) > 0 && (len(inflight) == 0 || rng.IntN(2) == 0) {
+			id := ready[rng.IntN(len(ready))]
+			w := ws[id]
+			r := w.inbox[0]
+			w.inbox = w.inbox[1:]
+			if ctl, err := w.vr.control(&r); err != nil {
+				t.Fatal(err)
+			} else if ctl {
+				continue
+			}
+			if err := w.model.Apply(&r); err != nil {
+				t.Fatal(err)
+			}
+			want := xAt[r.T]
+			for j := range want {
+				if math.Abs(w.model.X[j]-want[j]) > 1e-12*(1+math.Abs(want[j])) {
+					t.Fatalf("worker %d copy of x_%d differs at %d", id, r.T, j)
+				}
+			}
+			g := &Grad{Worker: id, TRead: w.model.T, Snap: -1}
+			w.vr.compute(w.gc, w.sampler.Next(b), w.model.X, g)
+			g.Dense, g.Idx, g.Val = slices.Clone(g.Dense), slices.Clone(g.Idx), slices.Clone(g.Val)
+			inflight = append(inflight, g)
+			continue
+		}
+		k := rng.IntN(len(inflight))
+		g := inflight[k]
+		inflight = slices.Delete(inflight, k, k+1)
+		if g.Kind == GradFull {
+			fullsDone++
+			if fullsDone <= P && m.T() != 0 {
+				t.Fatalf("update %d applied before the first snapshot was complete", m.T())
+			}
+		}
+		rd, err := m.Step(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap()
+		deliver(rd)
+	}
+	x := make([]float64, d)
+	m.Output(x)
+	phi := full.Objective(x)
+	active, rejected := m.VRSnapshots()
+	if rel := (phi - phiStar) / phiStar; !(rel <= 1e-9) {
+		t.Errorf("phi %.15g, phi* %.15g: rel. subopt %.3g after %d updates (%d snapshots, %d rejected, step %.3g)", phi, phiStar, rel, iters, active, rejected, m.VRAlpha())
+	}
+	if st := m.Stats(); mode == ModeBounded && st.DelayMax > 2 {
+		t.Errorf("bounded: max delay %d > 2", st.DelayMax)
+	}
+	if want := int64(iters / vc.Every / 2); active < want {
+		t.Errorf("%d snapshots in %d updates of cycle %d, want at least %d", active, iters, vc.Every, want)
+	}
+}

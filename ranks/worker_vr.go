@@ -1,0 +1,104 @@
+package ranks
+
+import (
+	"fmt"
+	"slices"
+)
+
+// workerVR is a worker's side of solver.MethodSVRG (see VRConfig): the
+// active snapshot its differences use and the pending one it was asked
+// for, and the buffers of the difference. It is generic over the worker's
+// gradient function (gradComputer.compute): a difference is two calls on
+// the same rows.
+type workerVR struct {
+	activeID, pendingID int64
+	active, pending     []float64
+	needFull            bool // the next message answers the pending snapshot
+	all                 []int
+	dA                  []float64
+	iA                  []int32
+	vA                  []float64
+}
+
+func newWorkerVR(d, rows int) *workerVR {
+	v := &workerVR{activeID: -1, pendingID: -1, active: make([]float64, d), pending: make([]float64, d), dA: make([]float64, d)}
+	v.all = make([]int, rows)
+	for i := range v.all {
+		v.all[i] = i
+	}
+	return v
+}
+
+// control handles a snapshot or activation reply; it reports whether r was one.
+func (v *workerVR) control(r *Reply) (bool, error) {
+	switch r.Kind {
+	case ReplySnapshot:
+		copy(v.pending, r.Dense)
+		v.pendingID, v.needFull = r.T, true
+		return true, nil
+	case ReplyActivate:
+		if r.T != v.pendingID {
+			return true, fmt.Errorf("ranks: activation of snapshot %d, but the pending one is %d", r.T, v.pendingID)
+		}
+		v.active, v.pending = v.pending, v.active
+		v.activeID, v.pendingID = r.T, -1
+		return true, nil
+	}
+	return false, nil
+}
+
+// compute fills out with the worker's next message at x: the shard's full
+// gradient at the pending snapshot when one was asked for, else the
+// difference at the active snapshot over rows (a plain gradient before any).
+func (v *workerVR) compute(gc *gradComputer, rows []int, x []float64, out *Grad) {
+	if v.needFull {
+		v.needFull = false
+		gc.compute(v.all, v.pending, out)
+		out.Kind, out.Snap = GradFull, v.pendingID
+		return
+	}
+	gc.compute(rows, x, out)
+	out.Kind, out.Snap = GradBatch, v.activeID
+	if v.activeID < 0 {
+		return
+	}
+	loss := out.Loss
+	denseA := out.Dense != nil
+	if denseA {
+		copy(v.dA, out.Dense)
+	} else {
+		v.iA = append(v.iA[:0], out.Idx...)
+		v.vA = append(v.vA[:0], out.Val...)
+	}
+	gc.compute(rows, v.active, out)
+	switch {
+	case denseA && out.Dense != nil:
+		for j, g := range out.Dense {
+			v.dA[j] -= g
+		}
+		out.Dense = v.dA
+	case !denseA && out.Dense == nil && slices.Equal(v.iA, out.Idx):
+		for k, g := range out.Val {
+			v.vA[k] -= g
+		}
+		out.Idx, out.Val = v.iA, v.vA
+	default:
+		if !denseA {
+			clear(v.dA)
+			for k, j := range v.iA {
+				v.dA[j] = v.vA[k]
+			}
+		}
+		if out.Dense != nil {
+			for j, g := range out.Dense {
+				v.dA[j] -= g
+			}
+		} else {
+			for k, j := range out.Idx {
+				v.dA[j] -= out.Val[k]
+			}
+		}
+		out.Dense, out.Idx, out.Val = v.dA, nil, nil
+	}
+	out.Loss = loss
+}

@@ -1,0 +1,377 @@
+package solver
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// Method is the training algorithm.
+type Method uint8
+
+const (
+	// MethodSGD is the paper's asynchronous (or serial) proximal SGD: each
+	// update is a step along one mini-batch gradient.
+	MethodSGD Method = iota
+	// MethodSVRG adds the variance reduction of ProxSVRG (Xiao and Zhang
+	// 2014): each update steps along g_B(x) - g_B(x~) + mu~, where x~ is a
+	// snapshot taken every epoch-equivalent of updates and mu~ = grad f(x~)
+	// its full gradient (see VRStep).
+	MethodSVRG
+	numMethods
+)
+
+var methodNames = [numMethods]string{"sgd", "svrg"}
+
+// MethodNames lists the accepted method names.
+func MethodNames() []string { return methodNames[:] }
+
+// ParseMethod maps "sgd" or "svrg" to a Method.
+func ParseMethod(s string) (Method, error) { return parseName[Method](methodNames[:], "method", s) }
+
+func (m Method) String() string { return nameOf(methodNames[:], "Method", m) }
+
+// VRStepDiv is the default constant step of MethodSVRG in units of 1/L
+// (L in the metric): alpha = 1/(VRStepDiv L). Xiao and Zhang's guarantee
+// needs alpha < 1/(4 L_Q) with L_Q the largest Lipschitz constant of a
+// component; measured on the testdata, 1/(2L) with the full-data L is
+// stable with up to 4 workers and twice as fast as 1/(4L).
+const VRStepDiv = 1
+
+// VRStep is the variance-reduced proximal step, shared by the master and the
+// serial solver. With diff = g_B(x) - g_B(x~) (the worker's mini-batch
+// gradient at x minus the same batch's at the snapshot x~), Mu = grad f(x~)
+// and the metric C (nil: Euclidean),
+//
+//	Dense:  x_j <- prox_{(alpha/c_j) psi}(x_j - (alpha/c_j)(s diff_j + mu_j))   for every j
+//	Sparse: x_j <- prox_{(alpha w_j/c_j) psi}(x_j - (alpha/c_j)(s diff_j + w_j mu_j))  for j in supp(diff)
+//
+// Dense is ProxSVRG's step (O(d)). Sparse is the sparse variant of ProxASAGA
+// (Pedregosa, Leblond and Lacoste-Julien 2017): the dense mu and Psi are
+// applied only on the batch's support, reweighted by w_j = 1/P(j in the
+// support) (ColumnStats.SupportWeights), so that their expectation over the
+// batch is mu and Psi again; it costs O(nnz(diff)). Both have the minimizers
+// of phi as fixed points for any positive c and w (at x = x~ = x*, diff = 0
+// and -mu in dPsi(x*)). Sparse needs a separable Psi; Dense takes the
+// Euclidean Step of the others. Not safe for concurrent use (Dense of a
+// non-separable Psi uses a scratch vector).
+type VRStep struct {
+	Reg Reg
+	C   []float64 // the metric (nil: c_j = 1)
+	W   []float64 // Sparse: the support weights (nil: 1)
+	Mu  []float64 // the full gradient at the snapshot (len d)
+	buf []float64
+}
+
+// Dense applies the dense step with the gradient difference diff (len d)
+// scaled by s.
+func (v *VRStep) Dense(x, diff []float64, alpha, s float64) {
+	if len(diff) != len(x) || len(v.Mu) != len(x) {
+		panic("solver: VRStep.Dense length mismatch")
+	}
+	mu := v.Mu[:len(x)]
+	diff = diff[:len(x)]
+	if !v.Reg.Separable() {
+		if v.buf == nil {
+			v.buf = make([]float64, len(x))
+		}
+		for j := range v.buf {
+			v.buf[j] = s*diff[j] + mu[j]
+		}
+		v.Reg.Step(x, v.buf, alpha)
+		return
+	}
+	if v.C == nil {
+		for j := range x {
+			x[j] = v.Reg.ProxScalar(x[j]-alpha*(s*diff[j]+mu[j]), alpha)
+		}
+		return
+	}
+	c := v.C[:len(x)]
+	for j := range x {
+		a := alpha / c[j]
+		x[j] = v.Reg.ProxScalar(x[j]-a*(s*diff[j]+mu[j]), a)
+	}
+}
+
+// Sparse applies the sparse step on the support idx (strictly increasing)
+// of the difference val scaled by s. The regularizer must be separable.
+func (v *VRStep) Sparse(x []float64, idx []int32, val []float64, alpha, s float64) {
+	if len(idx) != len(val) {
+		panic("solver: VRStep.Sparse len(idx) != len(val)")
+	}
+	val = val[:len(idx)]
+	for k, j := range idx {
+		a, w := alpha, 1.0
+		if v.C != nil {
+			a /= v.C[j]
+		}
+		if v.W != nil {
+			w = v.W[j]
+		}
+		x[j] = v.Reg.ProxScalar(x[j]-a*(s*val[k]+w*v.Mu[j]), a*w)
+	}
+}
+
+// SVRGConfig configures serial variance-reduced proximal SGD.
+type SVRGConfig struct {
+	Batch  int       // b >= 1
+	Alpha  float64   // the constant step (> 0)
+	Metric []float64 // the diagonal metric c (nil: Euclidean)
+	// Every is the number of updates between snapshots (0: ceil(n/b), one
+	// epoch of mini-batches).
+	Every int64
+	// Sparse uses VRStep.Sparse with Weights (separable regularizers only).
+	Sparse  bool
+	Weights []float64
+	Seed    uint64
+	// Adapt adapts the step at every snapshot (VRRate).
+	Adapt bool
+}
+
+// SVRG is serial ProxSVRG (with the diagonal metric and the sparse step of
+// VRStep), the P = 1 run of MethodSVRG: every Every updates the snapshot x~
+// = x and mu~ = grad f(x~) (one pass over the data, counted in Samples);
+// each update samples a mini-batch as SGD does (a fresh permutation per
+// epoch) and applies VRStep with diff = g_B(x) - g_B(x~). The output is the
+// last iterate. Not safe for concurrent use.
+type SVRG struct {
+	p       *Problem
+	cfg     SVRGConfig
+	X       []float64 // the current iterate
+	Snap    []float64 // x~
+	T       int64     // updates applied
+	Samples int64     // rows whose gradient was computed (mini-batches and full passes)
+	Snaps   int64     // snapshots taken
+	Reverts int64     // snapshots rejected by the step adaptation
+
+	step     VRStep
+	pcg      *rand.PCG
+	perm     []int
+	pos      int
+	g1, g2   []float64
+	mark     []bool
+	idx      []int32
+	val      []float64
+	every    int64
+	nextSnap int64
+	rate     *VRRate
+	alpha    float64
+}
+
+// NewSVRG starts SVRG on p from x0 (copied; nil means Reg.Init).
+func NewSVRG(p *Problem, cfg SVRGConfig, x0 []float64) (*SVRG, error) {
+	n, d := p.Dims()
+	switch {
+	case cfg.Batch < 1:
+		return nil, fmt.Errorf("solver: batch size must be >= 1, got %d", cfg.Batch)
+	case !(cfg.Alpha > 0) || math.IsInf(cfg.Alpha, 0):
+		return nil, fmt.Errorf("solver: svrg needs a finite step > 0, got %v", cfg.Alpha)
+	case cfg.Every < 0:
+		return nil, fmt.Errorf("solver: svrg snapshot interval %d < 0", cfg.Every)
+	case cfg.Sparse && !p.Reg.Separable():
+		return nil, fmt.Errorf("solver: the sparse svrg step needs a separable regularizer, not %s", p.Reg.Kind)
+	}
+	if err := checkMetric(cfg.Metric, d); err != nil {
+		return nil, err
+	}
+	s := &SVRG{p: p, cfg: cfg, X: make([]float64, d), Snap: make([]float64, d),
+		pcg: rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15), perm: make([]int, n),
+		g1: make([]float64, d), g2: make([]float64, d)}
+	s.step = VRStep{Reg: p.Reg, C: cfg.Metric, Mu: make([]float64, d)}
+	if cfg.Sparse {
+		s.step.W = cfg.Weights
+		s.mark = make([]bool, d)
+	}
+	if x0 != nil {
+		if len(x0) != d {
+			return nil, fmt.Errorf("solver: starting point has dimension %d, the problem %d", len(x0), d)
+		}
+		copy(s.X, x0)
+	} else {
+		p.Reg.Init(s.X)
+	}
+	s.alpha = cfg.Alpha
+	if cfg.Adapt {
+		s.rate = NewVRRate(cfg.Alpha)
+	}
+	s.every = cfg.Every
+	if s.every == 0 {
+		s.every = int64((n + cfg.Batch - 1) / cfg.Batch)
+	}
+	shuffle(s.pcg, s.perm)
+	return s, nil
+}
+
+// snapshot sets x~ = x and mu~ = grad f(x~); it returns f(x~).
+func (s *SVRG) snapshot() float64 {
+	copy(s.Snap, s.X)
+	f := s.p.Smooth(s.Snap, s.step.Mu)
+	n, _ := s.p.Dims()
+	s.Samples += int64(n)
+	s.Snaps++
+	s.nextSnap = s.T + s.every
+	if s.rate != nil {
+		var revert bool
+		s.alpha, revert = s.rate.Snapshot(s.Snap, s.step.Mu, f+s.p.Reg.Value(s.Snap))
+		if revert {
+			copy(s.X, s.rate.PrevX)
+			copy(s.Snap, s.rate.PrevX)
+			copy(s.step.Mu, s.rate.PrevMu)
+			s.Reverts++
+		}
+	}
+	return f
+}
+
+// Step applies one update (taking a snapshot first when one is due) and
+// returns the mini-batch loss at x.
+func (s *SVRG) Step() float64 {
+	if s.T == s.nextSnap {
+		s.snapshot()
+	}
+	if s.pos >= len(s.perm) {
+		shuffle(s.pcg, s.perm)
+		s.pos = 0
+	}
+	end := min(s.pos+s.cfg.Batch, len(s.perm))
+	rows := s.perm[s.pos:end]
+	s.pos = end
+	loss := s.p.GradBatch(rows, s.X, s.g1)
+	if s.rate != nil && s.rate.Exploded(loss) {
+		// The step is too large: back to the snapshot, a smaller step,
+		// a new cycle.
+		s.alpha = s.rate.Reject()
+		copy(s.X, s.Snap)
+		s.Reverts++
+		s.nextSnap = s.T + s.every
+		s.Samples += int64(len(rows))
+		s.T++
+		return s.rate.PrevPhi
+	}
+	s.p.GradBatch(rows, s.Snap, s.g2)
+	s.Samples += int64(len(rows))
+	s.T++
+	if !s.cfg.Sparse {
+		for j := range s.g1 {
+			s.g1[j] -= s.g2[j]
+		}
+		s.step.Dense(s.X, s.g1, s.alpha, 1)
+		return loss
+	}
+	s.idx, s.val = s.idx[:0], s.val[:0]
+	s.idx = appendSupport(s.p, rows, s.mark, s.idx)
+	for _, j := range s.idx {
+		s.val = append(s.val, s.g1[j]-s.g2[j])
+	}
+	s.step.Sparse(s.X, s.idx, s.val, s.alpha, 1)
+	return loss
+}
+
+// appendSupport appends the sorted union of the rows' column indices to idx
+// (mark is a scratch of len d, left all false).
+func appendSupport(p *Problem, rows []int, mark []bool, idx []int32) []int32 {
+	start := len(idx)
+	if p.A.CSR == nil {
+		for j := range mark {
+			idx = append(idx, int32(j))
+		}
+		return idx
+	}
+	for _, i := range rows {
+		ri, _ := p.A.CSR.Row(i)
+		for _, j := range ri {
+			if !mark[j] {
+				mark[j] = true
+				idx = append(idx, j)
+			}
+		}
+	}
+	for _, j := range idx[start:] {
+		mark[j] = false
+	}
+	slices.Sort(idx[start:])
+	return idx
+}
+
+// Epochs is the number of passes over the data so far, full-gradient
+// passes included (Samples / n).
+func (s *SVRG) Epochs() float64 { return float64(s.Samples) / float64(len(s.perm)) }
+
+// Alpha is the step in use.
+func (s *SVRG) Alpha() float64 { return s.alpha }
+
+// Output writes the run's output, the last iterate, into dst.
+func (s *SVRG) Output(dst []float64) { copy(dst, s.X) }
+
+// VRRate adapts the constant step of MethodSVRG between snapshots from
+// the objective at the snapshots, which the refresh computes anyway (the
+// losses come with the full gradient): a step-size search across epochs.
+// While phi(x~) decreases, the step grows by VRGrow per snapshot, up to
+// VRMaxGrowth times the safe start 1/(VRStepDiv L); when phi(x~) rises,
+// the epoch is rejected: the run goes back to the previous snapshot (x,
+// x~ and mu~; see Snapshot's revert), the step is halved and may grow back
+// to VRRetry times the rejected step, no further. Logistic losses are far flatter than their bound 1/4
+// near the optimum, which is what the growth gains; the rejection keeps a
+// step that is too large from doing more than one epoch of harm. Not safe
+// for concurrent use.
+type VRRate struct {
+	Alpha, Max    float64
+	PrevX, PrevMu []float64 // the last accepted snapshot and its full gradient
+	PrevPhi       float64
+	have          bool
+}
+
+// VRRetry is the fraction of a rejected step that VRRate may grow back to.
+const VRRetry = 0.75
+
+// VRGrow is VRRate's growth of the step per accepted snapshot.
+const VRGrow = 1.5
+
+// VRMaxGrowth bounds VRRate's step: at most VRMaxGrowth times its start.
+const VRMaxGrowth = 1 << 20
+
+// VRExplode bounds a mini-batch loss during a cycle: above VRExplode
+// phi(x~) + 1 (phi of the last accepted snapshot) the step is too large
+// and the cycle is rejected at once (Reject), before the loss explodes.
+const VRExplode = 100
+
+// Exploded reports whether a mini-batch loss means the step is too large.
+func (r *VRRate) Exploded(loss float64) bool {
+	return r.have && !(loss <= VRExplode*math.Abs(r.PrevPhi)+1)
+}
+
+// Reject rejects the cycle under way (the caller goes back to PrevX, whose
+// mu~ it still holds): the step is halved and may grow back to VRRetry
+// times the rejected one. It returns the new step.
+func (r *VRRate) Reject() float64 {
+	r.Max = VRRetry * r.Alpha
+	r.Alpha /= 2
+	return r.Alpha
+}
+
+// NewVRRate starts at alpha (the safe step 1/(VRStepDiv L)).
+func NewVRRate(alpha float64) *VRRate {
+	return &VRRate{Alpha: alpha, Max: VRMaxGrowth * alpha}
+}
+
+// Snapshot takes the new snapshot x (len d), its full gradient mu and
+// phi(x), and returns the step to use until the next one. revert says the
+// snapshot is rejected: the caller must go back to PrevX (as x and x~) and
+// PrevMu (as mu~). Accepted snapshots are copied.
+func (r *VRRate) Snapshot(x, mu []float64, phi float64) (alpha float64, revert bool) {
+	if r.have {
+		if !(phi <= r.PrevPhi) {
+			return r.Reject(), true
+		}
+		r.Alpha = min(r.Alpha*VRGrow, r.Max)
+	}
+	if r.PrevX == nil {
+		r.PrevX, r.PrevMu = make([]float64, len(x)), make([]float64, len(x))
+	}
+	copy(r.PrevX, x)
+	copy(r.PrevMu, mu)
+	r.PrevPhi, r.have = phi, true
+	return r.Alpha, false
+}
