@@ -37,6 +37,11 @@ func (m *Master) Adopt(heir, w int) error {
 	case !m.workers[w].gone || m.workers[heir].gone:
 		return fmt.Errorf("ranks: worker %d cannot adopt worker %d's shard", heir, w)
 	}
+	if v := m.vr; v != nil {
+		// The heir's refresh parts now cover both shards.
+		v.cfg.FullShare[heir] += v.cfg.FullShare[w]
+		v.cfg.FullShare[w] = 0
+	}
 	if m.shares == nil {
 		return nil
 	}

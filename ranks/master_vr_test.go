@@ -193,3 +193,69 @@ func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem,
 		t.Errorf("%d snapshots in %d updates of cycle %d, want at least %d", active, iters, vc.Every, want)
 	}
 }
+
+// TestMasterSVRGLeave: a worker that leaves during the first refresh
+// cancels it; the others get their replies, go on with plain gradients,
+// and the next refresh, over the workers left, completes and activates.
+func TestMasterSVRGLeave(t *testing.T) {
+	const d, P = 4, 3
+	vc := &VRConfig{Alpha: 0.1, Every: 2, FullShare: []float64{0, 1.0 / 3, 1.0 / 3, 1.0 / 3}}
+	m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL2, Lambda: 0.1},
+		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}, Average: solver.Averager{Kind: solver.AvgLast}, VR: vc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver := make([]int64, P+1)
+	snapOf := make([]int64, P+1) // the snapshot each worker was asked for, -1 none
+	active := make([]int64, P+1)
+	for w := range snapOf {
+		snapOf[w], active[w] = -1, -1
+	}
+	take := func(rd Ready) (models int) {
+		for _, r := range rd.Replies {
+			switch r.Kind {
+			case ReplySnapshot:
+				snapOf[r.Worker] = r.T
+			case ReplyActivate:
+				active[r.Worker] = r.T
+			case ReplyDense, ReplySparse, ReplyDelta:
+				ver[r.Worker] = r.T
+				models++
+			}
+		}
+		return models
+	}
+	step := func(w int) Ready {
+		g := &Grad{Worker: w, TRead: ver[w], Rows: 10, Loss: 0.5, Dense: []float64{1, -1, 0.5, 0}, Snap: active[w]}
+		if snapOf[w] >= 0 {
+			g.Kind, g.Snap = GradFull, snapOf[w]
+			snapOf[w] = -1
+		}
+		rd, err := m.Step(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rd
+	}
+	take(m.Start())
+	take(step(1)) // worker 1's part; held: the first snapshot is incomplete
+	rd, err := m.Leave(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if take(rd) != 1 {
+		t.Fatalf("after the leave, worker 1's withheld reply was not released: %v", rd.Replies)
+	}
+	if take(step(3)) != 1 {
+		t.Fatal("worker 3's part of the cancelled refresh got no reply")
+	}
+	for k := 0; k < 40 && (active[1] < 0 || active[3] < 0); k++ {
+		take(step(1 + 2*(k%2)))
+	}
+	if active[1] < 0 || active[3] < 0 {
+		t.Fatalf("no snapshot activated after the leave (t=%d)", m.T())
+	}
+	if a, _ := m.VRSnapshots(); a < 1 {
+		t.Fatalf("%d snapshots active", a)
+	}
+}

@@ -53,6 +53,12 @@ func (v *workerVR) control(r *Reply) (bool, error) {
 func (v *workerVR) compute(gc *gradComputer, rows []int, x []float64, out *Grad) {
 	if v.needFull {
 		v.needFull = false
+		if n := gc.s.a.Rows; len(v.all) != n { // an adopted shard grew it
+			v.all = v.all[:0]
+			for i := range n {
+				v.all = append(v.all, i)
+			}
+		}
 		gc.compute(v.all, v.pending, out)
 		out.Kind, out.Snap = GradFull, v.pendingID
 		return
