@@ -66,6 +66,11 @@ type Spec struct {
 	// os.Stderr). With Prefix, every line is prefixed by "[rank N] ".
 	Stdout, Stderr io.Writer
 	Prefix         bool
+	// WorkersMayLeave: a worker (a rank other than 0) that fails while rank
+	// 0 runs does not stop the job; rank 0 (asyncmb's master, which notices
+	// the loss and goes on with the others) decides the outcome. Without it
+	// the first failure of any rank stops all.
+	WorkersMayLeave bool
 	// Grace is how long ranks get between SIGTERM and SIGKILL when the job
 	// is stopped (default 3 s).
 	Grace time.Duration
@@ -173,6 +178,7 @@ func Local(ctx context.Context, spec Spec) error {
 	)
 
 	sv := newSupervisor(spec.Stdout, spec.Stderr, spec.Prefix, spec.Grace)
+	sv.workersMayLeave = spec.WorkersMayLeave
 	for r := range spec.NP {
 		cmd := exec.Command(spec.Path, spec.Args...)
 		cmd.Env = append(append([]string(nil), base...), EnvRank+"="+strconv.Itoa(r))

@@ -87,6 +87,20 @@ func child(mode string) int {
 			return 7
 		}
 		select {}
+	case "worker-leaves": // rank 1 fails; rank 0 goes on, then ends with $LAUNCH_TEST_RANK0_EXIT
+		switch rank {
+		case 1:
+			time.Sleep(100 * time.Millisecond)
+			fmt.Fprintln(os.Stderr, "rank 1 giving up")
+			return 7
+		case 0:
+			time.Sleep(600 * time.Millisecond)
+			fmt.Println("rank 0 done")
+			code, _ := strconv.Atoi(os.Getenv("LAUNCH_TEST_RANK0_EXIT"))
+			return code
+		}
+		time.Sleep(700 * time.Millisecond)
+		return 0
 	case "stubborn": // ignores SIGTERM: only SIGKILL ends it
 		signal.Ignore(syscall.SIGTERM)
 		select {}
@@ -179,6 +193,39 @@ func TestFailingRankStopsOthers(t *testing.T) {
 		t.Errorf("rank 1's stderr not forwarded:\n%s", out)
 	}
 	noneLeft(t, pids, np)
+}
+
+// TestWorkerMayLeave: with WorkersMayLeave a failing worker does not stop
+// the job; rank 0's outcome is the job's, and when rank 0 fails too the
+// error names the worker that failed first (the root cause).
+func TestWorkerMayLeave(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		rank0    string
+		wantRank int // -1: success
+	}{
+		{"master succeeds", "0", -1},
+		{"master fails after the loss", "4", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const np = 3
+			spec, pids, out := childSpec(t, np, "worker-leaves")
+			spec.Env = append(spec.Env, "LAUNCH_TEST_RANK0_EXIT="+tc.rank0)
+			spec.WorkersMayLeave = true
+			err := Local(context.Background(), spec)
+			if !strings.Contains(out.String(), "[rank 0] rank 0 done") {
+				t.Errorf("rank 0 was stopped before it finished:\n%s", out)
+			}
+			var re *RankError
+			switch {
+			case tc.wantRank < 0 && err != nil:
+				t.Errorf("Local: %v, want success (rank 0 succeeded)", err)
+			case tc.wantRank >= 0 && (!errors.As(err, &re) || re.Rank != tc.wantRank):
+				t.Errorf("Local: %v, want rank %d named", err, tc.wantRank)
+			}
+			noneLeft(t, pids, np)
+		})
+	}
 }
 
 func TestCancelKillsAll(t *testing.T) {

@@ -152,6 +152,7 @@ func SSH(ctx context.Context, spec SSHSpec) error {
 	}
 	env = append(env, spec.Env...)
 	sv := newSupervisor(spec.Stdout, spec.Stderr, spec.Prefix, spec.Grace)
+	sv.workersMayLeave = spec.WorkersMayLeave
 	for r, host := range spec.Hosts {
 		remote := remoteCommand(spec.Dir, append(env, EnvRank+"="+strconv.Itoa(r)), !hasVar(spec.Env, "GOMAXPROCS"), slots[host], spec.Path, spec.Args)
 		args := append(append([]string(nil), spec.SSH[1:]...), "-o", "BatchMode=yes")

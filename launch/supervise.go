@@ -25,6 +25,8 @@ type supervisor struct {
 	stdout, stderr io.Writer
 	prefix         bool
 	grace          time.Duration
+	// workersMayLeave: see Spec.WorkersMayLeave.
+	workersMayLeave bool
 
 	outMu   sync.Mutex // serializes whole lines from all children
 	kids    []*proc
@@ -71,21 +73,43 @@ func (sv *supervisor) startNamed(rank int, name string, cmd *exec.Cmd, terminate
 }
 
 // wait waits for every child; see supervisor for how a failure stops them.
-// The error names the first child that failed (a rank that failed on its
-// own rather than one that lost it as a peer, when both come within
+// With workersMayLeave, a worker (a rank other than 0) that fails while rank
+// 0 runs does not stop the job: the master notices the loss, goes on with
+// the others and decides itself when too few are left (--min-workers), so
+// the job's outcome is rank 0's. When rank 0 then fails, the error names the first child that
+// failed on its own rather than one that lost it as a peer (within
 // causeWait), or is ctx's error.
 func (sv *supervisor) wait(ctx context.Context) error {
 	defer sv.flush()
 	running := len(sv.kids)
+	master := false // rank 0 runs and workers may leave
+	for _, k := range sv.kids {
+		master = master || (sv.workersMayLeave && k.rank == 0 && k.name == "")
+	}
+	var left []result // workers that failed while rank 0 ran
 	for running > 0 {
 		select {
 		case res := <-sv.results:
 			running--
-			if res.err != nil {
-				res, running = rootCause(res, sv.results, running)
-				sv.stop(running)
-				return &RankError{Rank: res.rank, Name: res.name, Err: res.err}
+			if res.err == nil {
+				if res.rank == 0 && res.name == "" {
+					master = false
+				}
+				continue
 			}
+			if master && res.rank != 0 && res.name == "" {
+				left = append(left, res)
+				continue
+			}
+			for _, l := range left {
+				if (&RankError{Err: l.err}).ExitCode() != 4 {
+					res = l
+					break
+				}
+			}
+			res, running = rootCause(res, sv.results, running)
+			sv.stop(running)
+			return &RankError{Rank: res.rank, Name: res.name, Err: res.err}
 		case <-ctx.Done():
 			sv.stop(running)
 			return fmt.Errorf("launch: job stopped: %w", ctx.Err())

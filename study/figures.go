@@ -416,37 +416,67 @@ func (res *Result) heterogeneityFigure(dir string, base Key) error {
 
 // DrawRun draws one training run's figures into its directory: the
 // suboptimality of the output and of the last iterate against time and
-// against updates, and the delay histogram when hist is not nil.
+// against updates (the objective phi itself when the run did not know phi*),
+// and the delay histogram when hist is not nil.
 func DrawRun(dir string, dilate float64) error {
 	tr, err := ReadTrace(filepath.Join(dir, "trace.csv"), dilate)
 	if err != nil {
 		return err
 	}
+	known := len(suboptXY(tr, false, false))+len(suboptXY(tr, false, true)) > 0
 	for _, byUpd := range []bool{false, true} {
 		name, x := "subopt_time", "training time (s)"
 		if byUpd {
 			name, x = "subopt_updates", "updates t (master steps)"
 		}
-		p := newPlot("suboptimality of this run", x, relLabel)
-		logY(p)
+		title, y := "suboptimality of this run", relLabel
+		if !known {
+			title, y = "objective of this run (phi* unknown: run with --target for suboptimality)", "objective phi"
+		}
+		p := newPlot(title, x, y)
+		if known {
+			logY(p)
+		}
 		if byUpd {
 			logX(p)
 		}
 		out, last := suboptXY(tr, byUpd, false), suboptXY(tr, byUpd, true)
+		if !known {
+			out, last = phiXY(tr, byUpd, false), phiXY(tr, byUpd, true)
+		}
+		if len(out)+len(last) == 0 {
+			return fmt.Errorf("study: %s has nothing to draw", filepath.Join(dir, "trace.csv"))
+		}
 		if err := addLine(p, out, "output (average)", plotutil.Color(0), 0, false); err != nil {
 			return err
 		}
 		if err := addLine(p, last, "last iterate", plotutil.Color(1), 1, false); err != nil {
 			return err
 		}
-		if len(out)+len(last) == 0 {
-			return fmt.Errorf("study: %s has no positive suboptimality to draw (was phi* known?)", filepath.Join(dir, "trace.csv"))
-		}
 		if err := save(p, dir, name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// phiXY is suboptXY for the objective itself (finite values, x > 0 so that
+// a log x axis can hold them).
+func phiXY(tr []Point, byUpdates bool, last bool) plotter.XYs {
+	var xy plotter.XYs
+	for _, pt := range tr {
+		x, y := pt.WallS, pt.Phi
+		if byUpdates {
+			x = float64(pt.T)
+		}
+		if last {
+			y = pt.PhiLast
+		}
+		if x > 0 && !math.IsNaN(y) && !math.IsInf(y, 0) {
+			xy = append(xy, plotter.XY{X: x, Y: y})
+		}
+	}
+	return xy
 }
 
 func durationMs(ms float64) time.Duration { return time.Duration(math.Round(ms * 1e6)) }

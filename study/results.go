@@ -26,6 +26,9 @@ type Point struct {
 	Rel   float64 // of the output (the average the run reports)
 	// RelLast is the last iterate's (NaN when the file has no such column).
 	RelLast float64
+	// Phi and PhiLast are the objectives of the output and of the last
+	// iterate (NaN when the file has no such column).
+	Phi, PhiLast float64
 }
 
 // Record is one run's figures. Times are seconds of training (the
@@ -122,6 +125,7 @@ func ReadTrace(path string, dilate float64) ([]Point, error) {
 	}
 	col := func(name string) int { return slices.Index(head, name) }
 	it, iw, ir, il := col("t"), col("wall_s"), col("rel_subopt_avg"), col("rel_subopt_last")
+	ip, ipl := col("phi_avg"), col("phi_last")
 	if it < 0 || iw < 0 || ir < 0 {
 		return nil, fmt.Errorf("study: %s: want columns t, wall_s and rel_subopt_avg, have %v", path, head)
 	}
@@ -143,11 +147,17 @@ func ReadTrace(path string, dilate float64) ([]Point, error) {
 		if err1 != nil || err2 != nil || err3 != nil {
 			return nil, fmt.Errorf("study: %s:%d: bad number in %q", path, line, strings.Join(rec, ","))
 		}
-		last := math.NaN()
-		if il >= 0 {
-			last, _ = strconv.ParseFloat(rec[il], 64)
+		opt := func(i int) float64 {
+			if i < 0 {
+				return math.NaN()
+			}
+			v, err := strconv.ParseFloat(rec[i], 64)
+			if err != nil {
+				return math.NaN()
+			}
+			return v
 		}
-		pts = append(pts, Point{T: t, WallS: w / dilate, Rel: rel, RelLast: last})
+		pts = append(pts, Point{T: t, WallS: w / dilate, Rel: rel, RelLast: opt(il), Phi: opt(ip), PhiLast: opt(ipl)})
 	}
 	return pts, nil
 }

@@ -155,7 +155,9 @@ func (p *launchPlan) run(ctx context.Context, c *cli.Context, args []string, std
 	// On Ctrl-C the master still evaluates its trace and writes the outputs;
 	// it gets up to 30 s before the launcher kills it.
 	const grace = 30 * time.Second
-	spec := launch.Spec{NP: p.np, Args: args, Stdout: stdout, Stderr: stderr, Grace: grace}
+	// A lost worker does not end a training job: the master goes on without
+	// it (--min-workers), so the job ends as rank 0 does.
+	spec := launch.Spec{NP: p.np, Args: args, Stdout: stdout, Stderr: stderr, Grace: grace, WorkersMayLeave: true}
 	switch p.kind {
 	case "ssh":
 		spec.Prefix = true
