@@ -98,13 +98,14 @@ func (e *RankError) Error() string {
 }
 func (e *RankError) Unwrap() error { return e.Err }
 
-// ExitCode passes on a rank's "rendezvous timeout" (3) and "lost peer" (4)
-// exit codes, so that the launcher exits as the rank did; anything else is
-// 1.
+// ExitCode passes on a rank's "usage" (2, e.g. a batch larger than its
+// shard, found only once the rank has read it), "rendezvous timeout" (3) and
+// "lost peer" (4) exit codes, so that the launcher exits as the rank did;
+// anything else is 1.
 func (e *RankError) ExitCode() int {
 	var ee *exec.ExitError
 	if errors.As(e.Err, &ee) {
-		if c := ee.ExitCode(); c == 3 || c == 4 {
+		if c := ee.ExitCode(); c == 2 || c == 3 || c == 4 {
 			return c
 		}
 	}

@@ -267,7 +267,7 @@ func TestKilledRank(t *testing.T) {
 }
 
 func TestRankErrorExitCode(t *testing.T) {
-	for _, tc := range []struct{ code, want int }{{3, 3}, {4, 4}, {7, 1}} {
+	for _, tc := range []struct{ code, want int }{{2, 2}, {3, 3}, {4, 4}, {7, 1}} {
 		err := exec.Command("sh", "-c", "exit "+strconv.Itoa(tc.code)).Run()
 		if got := (&RankError{Rank: 1, Err: err}).ExitCode(); got != tc.want {
 			t.Errorf("child exit %d: ExitCode %d, want %d", tc.code, got, tc.want)
