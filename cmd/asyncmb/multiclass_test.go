@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -25,27 +23,12 @@ import (
 // scipy's tighter solve of the same problem).
 func tightOptimum(t *testing.T, dataset string, lambda float64) (sklearn, tight float64) {
 	t.Helper()
-	f, err := os.Open("../../testdata/reference.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var row struct {
-			Dataset, Problem string
-			Lambda           float64
-			Objective        float64
-			Tight            float64 `json:"objective_tight"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
-			t.Fatal(err)
-		}
+	for _, row := range refRows(t) {
 		if row.Dataset == dataset && row.Problem == "l2-multinomial" && row.Lambda == lambda {
 			return row.Objective, row.Tight
 		}
 	}
-	t.Fatalf("no l2-multinomial row for %s %g", dataset, lambda)
+	t.Fatalf("no l2-multinomial reference row for %s %g", dataset, lambda)
 	return 0, 0
 }
 

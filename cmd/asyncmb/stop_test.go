@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -21,33 +20,6 @@ import (
 // phi* (--tol, --max-epochs), the held-out set (--test) and the divergence
 // guard, all with real processes (`asyncmb train`) and the outputs read
 // back independently of the run.
-
-// refRow is a row of testdata/reference.jsonl (liblinear's and
-// scikit-learn's optima, not ours).
-type refRow struct {
-	Dataset, Problem  string
-	Lambda, Objective float64
-	NNZ               int `json:"nnz_x"`
-}
-
-func refRows(t *testing.T) []refRow {
-	t.Helper()
-	f, err := os.Open("../../testdata/reference.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var rows []refRow
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r refRow
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, r)
-	}
-	return rows
-}
 
 // trainCode runs `asyncmb train args...` and returns its exit code, output
 // directory and stderr; the caller checks the code.

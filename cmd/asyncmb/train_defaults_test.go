@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -61,20 +59,7 @@ func checkDefaults(t *testing.T, np int, args []string, phiStar float64) {
 // testdata/reference.jsonl reaches the target with 1 (serial) and 4
 // processes (3 workers).
 func TestTrainDefaultsReachReference(t *testing.T) {
-	f, err := os.Open("../../testdata/reference.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var row struct {
-			Dataset, Problem  string
-			Lambda, Objective float64
-		}
-		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
-			t.Fatal(err)
-		}
+	for _, row := range refRows(t) {
 		if row.Problem == "l2-multinomial" {
 			// Issue 14's K-class rows: wine reaches 1e-3, digits does not
 			// within a test's time (README, Choosing a method).

@@ -36,24 +36,44 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// refOptimum returns phi* of a row of testdata/reference.jsonl (computed
-// with liblinear and scikit-learn, not by us).
-func refOptimum(t *testing.T, dataset, problem string, lambda float64) float64 {
+// refRow is one row of testdata/reference.jsonl (optima computed with
+// liblinear, scikit-learn and scipy, not by us).
+type refRow struct {
+	Dataset, Problem  string
+	Lambda, Objective float64
+	NNZ               int `json:"nnz_x"` // nonzeros of liblinear's x*
+	// Tight is the multinomial rows' scipy solve of the same problem,
+	// tighter than scikit-learn's Objective (testdata/PROVENANCE.md).
+	Tight float64 `json:"objective_tight"`
+}
+
+// refRows reads testdata/reference.jsonl.
+func refRows(t *testing.T) []refRow {
 	t.Helper()
 	f, err := os.Open("../../testdata/reference.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	var rows []refRow
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var row struct {
-			Dataset, Problem  string
-			Lambda, Objective float64
-		}
+		var row refRow
 		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
 			t.Fatal(err)
 		}
+		rows = append(rows, row)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// refOptimum returns phi* of a row of testdata/reference.jsonl.
+func refOptimum(t *testing.T, dataset, problem string, lambda float64) float64 {
+	t.Helper()
+	for _, row := range refRows(t) {
 		if row.Dataset == dataset && row.Problem == problem && row.Lambda == lambda {
 			return row.Objective
 		}
