@@ -102,3 +102,33 @@ func TestHostlistMatchesScontrol(t *testing.T) {
 		t.Errorf("only %d cases compared with scontrol", compared)
 	}
 }
+
+// FuzzExpandHostlist: whatever the input, the expander neither panics nor
+// exceeds its limit; every name it returns is plain (no brackets or
+// commas), so the names joined by commas expand to themselves.
+func FuzzExpandHostlist(f *testing.F) {
+	for _, tc := range hostlistCases {
+		f.Add(tc.list)
+	}
+	f.Fuzz(func(t *testing.T, list string) {
+		names, err := ExpandHostlist(list)
+		if err != nil {
+			return
+		}
+		if len(names) > maxHostlist {
+			t.Fatalf("%q: %d names, over the limit %d", list, len(names), maxHostlist)
+		}
+		for _, n := range names {
+			if n == "" || strings.ContainsAny(n, "[],") {
+				t.Fatalf("%q: name %q is not plain", list, n)
+			}
+		}
+		if len(names) == 0 || len(names) > 1000 {
+			return
+		}
+		again, err := ExpandHostlist(strings.Join(names, ","))
+		if err != nil || !slices.Equal(again, names) {
+			t.Fatalf("%q: the expanded names %v expand to %v, %v", list, names, again, err)
+		}
+	})
+}
