@@ -87,12 +87,11 @@ func child(mode string) int {
 			return 7
 		}
 		select {}
-	case "worker-leaves": // rank 1 fails; rank 0 goes on, then ends with $LAUNCH_TEST_RANK0_EXIT
+	case "worker-leaves": // rank 1 is killed; rank 0 goes on, then ends with $LAUNCH_TEST_RANK0_EXIT
 		switch rank {
 		case 1:
 			time.Sleep(100 * time.Millisecond)
-			fmt.Fprintln(os.Stderr, "rank 1 giving up")
-			return 7
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		case 0:
 			time.Sleep(600 * time.Millisecond)
 			fmt.Println("rank 0 done")
@@ -195,9 +194,11 @@ func TestFailingRankStopsOthers(t *testing.T) {
 	noneLeft(t, pids, np)
 }
 
-// TestWorkerMayLeave: with WorkersMayLeave a failing worker does not stop
+// TestWorkerMayLeave: with WorkersMayLeave a worker that dies does not stop
 // the job; rank 0's outcome is the job's, and when rank 0 fails too the
-// error names the worker that failed first (the root cause).
+// error names the worker that died first (the root cause). A worker that
+// fails with an error of its own still stops the job (see
+// TestFailingRankStopsOthersMayLeave).
 func TestWorkerMayLeave(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -226,6 +227,21 @@ func TestWorkerMayLeave(t *testing.T) {
 			noneLeft(t, pids, np)
 		})
 	}
+}
+
+func TestFailingRankStopsOthersMayLeave(t *testing.T) {
+	spec, pids, _ := childSpec(t, 4, "fail-rank-1")
+	spec.WorkersMayLeave = true
+	start := time.Now()
+	err := Local(context.Background(), spec)
+	var re *RankError
+	if !errors.As(err, &re) || re.Rank != 1 {
+		t.Fatalf("Local: %v, want rank 1's failure", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v to stop the job", took)
+	}
+	noneLeft(t, pids, 4)
 }
 
 func TestCancelKillsAll(t *testing.T) {

@@ -2,6 +2,7 @@ package launch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -73,10 +74,14 @@ func (sv *supervisor) startNamed(rank int, name string, cmd *exec.Cmd, terminate
 }
 
 // wait waits for every child; see supervisor for how a failure stops them.
-// With workersMayLeave, a worker (a rank other than 0) that fails while rank
-// 0 runs does not stop the job: the master notices the loss, goes on with
-// the others and decides itself when too few are left (--min-workers), so
-// the job's outcome is rank 0's. When rank 0 then fails, the error names the first child that
+// With workersMayLeave, a worker (a rank other than 0) that departs while
+// rank 0 runs (killed by a signal, or exiting 4 "lost peer" or 130
+// "interrupted": see departed) does not stop the job: the master notices
+// the loss, goes on with the others and decides itself when too few are
+// left (--min-workers), so the job's outcome is rank 0's. A worker that
+// fails with an error of its own (a parse error, a usage error, an ssh
+// client that cannot connect) still stops the job at once: the master
+// could otherwise wait for it until the rendezvous timeout. When rank 0 then fails, the error names the first child that
 // failed on its own rather than one that lost it as a peer (within
 // causeWait), or is ctx's error.
 func (sv *supervisor) wait(ctx context.Context) error {
@@ -97,7 +102,7 @@ func (sv *supervisor) wait(ctx context.Context) error {
 				}
 				continue
 			}
-			if master && res.rank != 0 && res.name == "" {
+			if master && res.rank != 0 && res.name == "" && departed(res.err) {
 				left = append(left, res)
 				continue
 			}
@@ -116,6 +121,24 @@ func (sv *supervisor) wait(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// departed reports whether a child's exit is a departure the master
+// survives rather than an error the job must stop for: death by a signal
+// (kill -9, the OOM killer), "lost peer" (4) or "interrupted" (130, a
+// worker that was asked to stop and left). An ssh client reports a remote
+// rank's death as 255, which cannot be told from a failed connection, so
+// over ssh only a rank that exits 4 or 130 departs.
+func departed(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return true
+	}
+	c := ee.ExitCode()
+	return c == 4 || c == 130
 }
 
 // stopAll stops every child started so far (after a failed start).
