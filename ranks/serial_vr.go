@@ -41,7 +41,7 @@ func newSerialSVRG(cfg *Config, p *solver.Problem, x0 []float64) (serialStepper,
 	}
 	var metric []float64
 	if useMetric(cfg, st) {
-		metric = st.Metric(curv)
+		metric = st.BatchMetric(curv, cfg.Batch)
 	}
 	L := cfg.Step.L
 	if L == 0 || metric != nil {

@@ -32,7 +32,7 @@ func masterPlanVR(ctx context.Context, c *comm.Comm, cfg *Config, f *facts) (vrP
 	st := solver.ColumnStats{Sq: res[:cols], Count: res[cols:], N: f.n}
 	var metric []float64
 	if useMetric(cfg, st) {
-		metric = st.Metric(f.curvature(cfg))
+		metric = st.BatchMetric(f.curvature(cfg), cfg.Batch)
 	}
 	L := cfg.Step.L
 	if L == 0 || metric != nil {
