@@ -177,6 +177,9 @@ func (res *Result) Figures(dir string) error {
 	if err := res.delayFigure(dir, base, workers, modes); err != nil {
 		return err
 	}
+	if err := res.ratesFigure(dir, base, workers); err != nil {
+		return err
+	}
 	if slices.Contains(modes, "async") && slices.Contains(modes, "sync") {
 		if err := res.asyncSyncFigure(dir, base, workers); err != nil {
 			return err

@@ -61,6 +61,9 @@ type Record struct {
 	Trace      []Point
 	// TargetMissed: the run had a --target and stopped before it.
 	TargetMissed bool
+	// Slope is the log-log slope of the output's suboptimality against t
+	// over the trace's last RateDecades decades (see TailSlope).
+	Slope float64
 }
 
 // load reads the run's summary.json and trace.csv.
@@ -97,6 +100,7 @@ func (r *Record) load(targets []float64) error {
 	if err != nil {
 		return err
 	}
+	r.Slope = TailSlope(r.Trace, RateDecades)
 	r.TimeTo, r.UpdatesTo = make([]float64, len(targets)), make([]int64, len(targets))
 	for i, eps := range targets {
 		r.TimeTo[i], r.UpdatesTo[i] = math.NaN(), -1
@@ -263,7 +267,7 @@ func (res *Result) keys() []Key {
 		}
 	}
 	slices.SortStableFunc(ks, func(a, b Key) int {
-		if c := strings.Compare(a.Mode+a.Method, b.Mode+b.Method); c != 0 {
+		if c := strings.Compare(a.Mode+a.Method+a.Step, b.Mode+b.Method+b.Step); c != 0 {
 			return c
 		}
 		for _, d := range []float64{float64(a.Batch - b.Batch), a.Slowdown - b.Slowdown, float64(a.NetDelay - b.NetDelay), float64(a.Workers - b.Workers)} {
@@ -293,7 +297,7 @@ func TargetLabel(eps float64) string {
 func CSVColumns(targets []float64) []string {
 	cols := []string{"id", "workers", "mode", "method", "batch", "slowdown", "net_delay_s", "dilate", "rep", "seed", "data",
 		"status", "error", "stop_reason", "cmd_s", "train_s", "updates", "updates_per_s", "epochs", "final_rel_subopt",
-		"delay_mean", "delay_p50", "delay_p99", "delay_max", "idle_frac", "master_busy", "bytes_wire", "wire_bytes_per_update"}
+		"delay_mean", "delay_p50", "delay_p99", "delay_max", "idle_frac", "master_busy", "bytes_wire", "wire_bytes_per_update", "step", "slope"}
 	for _, e := range targets {
 		l := TargetLabel(e)
 		cols = append(cols, "time_"+l, "updates_"+l, "speedup_"+l, "efficiency_"+l)
@@ -317,7 +321,10 @@ func (r *Record) csvRow() []string {
 		fmtF(r.NetDelay.Seconds()), fmtF(r.Dilate), strconv.Itoa(r.Rep), strconv.FormatUint(r.Seed, 10), r.Data,
 		status, r.Err, r.StopReason, fmtF(r.CmdS), fmtF(r.TrainS), strconv.FormatInt(r.Updates, 10), fmtF(r.UpdPerS), fmtF(r.Epochs),
 		fmtF(r.FinalRel), fmtF(r.DelayMean), strconv.FormatInt(r.DelayP50, 10), strconv.FormatInt(r.DelayP99, 10),
-		strconv.FormatInt(r.DelayMax, 10), fmtF(r.IdleFrac), fmtF(r.MasterBusy), strconv.FormatUint(r.BytesWire, 10), fmtF(r.WirePerUpd)}
+		strconv.FormatInt(r.DelayMax, 10), fmtF(r.IdleFrac), fmtF(r.MasterBusy), strconv.FormatUint(r.BytesWire, 10), fmtF(r.WirePerUpd), r.Step, ""}
+	if r.Err == "" {
+		row[len(row)-1] = fmtF(r.Slope)
+	}
 	for j := range r.TimeTo {
 		u := ""
 		if r.UpdatesTo[j] >= 0 {
@@ -431,6 +438,9 @@ func (res *Result) Markdown() string {
 		if method == "" {
 			method = "-"
 		}
+		if k.Step != "" {
+			method += " " + k.Step
+		}
 		reached := 0
 		for _, r := range g {
 			if !math.IsNaN(r.TimeTo[len(sp.Targets)-1]) {
@@ -460,6 +470,7 @@ func (res *Result) Markdown() string {
 			cell(medianOf(g, func(r *Record) float64 { return r.WirePerUpd }), "%.0f"))
 	}
 	res.markdownAsyncSync(&b)
+	res.markdownRates(&b)
 	var failed []string
 	for i := range res.Records {
 		if r := &res.Records[i]; r.Err != "" {
@@ -560,7 +571,7 @@ func ReadCSV(dir string) (*Result, error) {
 		idx[h] = i
 	}
 	for _, c := range CSVColumns(nil) {
-		if _, ok := idx[c]; !ok {
+		if _, ok := idx[c]; !ok && c != "step" && c != "slope" { // older sweeps have neither
 			return nil, fmt.Errorf("study: %s: no column %q", path, c)
 		}
 	}
@@ -587,6 +598,10 @@ func ReadCSV(dir string) (*Result, error) {
 		}
 		var r Record
 		r.ID, r.Mode, r.Method, r.Data, r.Err, r.StopReason = row[idx["id"]], row[idx["mode"]], row[idx["method"]], row[idx["data"]], row[idx["error"]], row[idx["stop_reason"]]
+		r.Slope = math.NaN()
+		if i, ok := idx["step"]; ok {
+			r.Step, r.Slope = row[i], num(row, "slope")
+		}
 		r.Workers, r.Batch, r.Rep = int(num(row, "workers")), int(num(row, "batch")), int(num(row, "rep"))
 		r.Slowdown, r.Dilate = num(row, "slowdown"), num(row, "dilate")
 		r.NetDelay = time.Duration(num(row, "net_delay_s") * 1e9)

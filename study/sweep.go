@@ -34,6 +34,11 @@ type Spec struct {
 	Workers   []int    // P, the number of workers (train --np P+1)
 	Modes     []string // async, sync, bounded
 	Methods   []string // train's --method; "" leaves it out
+	// Steps are train's --step values to sweep ("" leaves it out);
+	// StepArgs[step] are more train flags for that step's runs, after
+	// TrainArgs (e.g. strong: --reg=l2 and its --phi-star).
+	Steps     []string
+	StepArgs  map[string][]string
 	Batches   []int
 	Slowdowns []float64       // worker 1's compute is this many times slower (1: none)
 	NetDelays []time.Duration // every message is held this long (0: none)
@@ -61,6 +66,7 @@ type Run struct {
 	Workers  int
 	Mode     string
 	Method   string
+	Step     string
 	Batch    int
 	Slowdown float64
 	NetDelay time.Duration
@@ -77,6 +83,7 @@ type Run struct {
 type Key struct {
 	Mode     string
 	Method   string
+	Step     string
 	Batch    int
 	Slowdown float64
 	NetDelay time.Duration
@@ -84,7 +91,7 @@ type Key struct {
 }
 
 func (r *Run) key() Key {
-	return Key{r.Mode, r.Method, r.Batch, r.Slowdown, r.NetDelay, r.Workers}
+	return Key{r.Mode, r.Method, r.Step, r.Batch, r.Slowdown, r.NetDelay, r.Workers}
 }
 
 func (s *Spec) validate() error {
@@ -143,6 +150,9 @@ func (s *Spec) fill() {
 	if len(s.Methods) == 0 {
 		s.Methods = []string{""}
 	}
+	if len(s.Steps) == 0 {
+		s.Steps = []string{""}
+	}
 	if len(s.Slowdowns) == 0 {
 		s.Slowdowns = []float64{1}
 	}
@@ -172,18 +182,20 @@ func (s *Spec) Plan() ([]Run, error) {
 		for _, p := range s.Workers {
 			for _, mode := range s.Modes {
 				for _, method := range s.Methods {
-					for _, b := range s.Batches {
-						for _, slow := range s.Slowdowns {
-							for _, nd := range s.NetDelays {
-								r := Run{Workers: p, Mode: mode, Method: method, Batch: b, Slowdown: slow, NetDelay: nd,
-									Rep: rep, Seed: s.Seed0 + uint64(rep-1), Data: s.Data, Dilate: s.Dilate, Launcher: s.Launcher}
-								if s.Weak {
-									r.Data = filepath.Join(s.Out, "data", fmt.Sprintf("weak-%d.svm", p))
+					for _, step := range s.Steps {
+						for _, b := range s.Batches {
+							for _, slow := range s.Slowdowns {
+								for _, nd := range s.NetDelays {
+									r := Run{Workers: p, Mode: mode, Method: method, Step: step, Batch: b, Slowdown: slow, NetDelay: nd,
+										Rep: rep, Seed: s.Seed0 + uint64(rep-1), Data: s.Data, Dilate: s.Dilate, Launcher: s.Launcher}
+									if s.Weak {
+										r.Data = filepath.Join(s.Out, "data", fmt.Sprintf("weak-%d.svm", p))
+									}
+									r.ID = runID(&r)
+									r.Dir = filepath.Join(s.Out, "runs", r.ID)
+									r.Args = s.args(&r, tight)
+									runs = append(runs, r)
 								}
-								r.ID = runID(&r)
-								r.Dir = filepath.Join(s.Out, "runs", r.ID)
-								r.Args = s.args(&r, tight)
-								runs = append(runs, r)
 							}
 						}
 					}
@@ -198,6 +210,9 @@ func runID(r *Run) string {
 	id := fmt.Sprintf("p%d-%s", r.Workers, r.Mode)
 	if r.Method != "" {
 		id += "-" + r.Method
+	}
+	if r.Step != "" {
+		id += "-" + r.Step
 	}
 	id += fmt.Sprintf("-b%d", r.Batch)
 	if r.Slowdown != 1 {
@@ -222,6 +237,9 @@ func (s *Spec) args(r *Run, tight float64) []string {
 	if r.Method != "" {
 		a = append(a, "--method="+r.Method)
 	}
+	if r.Step != "" {
+		a = append(a, "--step="+r.Step)
+	}
 	if r.Mode == "bounded" && !hasFlag(s.TrainArgs, "max-delay") {
 		k := s.MaxDelay
 		if k == 0 {
@@ -238,7 +256,9 @@ func (s *Spec) args(r *Run, tight float64) []string {
 	if r.Dilate != 1 {
 		a = append(a, "--dilate="+strconv.FormatFloat(r.Dilate, 'g', -1, 64))
 	}
-	if !hasFlag(s.TrainArgs, "target") {
+	if !hasFlag(s.TrainArgs, "target") && r.Step == "" {
+		// (A run of a step axis runs all its epochs: its rate is fitted
+		// over the end of its trace, which a target would cut.)
 		a = append(a, "--target="+strconv.FormatFloat(tight, 'g', -1, 64))
 	}
 	if !hasFlag(s.TrainArgs, "epochs") && !hasFlag(s.TrainArgs, "iters") && !hasFlag(s.TrainArgs, "time") && !hasFlag(s.TrainArgs, "max-epochs") {
@@ -249,7 +269,8 @@ func (s *Spec) args(r *Run, tight float64) []string {
 		// sweep times the training, so it would only lengthen each run.
 		a = append(a, "--polish=0")
 	}
-	return append(a, s.TrainArgs...)
+	a = append(a, s.TrainArgs...)
+	return append(a, s.StepArgs[r.Step]...)
 }
 
 // hasFlag reports whether args set --name (as --name=V or --name V).

@@ -18,7 +18,7 @@ import (
 
 // scaleOwn are the flags of `scale` that are not forwarded to train as
 // they are: the sweep's axes and its own settings.
-var scaleOwn = []string{"workers", "mode", "method", "batch", "repeat", "seed", "targets", "max-delay", "weak", "weak-rows", "gen",
+var scaleOwn = []string{"workers", "mode", "method", "step", "batch", "repeat", "seed", "targets", "max-delay", "weak", "weak-rows", "gen",
 	"slowdown", "net-delay", "dilate", "launcher", "run-timeout", "out"}
 
 // scaleSkip are train flags that make no sense in a sweep (each run gets
@@ -30,6 +30,10 @@ func scaleFlags() []cli.Flag {
 		&cli.StringFlag{Name: "workers", EnvVars: envs("workers"), Value: "1,2,4,8", Usage: "the numbers of workers `P,...` to sweep (each run: train --np P+1)"},
 		&cli.StringFlag{Name: "mode", EnvVars: envs("mode"), Value: "async,sync,bounded", Usage: "the modes `M,...` to sweep: async, sync, bounded"},
 		&cli.StringFlag{Name: "method", EnvVars: envs("method"), Usage: "the methods `M,...` to sweep (train's --method); empty: train's default"},
+		&cli.StringFlag{Name: "step", EnvVars: envs("step"),
+			Usage: "the step-size policies `S[:FLAGS],...` to sweep (train's --step), each with more train flags for its runs after a colon (no commas in them)," +
+				" e.g. 'convex:--reg=l1 --phi-star=0.3269,strong:--reg=l2 --phi-star=0.3245'; empty: train's default." +
+				" With it, runs do not stop at a target (they run their epochs), and scale.md gets a rates table and the figure rates: the log-log slope of the output's suboptimality against t over each run's last 1.5 decades of t, against P"},
 		&cli.StringFlag{Name: "batch", EnvVars: envs("batch"), Value: "64", Usage: "the mini-batch sizes `B,...` to sweep"},
 		&cli.IntFlag{Name: "repeat", EnvVars: envs("repeat"), Value: 3, Usage: "run every configuration `R` times (seeds --seed, --seed+1, ...); the table shows medians"},
 		&cli.Uint64Flag{Name: "seed", EnvVars: envs("seed"), Value: 1, Usage: "the first repeat's `SEED`"},
@@ -85,6 +89,9 @@ func scaleAction(c *cli.Context) error {
 	}
 	sp.Modes = strList(c.String("mode"))
 	sp.Methods = strList(c.String("method"))
+	if sp.Steps, sp.StepArgs, err = stepAxis(c.String("step")); err != nil {
+		return err
+	}
 	if sp.Batches, err = intList(c, "batch"); err != nil {
 		return err
 	}
@@ -189,6 +196,28 @@ func childEnv(flags []cli.Flag) []string {
 		}
 	}
 	return env
+}
+
+// stepAxis parses scale's --step: S[:FLAGS],... into the steps and each
+// one's extra train flags.
+func stepAxis(v string) ([]string, map[string][]string, error) {
+	var steps []string
+	args := map[string][]string{}
+	for _, item := range strList(v) {
+		name, flags, _ := strings.Cut(item, ":")
+		name = strings.TrimSpace(name)
+		if name == "" || slices.Contains(steps, name) {
+			return nil, nil, usagef("--step %q: want distinct S[:FLAGS] items such as convex or strong:--reg=l2", v)
+		}
+		for _, f := range strings.Fields(flags) {
+			if !strings.HasPrefix(f, "-") && len(args[name]) == 0 {
+				return nil, nil, usagef("--step %q: the flags of %s must start with a flag, not %q", v, name, f)
+			}
+			args[name] = append(args[name], f)
+		}
+		steps = append(steps, name)
+	}
+	return steps, args, nil
 }
 
 func strList(s string) []string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"image/png"
 	"os"
@@ -27,15 +26,7 @@ func TestScaleTiny(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
 	}
-	f, err := os.Open(filepath.Join(dir, "scale.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := readScaleCSV(t, dir)
 	head := rows[0]
 	for _, c := range []string{"workers", "mode", "rep", "status", "updates", "updates_per_s", "delay_mean", "delay_p99", "idle_frac",
 		"bytes_wire", "time_1e-1", "updates_1e-1", "speedup_1e-1", "efficiency_1e-1", "time_1e-2", "updates_1e-2", "speedup_1e-2", "efficiency_1e-2"} {
