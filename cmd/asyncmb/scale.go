@@ -73,7 +73,7 @@ func init() {
 			"and records for each run the time and updates to reach each --targets suboptimality (from its trace.csv), speedup and\n" +
 			"efficiency against P = 1 (medians over the repeats), updates/s, delays, the workers' idle fraction and bytes on the wire\n" +
 			"(from its summary.json). Writes scale.csv (one row per run), scale.md (the table) and figures (PNG and SVG):\n" +
-			"subopt_time, subopt_updates, speedup, delay_hist, async_vs_sync, heterogeneity (when --slowdown or --net-delay vary).\n" +
+			"subopt_time, subopt_updates, speedup, delay_hist, async_vs_sync, heterogeneity (when --slowdown or --net-delay vary), rates (with --step).\n" +
 			"Inside a Slurm allocation (SLURM_JOB_ID set) runs start with train --launcher srun; --out must be on a file system every node sees.\n" +
 			"Give phi* with --phi-star where it is known, so that runs do not look it up.",
 		Flags:  scaleFlags(),
