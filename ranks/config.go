@@ -74,6 +74,11 @@ type Config struct {
 	// MaxEpochs caps the run (on top of the rules above); a --target run
 	// that stops without reaching its target fails (ErrTargetNotReached).
 	MaxEpochs float64
+	// MaxEpochsMinTime > 0 makes MaxEpochs bind only once training has
+	// also run this long: on small data sets epochs are cheap, and a run
+	// that needs more of them still ends in reasonable time (the default
+	// cap of a --target run).
+	MaxEpochsMinTime time.Duration
 	// Test is a held-out LIBSVM file scored at every snapshot ("": none).
 	Test string
 	// PolishIters > 0 polishes the model of a sparse regularizer with at

@@ -369,6 +369,7 @@ type masterRun struct {
 	trainNs    int64
 	busyNs     int64 // decode + update + replies
 	stopReason string
+	capped     bool         // capReached ended the run
 	lost       []LostWorker // workers that left, in order
 	rowsNow    []int64      // rows each worker samples (adopted shards included)
 	held       [][]int      // the shards each worker samples
@@ -469,6 +470,10 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 		if r.ev != nil {
 			r.ev.offer(m, r.start)
 		}
+		if capReached(r.cfg, r.f.n, m.SamplesDone(), time.Since(r.start)) {
+			r.capped = true
+			break
+		}
 		if m.T()&255 == 0 {
 			r.publish()
 			if err := r.maybeCheckpoint(false); err != nil {
@@ -482,6 +487,8 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 		r.stopReason = "too few workers"
 	case r.div != nil:
 		r.stopReason = "diverged"
+	case r.capped:
+		r.stopReason = "max-epochs"
 	case m.Done():
 		r.stopReason = "iters"
 		if r.cfg.Iters == 0 || m.T() < r.cfg.Iters {

@@ -131,6 +131,8 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 			reason = "diverged"
 		case samplesLimit > 0 && samples >= samplesLimit:
 			reason = epochsReason(cfg)
+		case capReached(cfg, f.n, samples, time.Since(start)):
+			reason = "max-epochs"
 		case cfg.Time > 0 && time.Since(start) >= cfg.Time:
 			reason = "time"
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"time"
 )
 
 // Stopping rules beside --iters, --epochs and --time: the relative change
@@ -60,13 +61,21 @@ func (c *tolCheck) observe(phi float64, samples int64) bool {
 // --epochs and --max-epochs (0: none).
 func sampleLimit(cfg *Config, n int64) int64 {
 	e := cfg.Epochs
-	if cfg.MaxEpochs > 0 && (e == 0 || cfg.MaxEpochs < e) {
+	if cfg.MaxEpochs > 0 && cfg.MaxEpochsMinTime == 0 && (e == 0 || cfg.MaxEpochs < e) {
 		e = cfg.MaxEpochs
 	}
 	if e == 0 {
 		return 0
 	}
 	return int64(math.Ceil(e * float64(n)))
+}
+
+// capReached reports whether a cap with a minimum time
+// (Config.MaxEpochsMinTime, which sampleLimit leaves to the driver) ends the
+// run after samples rows and trained of training.
+func capReached(cfg *Config, n, samples int64, trained time.Duration) bool {
+	return cfg.MaxEpochsMinTime > 0 && cfg.MaxEpochs > 0 && trained >= cfg.MaxEpochsMinTime &&
+		float64(samples) >= cfg.MaxEpochs*float64(n)
 }
 
 // epochsReason names the rule that ended a run at its sample budget.

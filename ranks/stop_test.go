@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/asyncmb/asyncmb/solver"
 )
@@ -126,5 +127,29 @@ func TestSummaryJSONNonFinite(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("%s lacks %s", b, want)
 		}
+	}
+}
+
+// TestCapReached: a cap with a minimum time binds only once both the epochs
+// and the time are reached, and is left out of the master's sample limit;
+// without the minimum time the cap is the sample limit, as before.
+func TestCapReached(t *testing.T) {
+	const n = 100
+	cfg := &Config{MaxEpochs: 10, MaxEpochsMinTime: time.Minute}
+	if got := sampleLimit(cfg, n); got != 0 {
+		t.Errorf("sampleLimit %d, want 0 (the driver applies the cap)", got)
+	}
+	for _, c := range []struct {
+		samples int64
+		trained time.Duration
+		want    bool
+	}{{999, 2 * time.Minute, false}, {1000, 59 * time.Second, false}, {1000, time.Minute, true}, {5000, time.Hour, true}} {
+		if got := capReached(cfg, n, c.samples, c.trained); got != c.want {
+			t.Errorf("capReached(%d rows, %v) = %v, want %v", c.samples, c.trained, got, c.want)
+		}
+	}
+	plain := &Config{MaxEpochs: 10}
+	if sampleLimit(plain, n) != 1000 || capReached(plain, n, 5000, time.Hour) {
+		t.Errorf("a cap without a minimum time is the sample limit (1000 rows), not the driver's")
 	}
 }

@@ -262,9 +262,10 @@ func TestTrainTargetNotReached(t *testing.T) {
 			}
 		})
 	}
-	// The default cap: --target alone gets --max-epochs 1000.
+	// The default cap: --target alone gets --max-epochs 1000, binding once
+	// training has also run 60 s.
 	var so, se bytes.Buffer
-	if code := run([]string{"asyncmb", "train", "--help"}, &so, &se); code != 0 || !strings.Contains(so.String(), "1000 with --target or --tol") {
+	if code := run([]string{"asyncmb", "train", "--help"}, &so, &se); code != 0 || !strings.Contains(so.String(), "1000, once training has also run 60 s, with --target or --tol") {
 		t.Errorf("--help (exit %d) does not give the default cap:\n%s", code, so.String())
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"time"
 
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/solver"
@@ -10,8 +11,14 @@ import (
 
 // defaultMaxEpochs caps a --target or --tol run that gives no --epochs,
 // --iters or --time: a run that cannot reach its target stops there and
-// fails instead of running for ever.
-const defaultMaxEpochs = 1000
+// fails instead of running for ever. The default cap binds only after
+// defaultMaxEpochsMinTime of training, so that small data sets, whose
+// epochs take milliseconds (digits and wine need 1300-5300 epochs, 1-7 s),
+// are not cut short.
+const (
+	defaultMaxEpochs        = 1000
+	defaultMaxEpochsMinTime = 60 * time.Second
+)
 
 // stopFlags are train's stopping rules that need no phi*, the epoch cap,
 // the held-out set and the polish.
@@ -21,7 +28,7 @@ func stopFlags() []cli.Flag {
 			Usage: "stop when the relative change of phi(output) on the full data, per epoch, between evaluations at least an epoch apart, is at most `TOL`" +
 				" (needs no phi*; the master then loads the whole data set and evaluates the output beside its update loop, as for --target)"},
 		&cli.Float64Flag{Name: "max-epochs", EnvVars: envs("max-epochs"),
-			DefaultText: "1000 with --target or --tol when no --epochs, --iters or --time is given, else none",
+			DefaultText: "1000, once training has also run 60 s, with --target or --tol when no --epochs, --iters or --time is given, else none",
 			Usage: "stop after `E` passes over the data whatever the other rules say; a --target run that stops before reaching its target" +
 				" (by this cap, --epochs, --iters or --time) still writes its outputs, marked \"reached\": false, and exits 1"},
 		&cli.StringFlag{Name: "test", EnvVars: envs("test"),
@@ -44,7 +51,7 @@ func stopConfigFrom(c *cli.Context, cfg *ranks.Config) error {
 		return usagef("--polish %d: want N >= 0", cfg.PolishIters)
 	}
 	if !c.IsSet("max-epochs") && (cfg.Target > 0 || cfg.Tol > 0) && cfg.Epochs == 0 && cfg.Iters == 0 && cfg.Time == 0 {
-		cfg.MaxEpochs = defaultMaxEpochs
+		cfg.MaxEpochs, cfg.MaxEpochsMinTime = defaultMaxEpochs, defaultMaxEpochsMinTime
 	}
 	return nil
 }
