@@ -10,6 +10,34 @@ import (
 	"github.com/asyncmb/asyncmb/solver"
 )
 
+// benchGrads reads a binary testdata file and makes 64 real logistic
+// mini-batch gradients of it (batch 64, rows drawn with a fixed seed, at
+// x = 0), the inputs of the master benchmarks.
+func benchGrads(b *testing.B, file string) (*data.Dataset, []Grad) {
+	b.Helper()
+	ds, err := data.Read("../testdata/"+file, data.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ds.ToBinary(); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	acc := kernels.NewSparseAcc(ds.X.Cols)
+	x := make([]float64, ds.X.Cols)
+	var grads []Grad
+	for range 64 {
+		rows := make([]int, 64)
+		for i := range rows {
+			rows[i] = rng.IntN(ds.X.Rows)
+		}
+		var sv kernels.SparseVec
+		acc.GradBatchCSR(kernels.Logistic, &ds.X, ds.Y, rows, x, &sv)
+		grads = append(grads, Grad{Rows: 64, Idx: append([]int32(nil), sv.Idx...), Val: append([]float64(nil), sv.Val...)})
+	}
+	return ds, grads
+}
+
 // BenchmarkMasterStep measures the master's state machine alone (no
 // network): one Step per real mini-batch gradient of a9a or rcv1_small
 // (batch 64, taken at x = 0 and cycled), for the lazy O(nnz(g)) update and
@@ -21,27 +49,8 @@ func BenchmarkMasterStep(b *testing.B) {
 		file   string
 		lambda float64
 	}{{"a9a", 1e-4}, {"rcv1_small", 1e-3}} {
-		ds, err := data.Read("../testdata/"+c.file, data.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := ds.ToBinary(); err != nil {
-			b.Fatal(err)
-		}
+		ds, grads := benchGrads(b, c.file)
 		d := ds.X.Cols
-		rng := rand.New(rand.NewPCG(1, 2))
-		acc := kernels.NewSparseAcc(d)
-		var grads []Grad
-		x := make([]float64, d)
-		for range 64 {
-			rows := make([]int, 64)
-			for i := range rows {
-				rows[i] = rng.IntN(ds.X.Rows)
-			}
-			var sv kernels.SparseVec
-			acc.GradBatchCSR(kernels.Logistic, &ds.X, ds.Y, rows, x, &sv)
-			grads = append(grads, Grad{Rows: 64, Idx: append([]int32(nil), sv.Idx...), Val: append([]float64(nil), sv.Val...)})
-		}
 		for _, eager := range []bool{false, true} {
 			name := fmt.Sprintf("%s/lazy", c.file)
 			if eager {

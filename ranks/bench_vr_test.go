@@ -2,10 +2,8 @@ package ranks
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 
-	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/solver"
 )
@@ -20,13 +18,7 @@ func BenchmarkMasterStepVR(b *testing.B) {
 		file   string
 		lambda float64
 	}{{"a9a", 1e-4}, {"rcv1_small", 1e-3}} {
-		ds, err := data.Read("../testdata/"+c.file, data.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := ds.ToBinary(); err != nil {
-			b.Fatal(err)
-		}
+		ds, grads := benchGrads(b, c.file)
 		d := ds.X.Cols
 		p, err := solver.NewProblem(kernels.Matrix{CSR: &ds.X}, ds.Y, kernels.Logistic, solver.Reg{Kind: solver.RegL1, Lambda: c.lambda}, 1)
 		if err != nil {
@@ -36,18 +28,6 @@ func BenchmarkMasterStepVR(b *testing.B) {
 		full := make([]float64, d)
 		x := make([]float64, d)
 		p.Smooth(x, full)
-		rng := rand.New(rand.NewPCG(1, 2))
-		acc := kernels.NewSparseAcc(d)
-		var grads []Grad
-		for range 64 {
-			rows := make([]int, 64)
-			for i := range rows {
-				rows[i] = rng.IntN(ds.X.Rows)
-			}
-			var sv kernels.SparseVec
-			acc.GradBatchCSR(kernels.Logistic, &ds.X, ds.Y, rows, x, &sv)
-			grads = append(grads, Grad{Rows: 64, Idx: append([]int32(nil), sv.Idx...), Val: append([]float64(nil), sv.Val...)})
-		}
 		for _, sparse := range []bool{true, false} {
 			b.Run(fmt.Sprintf("%s/sparse=%v", c.file, sparse), func(b *testing.B) {
 				const P = 4

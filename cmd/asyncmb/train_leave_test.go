@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/asyncmb/asyncmb/ranks"
 )
@@ -44,28 +41,8 @@ func rankPid(t *testing.T, dir string, r string) int {
 // with the others, the job exits 0 and the summary lists the loss.
 func TestTrainLostWorkerLocalLauncher(t *testing.T) {
 	out := t.TempDir()
-	cmd := exec.Command(os.Args[0], "train", "--np", "4", "--data", "../../testdata/a9a", "--reg", "l1", "--lambda", "1e-4",
+	cmd, output := startTraining(t, "--np", "4", "--data", "../../testdata/a9a", "--reg", "l1", "--lambda", "1e-4",
 		"--time", "3s", "--progress", "line", "--figures=false", "--out", out)
-	cmd.Env = append(os.Environ(), "ASYNCMB_TEST_MAIN=1")
-	var buf bytes.Buffer
-	se := &syncWriter{w: &buf}
-	cmd.Stderr, cmd.Stdout = se, se
-	output := func() string {
-		se.mu.Lock()
-		defer se.mu.Unlock()
-		return buf.String()
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(output(), "upd/s") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no progress after 30 s:\n%s", output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	pid := rankPid(t, out, "2")
 	if pid == 0 {
 		cmd.Process.Kill()

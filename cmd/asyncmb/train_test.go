@@ -382,29 +382,8 @@ func TestTrainUsageErrors(t *testing.T) {
 // and exits 130.
 func TestTrainInterrupt(t *testing.T) {
 	out := t.TempDir()
-	cmd := exec.Command(os.Args[0], "train", "--np", "4", "--data", "../../testdata/a9a", "--reg", "l1", "--lambda", "1e-4",
+	cmd, output := startTraining(t, "--np", "4", "--data", "../../testdata/a9a", "--reg", "l1", "--lambda", "1e-4",
 		"--reference=false", "--time", "2m", "--progress", "line", "--out", out)
-	cmd.Env = append(os.Environ(), "ASYNCMB_TEST_MAIN=1")
-	var buf bytes.Buffer
-	se := &syncWriter{w: &buf}
-	cmd.Stderr, cmd.Stdout = se, se
-	output := func() string {
-		se.mu.Lock()
-		defer se.mu.Unlock()
-		return buf.String()
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until training runs (the progress line shows updates).
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(output(), "upd/s") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no progress after 30 s:\n%s", output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	if n := ranksOf(t, out); n != 4 {
 		t.Errorf("%d rank processes running, want 4", n)
 	}
@@ -438,6 +417,35 @@ func TestTrainInterrupt(t *testing.T) {
 
 // ranksOf counts the running processes whose command line names dir (the
 // ranks get --out=dir).
+// startTraining starts `asyncmb train args...` (args must include
+// --progress line) and returns once training runs (the progress line shows
+// updates), with a function that returns the output so far.
+func startTraining(t *testing.T, args ...string) (*exec.Cmd, func() string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"train"}, args...)...)
+	cmd.Env = append(os.Environ(), "ASYNCMB_TEST_MAIN=1")
+	var buf bytes.Buffer
+	se := &syncWriter{w: &buf}
+	cmd.Stderr, cmd.Stdout = se, se
+	output := func() string {
+		se.mu.Lock()
+		defer se.mu.Unlock()
+		return buf.String()
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(output(), "upd/s") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no progress after 30 s:\n%s", output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cmd, output
+}
+
 func ranksOf(t *testing.T, dir string) int {
 	t.Helper()
 	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
