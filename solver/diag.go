@@ -3,7 +3,6 @@ package solver
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/asyncmb/asyncmb/kernels"
 )
@@ -222,39 +221,7 @@ func (p *Problem) EstimateLMetric(c []float64, iters int, seed uint64) float64 {
 	if len(c) != cols {
 		panic("solver: EstimateLMetric len(c) != columns")
 	}
-	rng := rand.New(rand.NewPCG(seed, 0x4c))
-	v := make([]float64, cols)
-	for i := range v {
-		v[i] = rng.NormFloat64()
-	}
-	u := make([]float64, cols)
-	av := make([]float64, p.n)
-	w := make([]float64, cols)
-	scale(v, 1/math.Sqrt(sumSq(v)))
-	var lam float64
-	for k := 0; k < iters; k++ {
-		for j := range u {
-			u[j] = v[j] / math.Sqrt(c[j])
-		}
-		p.mulVec(u, av)
-		next := sumSq(av) / float64(p.n)
-		p.mulTransVec(av, w)
-		for j := range w {
-			w[j] /= math.Sqrt(c[j])
-		}
-		nw := math.Sqrt(sumSq(w))
-		if nw == 0 {
-			break
-		}
-		copy(v, w)
-		scale(v, 1/nw)
-		done := k > 0 && math.Abs(next-lam) <= 1e-9*next
-		lam = next
-		if done {
-			break
-		}
-	}
-	return p.curvature() * lam
+	return p.curvature() * p.powerMethod(c, iters, seed)
 }
 
 // checkMetric reports a metric that is not positive and finite.

@@ -119,27 +119,43 @@ func (p *Problem) mulTransVec(r, dst []float64) {
 // this is an estimate, not a bound; the reference solver backtracks on it.
 func (p *Problem) EstimateL(iters int, seed uint64) float64 {
 	if p.mp != nil {
-		return p.mp.mc.Curvature() * p.powerMethod(iters, seed)
+		return p.mp.mc.Curvature() * p.powerMethod(nil, iters, seed)
 	}
-	return p.Loss.Curvature() * p.powerMethod(iters, seed)
+	return p.Loss.Curvature() * p.powerMethod(nil, iters, seed)
 }
 
-// powerMethod estimates lambda_max(A^T A / n) (see EstimateL).
-func (p *Problem) powerMethod(iters int, seed uint64) float64 {
+// powerMethod estimates lambda_max(A^T A / n) (see EstimateL), or with a
+// metric c (len columns, positive; nil: none) lambda_max of
+// C^-1/2 (A^T A / n) C^-1/2.
+func (p *Problem) powerMethod(c []float64, iters int, seed uint64) float64 {
 	_, cols := p.A.Dims()
 	rng := rand.New(rand.NewPCG(seed, 0x4c))
 	v := make([]float64, cols)
 	for i := range v {
 		v[i] = rng.NormFloat64()
 	}
+	u := v // C^-1/2 v
+	if c != nil {
+		u = make([]float64, cols)
+	}
 	av := make([]float64, p.n)
 	w := make([]float64, cols)
 	scale(v, 1/math.Sqrt(sumSq(v)))
 	var lam float64
 	for k := 0; k < iters; k++ {
-		p.mulVec(v, av)
-		next := sumSq(av) / float64(p.n) // Rayleigh quotient v^T (A^T A/n) v, ||v|| = 1
+		if c != nil {
+			for j := range u {
+				u[j] = v[j] / math.Sqrt(c[j])
+			}
+		}
+		p.mulVec(u, av)
+		next := sumSq(av) / float64(p.n) // Rayleigh quotient v^T M v, ||v|| = 1
 		p.mulTransVec(av, w)
+		if c != nil {
+			for j := range w {
+				w[j] /= math.Sqrt(c[j])
+			}
+		}
 		nw := math.Sqrt(sumSq(w))
 		if nw == 0 {
 			break
