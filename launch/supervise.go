@@ -116,7 +116,15 @@ func (sv *supervisor) wait(ctx context.Context) error {
 			sv.stop(running)
 			return &RankError{Rank: res.rank, Name: res.name, Err: res.err}
 		case <-ctx.Done():
-			sv.stop(running)
+			if master {
+				// Only the master is asked to stop: it ends the run and
+				// stops the workers after its evaluation. A worker asked
+				// too would leave the run, and with all of them gone
+				// first the run would end as "too few workers".
+				sv.stopMasterFirst(running)
+			} else {
+				sv.stop(running)
+			}
 			return fmt.Errorf("launch: job stopped: %w", ctx.Err())
 		}
 	}
@@ -171,6 +179,35 @@ func (sv *supervisor) stop(running int) {
 		}
 	}
 	// Grandchildren left in the groups get no grace.
+	sv.signalAll(syscall.SIGKILL)
+}
+
+// stopMasterFirst asks rank 0 alone to stop and gives the job the grace
+// period to end on its own (the workers stop when the master tells them,
+// or exit on losing it); what is still running then is SIGKILLed.
+func (sv *supervisor) stopMasterFirst(running int) {
+	for _, k := range sv.kids {
+		if k.rank == 0 && k.name == "" {
+			if k.terminate != nil {
+				k.terminate()
+			} else {
+				k.signal(syscall.SIGTERM)
+			}
+		}
+	}
+	t := time.NewTimer(sv.grace)
+	defer t.Stop()
+	for running > 0 {
+		select {
+		case <-sv.results:
+			running--
+		case <-t.C:
+			sv.signalAll(syscall.SIGKILL)
+			for ; running > 0; running-- {
+				<-sv.results
+			}
+		}
+	}
 	sv.signalAll(syscall.SIGKILL)
 }
 
