@@ -27,30 +27,6 @@ import (
 // second on a9a) its gradients are weighted a little too much.
 const tagAdopt = 5
 
-// Adopt moves the share of the data held by worker w (which has left) to
-// worker heir, which now samples both shards: the reweighting of sharded
-// data then gives heir's gradients both shares. A no-op without shares.
-func (m *Master) Adopt(heir, w int) error {
-	switch {
-	case heir < 1 || heir > m.cfg.Workers || w < 1 || w > m.cfg.Workers:
-		return fmt.Errorf("ranks: worker %d adopting worker %d's shard: no such worker", heir, w)
-	case !m.workers[w].gone || m.workers[heir].gone:
-		return fmt.Errorf("ranks: worker %d cannot adopt worker %d's shard", heir, w)
-	}
-	if v := m.vr; v != nil {
-		// The heir's refresh parts now cover both shards.
-		v.cfg.FullShare[heir] += v.cfg.FullShare[w]
-		v.cfg.FullShare[w] = 0
-	}
-	if m.shares == nil {
-		return nil
-	}
-	m.shares[heir] += m.shares[w]
-	m.activeShare += m.shares[w]
-	m.shares[w] = 0
-	return nil
-}
-
 // heirFor picks the worker that adopts w's shard: the remaining worker
 // with the fewest rows (lowest rank on ties), or 0 if none.
 func (r *masterRun) heirFor() int {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/solver"
@@ -13,7 +14,7 @@ import (
 // benchGrads reads a binary testdata file and makes 64 real logistic
 // mini-batch gradients of it (batch 64, rows drawn with a fixed seed, at
 // x = 0), the inputs of the master benchmarks.
-func benchGrads(b *testing.B, file string) (*data.Dataset, []Grad) {
+func benchGrads(b *testing.B, file string) (*data.Dataset, []algo.Grad) {
 	b.Helper()
 	ds, err := data.Read("../testdata/"+file, data.Options{})
 	if err != nil {
@@ -25,7 +26,7 @@ func benchGrads(b *testing.B, file string) (*data.Dataset, []Grad) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	acc := kernels.NewSparseAcc(ds.X.Cols)
 	x := make([]float64, ds.X.Cols)
-	var grads []Grad
+	var grads []algo.Grad
 	for range 64 {
 		rows := make([]int, 64)
 		for i := range rows {
@@ -33,7 +34,7 @@ func benchGrads(b *testing.B, file string) (*data.Dataset, []Grad) {
 		}
 		var sv kernels.SparseVec
 		acc.GradBatchCSR(kernels.Logistic, &ds.X, ds.Y, rows, x, &sv)
-		grads = append(grads, Grad{Rows: 64, Idx: append([]int32(nil), sv.Idx...), Val: append([]float64(nil), sv.Val...)})
+		grads = append(grads, algo.Grad{Rows: 64, Idx: append([]int32(nil), sv.Idx...), Val: append([]float64(nil), sv.Val...)})
 	}
 	return ds, grads
 }
@@ -58,7 +59,7 @@ func BenchmarkMasterStep(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				const P = 4
-				m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d),
+				m, err := algo.NewMaster(algo.MasterConfig{Workers: P, X0: make([]float64, d),
 					Reg:      solver.Reg{Kind: solver.RegL1, Lambda: c.lambda},
 					Schedule: solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 1},
 					Average:  solver.Averager{Kind: solver.AvgTail}, Update: updateOf(eager)})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/solver"
 )
@@ -31,26 +32,26 @@ func BenchmarkMasterStepVR(b *testing.B) {
 		for _, sparse := range []bool{true, false} {
 			b.Run(fmt.Sprintf("%s/sparse=%v", c.file, sparse), func(b *testing.B) {
 				const P = 4
-				vc := &VRConfig{Alpha: 0.1, Sparse: sparse, Every: 1 << 40, FullShare: []float64{0, 0.25, 0.25, 0.25, 0.25}}
+				vc := &algo.VRConfig{Alpha: 0.1, Sparse: sparse, Every: 1 << 40, FullShare: []float64{0, 0.25, 0.25, 0.25, 0.25}}
 				if sparse {
 					vc.Weights = st.SupportWeights(64)
 				}
-				m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: c.lambda},
+				m, err := algo.NewMaster(algo.MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: c.lambda},
 					Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}, Average: solver.Averager{Kind: solver.AvgLast}, VR: vc})
 				if err != nil {
 					b.Fatal(err)
 				}
 				ver := make([]int64, P+1)
-				track := func(rd Ready) {
+				track := func(rd algo.Ready) {
 					for _, r := range rd.Replies {
-						if r.Kind == ReplyDense || r.Kind == ReplySparse || r.Kind == ReplyDelta {
+						if r.Kind == algo.ReplyDense || r.Kind == algo.ReplySparse || r.Kind == algo.ReplyDelta {
 							ver[r.Worker] = r.T
 						}
 					}
 				}
 				track(m.Start())
 				for w := 1; w <= P; w++ {
-					rd, err := m.Step(&Grad{Worker: w, Rows: ds.X.Rows / P, Kind: GradFull, Snap: 0, Dense: full})
+					rd, err := m.Step(&algo.Grad{Worker: w, Rows: ds.X.Rows / P, Kind: algo.GradFull, Snap: 0, Dense: full})
 					if err != nil {
 						b.Fatal(err)
 					}

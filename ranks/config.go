@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/solver"
 )
@@ -50,7 +51,7 @@ type Config struct {
 	// one-vs-rest problems instead of one softmax model (see kernels.Multi).
 	OVR bool
 
-	Mode      Mode
+	Mode      algo.Mode
 	MaxDelay  int
 	SyncEvery int64
 	Pipeline  bool
@@ -58,7 +59,7 @@ type Config struct {
 	Step      StepSpec
 	Method    solver.Method     // sgd (the paper's algorithm) or svrg
 	Metric    solver.MetricMode // the distance of the prox step: auto, none, diag
-	Update    Update            // the master's update: auto, lazy or eager
+	Update    algo.Update       // the master's update: auto, lazy or eager
 	// NoReweight turns off the correction of gradient rates for sharded
 	// data (see MasterConfig.Shares).
 	NoReweight bool
@@ -147,9 +148,9 @@ func (c *Config) validate(workers int) error {
 		return errors.New("ranks: negative stopping rule")
 	case c.Iters == 0 && c.Epochs == 0 && c.Time == 0 && c.Target == 0 && c.Tol == 0 && c.MaxEpochs == 0:
 		return errors.New("ranks: no stopping rule (set iters, epochs, time, target, tol or max-epochs)")
-	case c.Mode == ModeSync && (c.Pipeline || c.SyncEvery > 0):
+	case c.Mode == algo.ModeSync && (c.Pipeline || c.SyncEvery > 0):
 		return errors.New("ranks: sync mode takes neither --pipeline nor --sync-every")
-	case c.Mode != ModeBounded && c.MaxDelay != 0:
+	case c.Mode != algo.ModeBounded && c.MaxDelay != 0:
 		return errors.New("ranks: --max-delay needs --mode bounded")
 	case c.Jitter < 0:
 		return errors.New("ranks: negative jitter")

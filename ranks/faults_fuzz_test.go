@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/solver"
 )
@@ -16,7 +17,7 @@ import (
 func FuzzMasterGradient(f *testing.F) {
 	const d = 8
 	var m comm.Msg
-	for _, g := range []Grad{
+	for _, g := range []algo.Grad{
 		{TRead: 0, Rows: 4, Loss: 0.5, Dense: []float64{1, 2, 3, 4, 5, 6, 7, 8}},
 		{TRead: 0, Rows: 4, Loss: 0.5, Dense: []float64{1, math.NaN(), 3, 4, 5, 6, 7, 8}},
 		{TRead: 0, Rows: 1, Loss: 1, Idx: []int32{1, 5}, Val: []float64{0.5, -2}},
@@ -30,7 +31,7 @@ func FuzzMasterGradient(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		ms, err := NewMaster(MasterConfig{Workers: 2, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.1},
+		ms, err := algo.NewMaster(algo.MasterConfig{Workers: 2, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.1},
 			Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}})
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +47,7 @@ func FuzzMasterGradient(f *testing.F) {
 			return
 		}
 		msg.Src = 1
-		var g Grad
+		var g algo.Grad
 		if decodeGrad(&msg, &g, d) != nil {
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/solver"
 )
@@ -18,7 +19,7 @@ func TestRunInProcessPolishTol(t *testing.T) {
 	cfg := Config{
 		Data: "../testdata/heart_scale", Loss: kernels.Logistic,
 		Reg:  solver.Reg{Kind: solver.RegL1, Lambda: 0.01},
-		Mode: ModeAsync, Batch: 16, Tol: 1e-4, MaxEpochs: 2000, Seed: 3,
+		Mode: algo.ModeAsync, Batch: 16, Tol: 1e-4, MaxEpochs: 2000, Seed: 3,
 		Step: StepSpec{Kind: solver.StepConvex, Tau: 0, Average: "tail"},
 		Out:  t.TempDir(), PhiStar: math.NaN(), Test: "../testdata/heart_scale", PolishIters: 200,
 	}

@@ -38,40 +38,6 @@ type JoinedWorker struct {
 	grads0 int64
 }
 
-// Join takes worker w back into the run after it left: it has no x yet
-// (it is sent x as soon as the mode allows), and it takes back its own
-// share of the data from worker from (0: none) that had adopted it.
-func (m *Master) Join(w, from int) (Ready, error) {
-	m.reset()
-	switch {
-	case w < 1 || w > m.cfg.Workers:
-		return m.ready, fmt.Errorf("ranks: unknown worker %d joined", w)
-	case !m.workers[w].gone:
-		return m.ready, fmt.Errorf("ranks: worker %d joined but never left", w)
-	}
-	m.workers[w] = mworker{holds: -1}
-	m.active++
-	if m.shares != nil {
-		share := m.cfg.Shares[w]
-		if from > 0 && !m.workers[from].gone {
-			m.shares[from] -= share
-		} else {
-			m.activeShare += share
-		}
-		m.shares[w] = share
-		m.lostGrads -= m.stats.Workers[w].Grads
-	}
-	if m.done {
-		return m.ready, nil
-	}
-	m.withhold(w)
-	if m.cfg.Mode == ModeSync && m.roundW > 0 {
-		return m.ready, nil // it gets x with the others when the round completes
-	}
-	m.release()
-	return m.ready, nil
-}
-
 func isJoinNotice(m *comm.Msg) bool { return len(m.Ints) == 1 && m.Ints[0] == joinNotice }
 
 // join handles worker w's join request on the master.

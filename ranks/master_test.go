@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/solver"
 )
@@ -46,19 +47,19 @@ func newLS(n, d int, seed uint64, sparsity int) *lsProblem {
 // of x, sparse or dense.
 type fakeWorker struct {
 	id      int
-	model   *Replica
-	sampler *Sampler
+	model   *algo.Replica
+	sampler *algo.Sampler
 	g       []float64
 	sparse  bool
 	// replies received and not yet consumed, oldest first (pipelining
 	// workers consume the reply to gradient k before sending k+2).
-	inbox []Reply
+	inbox []algo.Reply
 }
 
-func (w *fakeWorker) grad(p *lsProblem, b int) *Grad {
+func (w *fakeWorker) grad(p *lsProblem, b int) *algo.Grad {
 	rows := w.sampler.Next(b)
 	loss := kernels.GradBatchDense(kernels.Squared, p.a, p.y, rows, w.model.X, w.g)
-	g := &Grad{Worker: w.id, TRead: w.model.T, Rows: b, Loss: loss, ComputeNs: 1000}
+	g := &algo.Grad{Worker: w.id, TRead: w.model.T, Rows: b, Loss: loss, ComputeNs: 1000}
 	if !w.sparse {
 		g.Dense = slices.Clone(w.g)
 		return g
@@ -72,7 +73,7 @@ func (w *fakeWorker) grad(p *lsProblem, b int) *Grad {
 	return g
 }
 
-func copyReply(r Reply) Reply {
+func copyReply(r algo.Reply) algo.Reply {
 	r.Dense = slices.Clone(r.Dense)
 	r.Idx = slices.Clone(r.Idx)
 	r.Val = slices.Clone(r.Val)
@@ -81,7 +82,7 @@ func copyReply(r Reply) Reply {
 
 type netCase struct {
 	name     string
-	mode     Mode
+	mode     algo.Mode
 	maxDelay int
 	every    int64
 	pipeline bool
@@ -97,14 +98,14 @@ type netCase struct {
 // After every step it checks that each worker's copy equals the master's
 // x at the version the reply carries, and it fails on a deadlock (nothing
 // in flight, run not over).
-func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *Master {
+func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *algo.Master {
 	t.Helper()
 	n, d, b, sparsity := 200, 30, 8, 3
 	if c.wide {
 		d, sparsity = 400, 60
 	}
 	p := newLS(n, d, 7, sparsity)
-	cfg := MasterConfig{
+	cfg := algo.MasterConfig{
 		Workers: c.workers, X0: make([]float64, d), Reg: c.reg,
 		Schedule: solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 0.05},
 		Average:  solver.Averager{Kind: solver.AvgUniform},
@@ -112,25 +113,25 @@ func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *Mast
 		Iters: iters, Update: updateOf(eager),
 	}
 	c.reg.Init(cfg.X0)
-	m, err := NewMaster(cfg)
+	m, err := algo.NewMaster(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(seed, 2))
 	workers := make([]*fakeWorker, c.workers+1)
 	for w := 1; w <= c.workers; w++ {
-		workers[w] = &fakeWorker{id: w, model: NewReplica(d), sampler: NewSampler(n, uint64(w)), g: make([]float64, d), sparse: c.sparse}
+		workers[w] = &fakeWorker{id: w, model: algo.NewReplica(d), sampler: algo.NewSampler(n, uint64(w)), g: make([]float64, d), sparse: c.sparse}
 	}
-	var inflight []*Grad // to the master
+	var inflight []*algo.Grad // to the master
 	xAt := map[int64][]float64{}
 	snap := func() {
 		x := make([]float64, d)
 		m.Iterate(x)
 		xAt[m.T()] = x
 	}
-	deliver := func(rd Ready) {
+	deliver := func(rd algo.Ready) {
 		for _, r := range rd.Replies {
-			if r.Kind == ReplyStop {
+			if r.Kind == algo.ReplyStop {
 				continue
 			}
 			w := workers[r.Worker]
@@ -206,23 +207,23 @@ func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *Mast
 func TestMasterOverRandomNetwork(t *testing.T) {
 	l1 := solver.Reg{Kind: solver.RegL1, Lambda: 0.05}
 	cases := []netCase{
-		{name: "async", mode: ModeAsync, reg: l1, workers: 4},
-		{name: "async-sparse-none", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true},
-		{name: "async-sparse-box", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegBox, Lo: -0.2, Hi: 0.3}, workers: 3, sparse: true},
-		{name: "async-l1-strong", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegL1, Lambda: 1}, workers: 3, sparse: true},
-		{name: "async-pipeline", mode: ModeAsync, reg: l1, workers: 3, pipeline: true},
-		{name: "sync", mode: ModeSync, reg: l1, workers: 4},
-		{name: "bounded-0", mode: ModeBounded, maxDelay: 0, reg: l1, workers: 3},
-		{name: "bounded-1-slow", mode: ModeBounded, maxDelay: 1, reg: l1, workers: 4, slow: 2},
-		{name: "bounded-3", mode: ModeBounded, maxDelay: 3, reg: l1, workers: 5, slow: 1},
-		{name: "bounded-2-pipeline", mode: ModeBounded, maxDelay: 2, reg: l1, workers: 3, pipeline: true},
-		{name: "async-sync-every", mode: ModeAsync, every: 7, reg: l1, workers: 4},
-		{name: "async-slow", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegElastic, Lambda: 0.01, Lambda2: 0.1}, workers: 4, slow: 3, sparse: true},
-		{name: "p1", mode: ModeAsync, reg: l1, workers: 1},
-		{name: "async-delta-none", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true, wide: true},
-		{name: "async-delta-nonneg", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegNonneg}, workers: 4, sparse: true, wide: true, slow: 2},
-		{name: "async-sparse-l1-wide", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.05}, workers: 3, sparse: true, wide: true},
-		{name: "bounded-delta", mode: ModeBounded, maxDelay: 2, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true, wide: true},
+		{name: "async", mode: algo.ModeAsync, reg: l1, workers: 4},
+		{name: "async-sparse-none", mode: algo.ModeAsync, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true},
+		{name: "async-sparse-box", mode: algo.ModeAsync, reg: solver.Reg{Kind: solver.RegBox, Lo: -0.2, Hi: 0.3}, workers: 3, sparse: true},
+		{name: "async-l1-strong", mode: algo.ModeAsync, reg: solver.Reg{Kind: solver.RegL1, Lambda: 1}, workers: 3, sparse: true},
+		{name: "async-pipeline", mode: algo.ModeAsync, reg: l1, workers: 3, pipeline: true},
+		{name: "sync", mode: algo.ModeSync, reg: l1, workers: 4},
+		{name: "bounded-0", mode: algo.ModeBounded, maxDelay: 0, reg: l1, workers: 3},
+		{name: "bounded-1-slow", mode: algo.ModeBounded, maxDelay: 1, reg: l1, workers: 4, slow: 2},
+		{name: "bounded-3", mode: algo.ModeBounded, maxDelay: 3, reg: l1, workers: 5, slow: 1},
+		{name: "bounded-2-pipeline", mode: algo.ModeBounded, maxDelay: 2, reg: l1, workers: 3, pipeline: true},
+		{name: "async-sync-every", mode: algo.ModeAsync, every: 7, reg: l1, workers: 4},
+		{name: "async-slow", mode: algo.ModeAsync, reg: solver.Reg{Kind: solver.RegElastic, Lambda: 0.01, Lambda2: 0.1}, workers: 4, slow: 3, sparse: true},
+		{name: "p1", mode: algo.ModeAsync, reg: l1, workers: 1},
+		{name: "async-delta-none", mode: algo.ModeAsync, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true, wide: true},
+		{name: "async-delta-nonneg", mode: algo.ModeAsync, reg: solver.Reg{Kind: solver.RegNonneg}, workers: 4, sparse: true, wide: true, slow: 2},
+		{name: "async-sparse-l1-wide", mode: algo.ModeAsync, reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.05}, workers: 3, sparse: true, wide: true},
+		{name: "bounded-delta", mode: algo.ModeBounded, maxDelay: 2, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true, wide: true},
 	}
 	for _, c := range cases {
 		for _, eager := range []bool{true, false} {
@@ -234,14 +235,14 @@ func TestMasterOverRandomNetwork(t *testing.T) {
 					t.Fatalf("T=%d want %d", m.T(), iters)
 				}
 				switch c.mode {
-				case ModeSync:
+				case algo.ModeSync:
 					if st.DelayMax != 0 {
 						t.Errorf("sync: max delay %d, want 0", st.DelayMax)
 					}
 					if st.Grads != iters*int64(c.workers) {
 						t.Errorf("sync: %d gradients for %d updates of %d workers", st.Grads, iters, c.workers)
 					}
-				case ModeBounded:
+				case algo.ModeBounded:
 					if st.DelayMax > int64(c.maxDelay) {
 						t.Errorf("bounded: max delay %d > %d", st.DelayMax, c.maxDelay)
 					}
@@ -249,7 +250,7 @@ func TestMasterOverRandomNetwork(t *testing.T) {
 				if c.every > 0 && st.Barriers < iters/c.every-1 {
 					t.Errorf("sync-every %d: %d barriers in %d updates", c.every, st.Barriers, iters)
 				}
-				if c.mode == ModeAsync && c.workers > 1 && st.DelayMax == 0 {
+				if c.mode == algo.ModeAsync && c.workers > 1 && st.DelayMax == 0 {
 					t.Errorf("async with %d workers never saw a delay", c.workers)
 				}
 				var per int64
@@ -275,18 +276,18 @@ func TestMasterLazyEqualsEager(t *testing.T) {
 	} {
 		for _, avg := range []solver.AvgKind{solver.AvgUniform, solver.AvgWeighted, solver.AvgTail, solver.AvgLast} {
 			const d, P, iters = 500, 3, 2000
-			base := MasterConfig{
+			base := algo.MasterConfig{
 				Workers: P, X0: make([]float64, d), Reg: reg,
 				Schedule: solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 0.5, Tau0: 2},
 				Average:  solver.Averager{Kind: avg, T0: 10}, Iters: iters, LazyWindow: 97,
 			}
 			lazyCfg, eagerCfg := base, base
-			eagerCfg.Update, lazyCfg.Update = UpdateEager, UpdateLazy
-			lz, err := NewMaster(lazyCfg)
+			eagerCfg.Update, lazyCfg.Update = algo.UpdateEager, algo.UpdateLazy
+			lz, err := algo.NewMaster(lazyCfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			eg, _ := NewMaster(eagerCfg)
+			eg, _ := algo.NewMaster(eagerCfg)
 			if !lz.Lazy() || eg.Lazy() {
 				t.Fatal("lazy/eager masters not built as asked")
 			}
@@ -296,7 +297,7 @@ func TestMasterLazyEqualsEager(t *testing.T) {
 			ver := make([]int64, P+1)
 			for s := 0; s < iters; s++ {
 				w := 1 + rng.IntN(P)
-				g := &Grad{Worker: w, TRead: ver[w], Rows: 1}
+				g := &algo.Grad{Worker: w, TRead: ver[w], Rows: 1}
 				for j := 0; j < d; j++ {
 					if rng.IntN(50) == 0 {
 						g.Idx = append(g.Idx, int32(j))
@@ -334,9 +335,9 @@ func TestMasterLazyEqualsEager(t *testing.T) {
 }
 
 // denseOf expands a full reply (dense or sparse) to a dense vector.
-func denseOf(r Reply, d int) []float64 {
+func denseOf(r algo.Reply, d int) []float64 {
 	x := make([]float64, d)
-	if r.Kind == ReplyDense {
+	if r.Kind == algo.ReplyDense {
 		copy(x, r.Dense)
 		return x
 	}
@@ -353,12 +354,12 @@ func TestMasterP1IsSerialProxSGD(t *testing.T) {
 	p := newLS(n, d, 5, 3)
 	reg := solver.Reg{Kind: solver.RegL1, Lambda: 0.02}
 	sched := solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 0.05}
-	m, err := NewMaster(MasterConfig{Workers: 1, X0: make([]float64, d), Reg: reg, Schedule: sched,
-		Average: solver.Averager{Kind: solver.AvgUniform}, Iters: iters, Update: UpdateEager})
+	m, err := algo.NewMaster(algo.MasterConfig{Workers: 1, X0: make([]float64, d), Reg: reg, Schedule: sched,
+		Average: solver.Averager{Kind: solver.AvgUniform}, Iters: iters, Update: algo.UpdateEager})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &fakeWorker{id: 1, model: NewReplica(d), sampler: NewSampler(n, 9), g: make([]float64, d)}
+	w := &fakeWorker{id: 1, model: algo.NewReplica(d), sampler: algo.NewSampler(n, 9), g: make([]float64, d)}
 	rd := m.Start()
 	for !m.Done() {
 		r := copyReply(rd.Replies[0])
@@ -374,7 +375,7 @@ func TestMasterP1IsSerialProxSGD(t *testing.T) {
 	x := make([]float64, d)
 	g := make([]float64, d)
 	avg := solver.Averager{Kind: solver.AvgUniform}
-	s := NewSampler(n, 9)
+	s := algo.NewSampler(n, 9)
 	for k := int64(0); k < iters; k++ {
 		kernels.GradBatchDense(kernels.Squared, p.a, p.y, s.Next(b), x, g)
 		reg.Step(x, g, sched.Alpha(k, 0))
@@ -404,7 +405,7 @@ func TestMasterP1IsSerialProxSGD(t *testing.T) {
 // applied, and its worker gets fresh x; a gradient that breaks the
 // protocol (an unknown worker, a version never sent) is an error.
 func TestMasterRejectsBadGradients(t *testing.T) {
-	m, err := NewMaster(MasterConfig{Workers: 2, X0: make([]float64, 4), Reg: solver.Reg{Kind: solver.RegNone},
+	m, err := algo.NewMaster(algo.MasterConfig{Workers: 2, X0: make([]float64, 4), Reg: solver.Reg{Kind: solver.RegNone},
 		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}})
 	if err != nil {
 		t.Fatal(err)
@@ -414,16 +415,16 @@ func TestMasterRejectsBadGradients(t *testing.T) {
 	x := make([]float64, 4)
 	for i, c := range []struct {
 		name string
-		g    Grad
+		g    algo.Grad
 		want string
 	}{
-		{"NaN dense", Grad{Dense: []float64{1, nan, 0, 0}}, "entry 1 = NaN"},
-		{"Inf sparse", Grad{Idx: []int32{0, 2}, Val: []float64{1, -inf}}, "entry 1 = -Inf"},
-		{"short dense", Grad{Dense: make([]float64, 3)}, "length 3, want 4"},
-		{"index range", Grad{Idx: []int32{1, 4}, Val: []float64{1, 1}}, "index 4"},
-		{"index order", Grad{Idx: []int32{2, 1}, Val: []float64{1, 1}}, "index 1"},
-		{"no rows", Grad{Rows: -1, Dense: make([]float64, 4)}, "-1 rows"},
-		{"NaN loss", Grad{Loss: nan, Dense: make([]float64, 4)}, "loss NaN"},
+		{"NaN dense", algo.Grad{Dense: []float64{1, nan, 0, 0}}, "entry 1 = NaN"},
+		{"Inf sparse", algo.Grad{Idx: []int32{0, 2}, Val: []float64{1, -inf}}, "entry 1 = -Inf"},
+		{"short dense", algo.Grad{Dense: make([]float64, 3)}, "length 3, want 4"},
+		{"index range", algo.Grad{Idx: []int32{1, 4}, Val: []float64{1, 1}}, "index 4"},
+		{"index order", algo.Grad{Idx: []int32{2, 1}, Val: []float64{1, 1}}, "index 1"},
+		{"no rows", algo.Grad{Rows: -1, Dense: make([]float64, 4)}, "-1 rows"},
+		{"NaN loss", algo.Grad{Loss: nan, Dense: make([]float64, 4)}, "loss NaN"},
 	} {
 		c.g.Worker, c.g.TRead = 1, m.T()
 		if c.g.Rows == 0 {
@@ -449,12 +450,12 @@ func TestMasterRejectsBadGradients(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name string
-		g    Grad
+		g    algo.Grad
 		want string
 	}{
-		{"unknown worker", Grad{Worker: 3, Rows: 1, Dense: make([]float64, 4)}, "unknown worker 3"},
-		{"future version", Grad{Worker: 1, Rows: 1, TRead: 5, Idx: []int32{}, Val: []float64{}}, "version 5"},
-		{"version never sent", Grad{Worker: 2, Rows: 1, TRead: 0, Dense: make([]float64, 4)}, ""},
+		{"unknown worker", algo.Grad{Worker: 3, Rows: 1, Dense: make([]float64, 4)}, "unknown worker 3"},
+		{"future version", algo.Grad{Worker: 1, Rows: 1, TRead: 5, Idx: []int32{}, Val: []float64{}}, "version 5"},
+		{"version never sent", algo.Grad{Worker: 2, Rows: 1, TRead: 0, Dense: make([]float64, 4)}, ""},
 	} {
 		_, err := m.Step(&c.g)
 		if c.want == "" {
@@ -474,16 +475,16 @@ func TestMasterRejectsBadGradients(t *testing.T) {
 // TestMasterSyncRefusedGradient: in sync mode a round with a refused
 // gradient applies the mean of the others.
 func TestMasterSyncRefusedGradient(t *testing.T) {
-	m, err := NewMaster(MasterConfig{Workers: 2, X0: make([]float64, 2), Reg: solver.Reg{Kind: solver.RegNone},
-		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.5}, Mode: ModeSync})
+	m, err := algo.NewMaster(algo.MasterConfig{Workers: 2, X0: make([]float64, 2), Reg: solver.Reg{Kind: solver.RegNone},
+		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.5}, Mode: algo.ModeSync})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.Start()
-	if _, err := m.Step(&Grad{Worker: 1, Rows: 1, Dense: []float64{math.NaN(), 1}}); err != nil {
+	if _, err := m.Step(&algo.Grad{Worker: 1, Rows: 1, Dense: []float64{math.NaN(), 1}}); err != nil {
 		t.Fatal(err)
 	}
-	rd, err := m.Step(&Grad{Worker: 2, Rows: 1, Dense: []float64{2, 4}})
+	rd, err := m.Step(&algo.Grad{Worker: 2, Rows: 1, Dense: []float64{2, 4}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,15 +503,15 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 func TestMasterReplyKinds(t *testing.T) {
 	for _, c := range []struct {
 		nc   netCase
-		kind ReplyKind
+		kind algo.ReplyKind
 	}{
-		{netCase{name: "delta", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true, wide: true}, ReplyDelta},
-		{netCase{name: "sparse", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.5}, workers: 3, sparse: true, wide: true}, ReplySparse},
-		{netCase{name: "dense", mode: ModeAsync, reg: solver.Reg{Kind: solver.RegL2, Lambda: 0.01}, workers: 3}, ReplyDense},
+		{netCase{name: "delta", mode: algo.ModeAsync, reg: solver.Reg{Kind: solver.RegNone}, workers: 3, sparse: true, wide: true}, algo.ReplyDelta},
+		{netCase{name: "sparse", mode: algo.ModeAsync, reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.5}, workers: 3, sparse: true, wide: true}, algo.ReplySparse},
+		{netCase{name: "dense", mode: algo.ModeAsync, reg: solver.Reg{Kind: solver.RegL2, Lambda: 0.01}, workers: 3}, algo.ReplyDense},
 	} {
 		m := runNet(t, c.nc, 300, 1, false)
 		st := m.Stats()
-		got := map[ReplyKind]int64{ReplyDense: st.RepliesDense, ReplySparse: st.RepliesSparse, ReplyDelta: st.RepliesDelta}
+		got := map[algo.ReplyKind]int64{algo.ReplyDense: st.RepliesDense, algo.ReplySparse: st.RepliesSparse, algo.ReplyDelta: st.RepliesDelta}
 		var total int64
 		for _, v := range got {
 			total += v
@@ -521,53 +522,9 @@ func TestMasterReplyKinds(t *testing.T) {
 	}
 }
 
-// TestMasterReweight: a worker that sends a quarter as many gradients as
-// the others gets its gradients scaled up, so that every shard weighs its
-// share of the data in the expected step (MasterConfig.Shares).
-func TestMasterReweight(t *testing.T) {
-	const P, d = 4, 3
-	m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegNone},
-		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 1}, Shares: []float64{0, 0.25, 0.25, 0.25, 0.25}, Update: UpdateEager})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Start()
-	ver := make([]int64, P+1)
-	// Worker 1 sends one gradient for every four of the others. Each
-	// gradient is e_1, so x_0 moves by -w per step: the total weight that
-	// each worker's gradients received is the sum of its steps.
-	moved := make([]float64, P+1)
-	for round := 0; round < 400; round++ {
-		for w := 1; w <= P; w++ {
-			if w == 1 && round%4 != 0 {
-				continue
-			}
-			before := m.x[0]
-			rd, err := m.Step(&Grad{Worker: w, TRead: ver[w], Rows: 1, Dense: []float64{1, 0, 0}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			moved[w] += before - m.x[0]
-			for _, r := range rd.Replies {
-				ver[r.Worker] = r.T
-			}
-		}
-	}
-	var total float64
-	for w := 1; w <= P; w++ {
-		total += moved[w]
-	}
-	for w := 1; w <= P; w++ {
-		if share := moved[w] / total; math.Abs(share-0.25) > 0.02 {
-			t.Errorf("worker %d carries %.3f of the total step, want its data share 0.25", w, share)
-		}
-	}
-	// Without shares the slow worker would carry 1/13 of it.
-}
-
-func updateOf(eager bool) Update {
+func updateOf(eager bool) algo.Update {
 	if eager {
-		return UpdateEager
+		return algo.UpdateEager
 	}
-	return UpdateLazy
+	return algo.UpdateLazy
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/solver"
 )
@@ -65,7 +66,7 @@ func TestMasterSVRGOverRandomNetwork(t *testing.T) {
 						c = st.Metric(1)
 					}
 					L := full.EstimateLMetric(c, 200, 1)
-					vc := &VRConfig{Alpha: 1 / (2 * L), Metric: c, Sparse: sparse, Every: n / b, Adapt: true, FullShare: make([]float64, P+1)}
+					vc := &algo.VRConfig{Alpha: 1 / (2 * L), Metric: c, Sparse: sparse, Every: n / b, Adapt: true, FullShare: make([]float64, P+1)}
 					if sparse {
 						vc.Weights = st.SupportWeights(b)
 					}
@@ -75,9 +76,9 @@ func TestMasterSVRGOverRandomNetwork(t *testing.T) {
 						shards[w] = &shard{a: csrOf(p.a, lo, hi), y: p.y[lo:hi], d: d, n: n}
 						vc.FullShare[w] = float64(hi-lo) / n
 					}
-					runVRNet(t, p, shards, full, reg, vc, ref.Phi, uint64(len(name)), ModeAsync)
+					runVRNet(t, p, shards, full, reg, vc, ref.Phi, uint64(len(name)), algo.ModeAsync)
 					if !sparse && !metric {
-						runVRNet(t, p, shards, full, reg, vc, ref.Phi, 5, ModeBounded)
+						runVRNet(t, p, shards, full, reg, vc, ref.Phi, 5, algo.ModeBounded)
 					}
 				})
 			}
@@ -85,26 +86,26 @@ func TestMasterSVRGOverRandomNetwork(t *testing.T) {
 	}
 }
 
-func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem, reg solver.Reg, vc *VRConfig, phiStar float64, seed uint64, mode Mode) {
+func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem, reg solver.Reg, vc *algo.VRConfig, phiStar float64, seed uint64, mode algo.Mode) {
 	const b, iters = 8, 6000
 	P, d := len(shards)-1, p.a.Cols
-	m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: reg,
+	m, err := algo.NewMaster(algo.MasterConfig{Workers: P, X0: make([]float64, d), Reg: reg,
 		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: vc.Alpha}, Average: solver.Averager{Kind: solver.AvgLast},
 		Mode: mode, MaxDelay: 2, Iters: iters, VR: vc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	type worker struct {
-		model   *Replica
-		sampler *Sampler
+		model   *algo.Replica
+		sampler *algo.Sampler
 		gc      *gradComputer
 		vr      *workerVR
-		inbox   []Reply
+		inbox   []algo.Reply
 	}
 	ws := make([]*worker, P+1)
 	for w := 1; w <= P; w++ {
 		cfg := &Config{Loss: kernels.Squared}
-		ws[w] = &worker{model: NewReplica(d), sampler: NewSampler(shards[w].a.Rows, uint64(w)), gc: newGradComputer(cfg, shards[w]),
+		ws[w] = &worker{model: algo.NewReplica(d), sampler: algo.NewSampler(shards[w].a.Rows, uint64(w)), gc: newGradComputer(cfg, shards[w]),
 			vr: newWorkerVR(d, shards[w].a.Rows)}
 	}
 	rng := rand.New(rand.NewPCG(seed, 3))
@@ -114,16 +115,16 @@ func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem,
 		m.Iterate(x)
 		xAt[m.T()] = x
 	}
-	deliver := func(rd Ready) {
+	deliver := func(rd algo.Ready) {
 		for _, r := range rd.Replies {
-			if r.Kind != ReplyStop {
+			if r.Kind != algo.ReplyStop {
 				ws[r.Worker].inbox = append(ws[r.Worker].inbox, copyReply(r))
 			}
 		}
 	}
 	snap()
 	deliver(m.Start())
-	var inflight []*Grad
+	var inflight []*algo.Grad
 	fullsDone := 0
 	for steps := 0; !m.Done(); steps++ {
 		if steps > 200000 {
@@ -157,7 +158,7 @@ func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem,
 					t.Fatalf("worker %d copy of x_%d differs at %d", id, r.T, j)
 				}
 			}
-			g := &Grad{Worker: id, TRead: w.model.T, Snap: -1}
+			g := &algo.Grad{Worker: id, TRead: w.model.T, Snap: -1}
 			w.vr.compute(w.gc, w.sampler.Next(b), w.model.X, g)
 			g.Dense, g.Idx, g.Val = slices.Clone(g.Dense), slices.Clone(g.Idx), slices.Clone(g.Val)
 			inflight = append(inflight, g)
@@ -166,7 +167,7 @@ func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem,
 		k := rng.IntN(len(inflight))
 		g := inflight[k]
 		inflight = slices.Delete(inflight, k, k+1)
-		if g.Kind == GradFull {
+		if g.Kind == algo.GradFull {
 			fullsDone++
 			if fullsDone <= P && m.T() != 0 {
 				t.Fatalf("update %d applied before the first snapshot was complete", m.T())
@@ -186,7 +187,7 @@ func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem,
 	if rel := (phi - phiStar) / phiStar; !(rel <= 1e-9) {
 		t.Errorf("phi %.15g, phi* %.15g: rel. subopt %.3g after %d updates (%d snapshots, %d rejected, step %.3g)", phi, phiStar, rel, iters, active, rejected, m.VRAlpha())
 	}
-	if st := m.Stats(); mode == ModeBounded && st.DelayMax > 2 {
+	if st := m.Stats(); mode == algo.ModeBounded && st.DelayMax > 2 {
 		t.Errorf("bounded: max delay %d > 2", st.DelayMax)
 	}
 	if want := int64(iters / vc.Every / 2); active < want {
@@ -199,8 +200,8 @@ func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem,
 // and the next refresh, over the workers left, completes and activates.
 func TestMasterSVRGLeave(t *testing.T) {
 	const d, P = 4, 3
-	vc := &VRConfig{Alpha: 0.1, Every: 2, FullShare: []float64{0, 1.0 / 3, 1.0 / 3, 1.0 / 3}}
-	m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL2, Lambda: 0.1},
+	vc := &algo.VRConfig{Alpha: 0.1, Every: 2, FullShare: []float64{0, 1.0 / 3, 1.0 / 3, 1.0 / 3}}
+	m, err := algo.NewMaster(algo.MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL2, Lambda: 0.1},
 		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}, Average: solver.Averager{Kind: solver.AvgLast}, VR: vc})
 	if err != nil {
 		t.Fatal(err)
@@ -211,24 +212,24 @@ func TestMasterSVRGLeave(t *testing.T) {
 	for w := range snapOf {
 		snapOf[w], active[w] = -1, -1
 	}
-	take := func(rd Ready) (models int) {
+	take := func(rd algo.Ready) (models int) {
 		for _, r := range rd.Replies {
 			switch r.Kind {
-			case ReplySnapshot:
+			case algo.ReplySnapshot:
 				snapOf[r.Worker] = r.T
-			case ReplyActivate:
+			case algo.ReplyActivate:
 				active[r.Worker] = r.T
-			case ReplyDense, ReplySparse, ReplyDelta:
+			case algo.ReplyDense, algo.ReplySparse, algo.ReplyDelta:
 				ver[r.Worker] = r.T
 				models++
 			}
 		}
 		return models
 	}
-	step := func(w int) Ready {
-		g := &Grad{Worker: w, TRead: ver[w], Rows: 10, Loss: 0.5, Dense: []float64{1, -1, 0.5, 0}, Snap: active[w]}
+	step := func(w int) algo.Ready {
+		g := &algo.Grad{Worker: w, TRead: ver[w], Rows: 10, Loss: 0.5, Dense: []float64{1, -1, 0.5, 0}, Snap: active[w]}
 		if snapOf[w] >= 0 {
-			g.Kind, g.Snap = GradFull, snapOf[w]
+			g.Kind, g.Snap = algo.GradFull, snapOf[w]
 			snapOf[w] = -1
 		}
 		rd, err := m.Step(g)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/solver"
@@ -119,7 +120,7 @@ type multiGrad struct {
 
 // computeMulti is gradComputer.compute for a K-class shard: dense for
 // small d, else accumulated by rows of W and sent sparse when smaller.
-func (gc *gradComputer) computeMulti(rows []int, x []float64, out *Grad) {
+func (gc *gradComputer) computeMulti(rows []int, x []float64, out *algo.Grad) {
 	s := gc.s
 	if gc.multi == nil {
 		gc.multi = &multiGrad{scratch: make([]float64, 2*s.mc.K)}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
 )
 
@@ -29,7 +30,7 @@ const (
 const gradInts = 7
 
 // encodeGrad fills m (whose Ints slice is reused) from g.
-func encodeGrad(m *comm.Msg, g *Grad, d int) {
+func encodeGrad(m *comm.Msg, g *algo.Grad, d int) {
 	m.Ints = append(m.Ints[:0], g.TRead, int64(g.Rows), int64(math.Float64bits(g.Loss)), g.ComputeNs, g.IdleNs, int64(g.Kind), g.Snap)
 	m.Dense, m.Idx, m.Vals, m.Dim = nil, nil, nil, 0
 	if g.Dense != nil {
@@ -43,21 +44,21 @@ func encodeGrad(m *comm.Msg, g *Grad, d int) {
 }
 
 // decodeGrad points g into m (views valid until the next Recv into m).
-func decodeGrad(m *comm.Msg, g *Grad, d int) error {
+func decodeGrad(m *comm.Msg, g *algo.Grad, d int) error {
 	if len(m.Ints) != gradInts {
 		return fmt.Errorf("ranks: gradient message from rank %d has %d header words, want %d", m.Src, len(m.Ints), gradInts)
 	}
-	*g = Grad{
+	*g = algo.Grad{
 		Worker:    m.Src,
 		TRead:     m.Ints[0],
 		Rows:      int(m.Ints[1]),
 		Loss:      math.Float64frombits(uint64(m.Ints[2])),
 		ComputeNs: m.Ints[3],
 		IdleNs:    m.Ints[4],
-		Kind:      GradKind(m.Ints[5]),
+		Kind:      algo.GradKind(m.Ints[5]),
 		Snap:      m.Ints[6],
 	}
-	if g.Kind > GradFull || g.Snap < -1 {
+	if g.Kind > algo.GradFull || g.Snap < -1 {
 		return fmt.Errorf("ranks: gradient message from rank %d has kind %d, snapshot %d", m.Src, m.Ints[5], m.Ints[6])
 	}
 	switch {
@@ -83,13 +84,13 @@ func decodeGrad(m *comm.Msg, g *Grad, d int) error {
 // and x as a dense vector, or a sparse one (all nonzeros, or the delta).
 const modelInts = 3
 
-func encodeReply(m *comm.Msg, r *Reply, d int) {
+func encodeReply(m *comm.Msg, r *algo.Reply, d int) {
 	m.Ints = append(m.Ints[:0], int64(r.Kind), r.T, r.Base)
 	m.Dense, m.Idx, m.Vals, m.Dim = nil, nil, nil, 0
 	switch r.Kind {
-	case ReplyDense, ReplySnapshot:
+	case algo.ReplyDense, algo.ReplySnapshot:
 		m.Dense = r.Dense
-	case ReplySparse, ReplyDelta:
+	case algo.ReplySparse, algo.ReplyDelta:
 		m.Idx, m.Vals, m.Dim = r.Idx, r.Val, d
 		if m.Idx == nil {
 			m.Idx, m.Vals = []int32{}, []float64{}
@@ -97,23 +98,23 @@ func encodeReply(m *comm.Msg, r *Reply, d int) {
 	}
 }
 
-func decodeReply(m *comm.Msg, r *Reply, d int) error {
+func decodeReply(m *comm.Msg, r *algo.Reply, d int) error {
 	if len(m.Ints) != modelInts {
 		return fmt.Errorf("ranks: model message has %d header words, want %d", len(m.Ints), modelInts)
 	}
-	*r = Reply{Kind: ReplyKind(m.Ints[0]), T: m.Ints[1], Base: m.Ints[2]}
+	*r = algo.Reply{Kind: algo.ReplyKind(m.Ints[0]), T: m.Ints[1], Base: m.Ints[2]}
 	switch r.Kind {
-	case ReplyDense, ReplySnapshot:
+	case algo.ReplyDense, algo.ReplySnapshot:
 		if len(m.Dense) != d {
 			return fmt.Errorf("ranks: dense x of length %d, want %d", len(m.Dense), d)
 		}
 		r.Dense = m.Dense
-	case ReplySparse, ReplyDelta:
+	case algo.ReplySparse, algo.ReplyDelta:
 		if m.Idx == nil || m.Dim != d {
 			return fmt.Errorf("ranks: sparse x of dimension %d, want %d", m.Dim, d)
 		}
 		r.Idx, r.Val = m.Idx, m.Vals
-	case ReplyStop, ReplyActivate:
+	case algo.ReplyStop, algo.ReplyActivate:
 	default:
 		return fmt.Errorf("ranks: model message of unknown kind %d", m.Ints[0])
 	}

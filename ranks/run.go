@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/solver"
@@ -56,14 +57,14 @@ func schedule(cfg *Config, workers, d int, L, sigma float64) (solver.Schedule, s
 	if tau < 0 {
 		tau = workers
 	}
-	if cfg.Mode == ModeSync {
+	if cfg.Mode == algo.ModeSync {
 		tau = 0
 	}
-	if cfg.Mode == ModeBounded && tau > cfg.MaxDelay {
+	if cfg.Mode == algo.ModeBounded && tau > cfg.MaxDelay {
 		tau = cfg.MaxDelay
 	}
 	b := cfg.Batch
-	if cfg.Mode == ModeSync {
+	if cfg.Mode == algo.ModeSync {
 		b *= workers
 	}
 	var s solver.Schedule
@@ -190,7 +191,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
 	}
-	mc := MasterConfig{
+	mc := algo.MasterConfig{
 		Workers: P, X0: x0, Reg: cfg.Reg, Schedule: sched, Average: avg,
 		Mode: cfg.Mode, MaxDelay: cfg.MaxDelay, SyncEvery: cfg.SyncEvery, Pipeline: cfg.Pipeline,
 		Iters: cfg.Iters, SnapshotEvery: cfg.SnapshotEvery, Update: cfg.Update,
@@ -209,7 +210,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
 	}
-	m, err := NewMaster(mc)
+	m, err := algo.NewMaster(mc)
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
 	}
@@ -314,7 +315,7 @@ func abortRounds(ctx context.Context, c *comm.Comm, err error) error {
 func stopWorkers(ctx context.Context, c *comm.Comm, err error) error {
 	var out comm.Msg
 	for w := 1; w < c.Size(); w++ {
-		encodeReply(&out, &Reply{Kind: ReplyStop}, 0)
+		encodeReply(&out, &algo.Reply{Kind: algo.ReplyStop}, 0)
 		_ = c.Send(ctx, w, tagModel, &out)
 	}
 	_ = endRounds(ctx, c)
@@ -356,7 +357,7 @@ func loadFullFrom(cfg *Config, f *facts, ds *data.Dataset) (*solver.Problem, err
 type masterRun struct {
 	c    *comm.Comm
 	cfg  *Config
-	m    *Master
+	m    *algo.Master
 	d    int
 	n    int64
 	tw   *traceWriter
@@ -406,8 +407,8 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 	defer stopProgress()
 
 	var in, out comm.Msg
-	var g Grad
-	send := func(rd Ready) error { return r.sendReady(ctx, rd, &out) }
+	var g algo.Grad
+	send := func(rd algo.Ready) error { return r.sendReady(ctx, rd, &out) }
 	c.ReportDepartures() // a worker that leaves is Left, not fatal
 	r.start = time.Now()
 	r.lastSnapT = -1
@@ -531,7 +532,7 @@ func (r *masterRun) snapshot() error {
 }
 
 func (r *masterRun) publish() {
-	st := &r.m.stats
+	st := r.m.StatsView()
 	r.progMu.Lock()
 	r.prog.t, r.prog.samples = r.m.T(), r.m.SamplesDone()
 	r.prog.lossEMA, r.prog.maxDelay = st.LossEMA, st.DelayMax
@@ -660,7 +661,7 @@ func newEvaluator(full *solver.Problem, phiStar, eps float64, d int, tol *tolChe
 
 // offer hands the evaluator a copy of the output if it is idle and at
 // least a few updates have passed since the last offer.
-func (e *evaluator) offer(m *Master, start time.Time) {
+func (e *evaluator) offer(m *algo.Master, start time.Time) {
 	if m.T()-e.lastT < 8 || e.hit.Load() || e.tolHit.Load() {
 		return
 	}

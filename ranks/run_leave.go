@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/solver"
@@ -85,7 +86,7 @@ func (r *masterRun) departed(err error) (int, bool) {
 // sendReady sends rd's replies, skipping workers that have left; a worker
 // found gone while sending leaves the run once every reply is out (Leave
 // would invalidate rd's replies).
-func (r *masterRun) sendReady(ctx context.Context, rd Ready, out *comm.Msg) error {
+func (r *masterRun) sendReady(ctx context.Context, rd algo.Ready, out *comm.Msg) error {
 	var lost []int
 	var why []error
 	for i := range rd.Replies {
@@ -94,7 +95,7 @@ func (r *masterRun) sendReady(ctx context.Context, rd Ready, out *comm.Msg) erro
 			continue
 		}
 		encodeReply(out, rp, r.d)
-		if rp.Kind == ReplyStop {
+		if rp.Kind == algo.ReplyStop {
 			out.Ints[2] = r.stopBase(rp)
 		}
 		if err := r.c.Send(ctx, rp.Worker, tagModel, out); err != nil {
@@ -114,7 +115,7 @@ func (r *masterRun) sendReady(ctx context.Context, rd Ready, out *comm.Msg) erro
 }
 
 // stopBase is the Base of a stop reply: what the worker does next.
-func (r *masterRun) stopBase(rp *Reply) int64 {
+func (r *masterRun) stopBase(rp *algo.Reply) int64 {
 	switch {
 	case rp.Base == stopLeft:
 		return stopLeft
@@ -171,7 +172,7 @@ func (r *masterRun) leaveOnNotice(ctx context.Context, w int, out *comm.Msg) err
 	if r.m.Gone(w) {
 		return nil
 	}
-	encodeReply(out, &Reply{Worker: w, Kind: ReplyStop, T: r.m.T(), Base: stopLeft}, r.d)
+	encodeReply(out, &algo.Reply{Worker: w, Kind: algo.ReplyStop, T: r.m.T(), Base: stopLeft}, r.d)
 	if err := r.c.Send(ctx, w, tagModel, out); err != nil {
 		if _, ok := r.departed(err); !ok {
 			return err

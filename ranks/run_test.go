@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/solver"
@@ -77,7 +78,7 @@ func TestRunInProcessA9a(t *testing.T) {
 	cfg := Config{
 		Data: "../testdata/a9a", Loss: kernels.Logistic,
 		Reg:  solver.Reg{Kind: solver.RegL1, Lambda: 1e-4},
-		Mode: ModeAsync, Batch: 64, Epochs: 10, Seed: 1,
+		Mode: algo.ModeAsync, Batch: 64, Epochs: 10, Seed: 1,
 		Step: StepSpec{Kind: solver.StepInvSqrt, Alpha0: 2, Tau: -1, Average: "tail"},
 		Out:  out, PhiStar: phiStar, Summary: os.Stderr,
 		Manifest: map[string]any{"test": true},

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/solver"
@@ -66,7 +67,7 @@ func newGradComputer(cfg *Config, s *shard) *gradComputer {
 }
 
 // compute fills out with the gradient and loss over rows at x.
-func (gc *gradComputer) compute(rows []int, x []float64, out *Grad) {
+func (gc *gradComputer) compute(rows []int, x []float64, out *algo.Grad) {
 	out.Rows = len(rows)
 	out.Dense, out.Idx, out.Val = nil, nil, nil
 	if gc.s.mc.K > 0 {
@@ -84,7 +85,7 @@ func (gc *gradComputer) compute(rows []int, x []float64, out *Grad) {
 
 // sparseOrDense sends the sparse gradient in gc.sparse as it is, or dense
 // when that is smaller.
-func (gc *gradComputer) sparseOrDense(out *Grad) {
+func (gc *gradComputer) sparseOrDense(out *algo.Grad) {
 	if 10*len(gc.sparse.Idx) < 8*gc.s.d {
 		out.Idx, out.Val = gc.sparse.Idx, gc.sparse.Val
 		return
@@ -106,8 +107,8 @@ func (gc *gradComputer) sparseOrDense(out *Grad) {
 // of its next gradient and waits for the stop.
 func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *shard) (int64, error) {
 	rank := c.Rank()
-	model := NewReplica(s.d)
-	sampler := NewSampler(s.a.Rows, cfg.Seed*1_000_003+uint64(rank))
+	model := algo.NewReplica(s.d)
+	sampler := algo.NewSampler(s.a.Rows, cfg.Seed*1_000_003+uint64(rank))
 	gc := newGradComputer(cfg, s)
 	actx, stopAdopter := context.WithCancel(ctx)
 	defer stopAdopter()
@@ -116,8 +117,8 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 	jrng := rand.New(rand.NewPCG(cfg.Seed, uint64(rank)))
 	var sl sleeper
 	var in, out comm.Msg
-	var reply Reply
-	var g Grad
+	var reply algo.Reply
+	var g algo.Grad
 	g.Worker, g.Snap = rank, -1
 	var vr *workerVR
 	if cfg.Method == solver.MethodSVRG {
@@ -143,7 +144,7 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 				return recvNext()
 			}
 		}
-		if reply.Kind == ReplyStop {
+		if reply.Kind == algo.ReplyStop {
 			base = reply.Base
 			return true, nil
 		}
@@ -168,7 +169,7 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 			if a.err != nil {
 				return a.err
 			}
-			sampler = NewSampler(a.s.a.Rows, cfg.Seed*1_000_003+uint64(rank)+uint64(a.from)<<32)
+			sampler = algo.NewSampler(a.s.a.Rows, cfg.Seed*1_000_003+uint64(rank)+uint64(a.from)<<32)
 			gc = newGradComputer(cfg, a.s)
 			return nil
 		default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/solver"
 )
 
@@ -23,7 +24,7 @@ func (c *Config) validateVR() error {
 		return nil
 	}
 	switch {
-	case c.Mode == ModeSync:
+	case c.Mode == algo.ModeSync:
 		return errors.New("ranks: --method svrg runs in --mode async or bounded, not sync")
 	case !c.Step.Default && c.Step.Kind != solver.StepConst:
 		return fmt.Errorf("ranks: --method svrg takes a constant step (--step const --alpha0 A, or no --step for its adaptive step), not --step %s", c.Step.Kind)
@@ -66,9 +67,9 @@ func sparseVR(cfg *Config, d int) bool {
 		return false
 	}
 	switch cfg.Update {
-	case UpdateLazy:
+	case algo.UpdateLazy:
 		return true
-	case UpdateAuto:
+	case algo.UpdateAuto:
 		return d > denseMaxDim
 	}
 	return false
@@ -104,8 +105,8 @@ func (p vrPlan) metricName() string {
 
 // masterVRConfig is the master's svrg configuration: a cycle is one
 // epoch-equivalent of updates, ceil(n/b).
-func masterVRConfig(cfg *Config, f *facts, P int, p vrPlan) *VRConfig {
-	vc := &VRConfig{Alpha: p.alpha, Metric: p.metric, Sparse: p.sparse, Weights: p.wts, Adapt: p.adapt,
+func masterVRConfig(cfg *Config, f *facts, P int, p vrPlan) *algo.VRConfig {
+	vc := &algo.VRConfig{Alpha: p.alpha, Metric: p.metric, Sparse: p.sparse, Weights: p.wts, Adapt: p.adapt,
 		Every: (f.n + int64(cfg.Batch) - 1) / int64(cfg.Batch), FullShare: make([]float64, P+1)}
 	for w := 1; w <= P; w++ {
 		vc.FullShare[w] = 1 / float64(P)

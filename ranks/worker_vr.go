@@ -3,6 +3,8 @@ package ranks
 import (
 	"fmt"
 	"slices"
+
+	"github.com/asyncmb/asyncmb/algo"
 )
 
 // workerVR is a worker's side of solver.MethodSVRG (see VRConfig): the
@@ -30,13 +32,13 @@ func newWorkerVR(d, rows int) *workerVR {
 }
 
 // control handles a snapshot or activation reply; it reports whether r was one.
-func (v *workerVR) control(r *Reply) (bool, error) {
+func (v *workerVR) control(r *algo.Reply) (bool, error) {
 	switch r.Kind {
-	case ReplySnapshot:
+	case algo.ReplySnapshot:
 		copy(v.pending, r.Dense)
 		v.pendingID, v.needFull = r.T, true
 		return true, nil
-	case ReplyActivate:
+	case algo.ReplyActivate:
 		if r.T != v.pendingID {
 			return true, fmt.Errorf("ranks: activation of snapshot %d, but the pending one is %d", r.T, v.pendingID)
 		}
@@ -50,7 +52,7 @@ func (v *workerVR) control(r *Reply) (bool, error) {
 // compute fills out with the worker's next message at x: the shard's full
 // gradient at the pending snapshot when one was asked for, else the
 // difference at the active snapshot over rows (a plain gradient before any).
-func (v *workerVR) compute(gc *gradComputer, rows []int, x []float64, out *Grad) {
+func (v *workerVR) compute(gc *gradComputer, rows []int, x []float64, out *algo.Grad) {
 	if v.needFull {
 		v.needFull = false
 		if n := gc.s.a.Rows; len(v.all) != n { // an adopted shard grew it
@@ -60,11 +62,11 @@ func (v *workerVR) compute(gc *gradComputer, rows []int, x []float64, out *Grad)
 			}
 		}
 		gc.compute(v.all, v.pending, out)
-		out.Kind, out.Snap = GradFull, v.pendingID
+		out.Kind, out.Snap = algo.GradFull, v.pendingID
 		return
 	}
 	gc.compute(rows, x, out)
-	out.Kind, out.Snap = GradBatch, v.activeID
+	out.Kind, out.Snap = algo.GradBatch, v.activeID
 	if v.activeID < 0 {
 		return
 	}

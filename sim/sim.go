@@ -1,5 +1,5 @@
 // Package sim predicts training runs beyond one machine: the real master
-// state machine (ranks.Master) and step-size policies, with real
+// state machine (algo.Master) and step-size policies, with real
 // mini-batch gradients computed on the data, driven by a discrete-event
 // model of P workers (compute-time distribution, the master's service
 // time, message latency and the master's link bandwidth). Time is
@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/solver"
@@ -127,8 +128,8 @@ func (a *arrivals) Pop() any {
 // flight.
 type worker struct {
 	lo, n   int // first row and rows of its shard
-	sampler *ranks.Sampler
-	g       ranks.Grad
+	sampler *algo.Sampler
+	g       algo.Grad
 	dense   []float64
 	idx     []int32
 	val     []float64
@@ -173,7 +174,7 @@ func Run(cfg *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc := ranks.MasterConfig{
+	mc := algo.MasterConfig{
 		Workers: P, X0: x0, Reg: prob.Reg, Schedule: sched, Average: avg,
 		Mode: tc.Mode, MaxDelay: tc.MaxDelay, SyncEvery: tc.SyncEvery, Iters: tc.Iters, Update: tc.Update,
 	}
@@ -189,7 +190,7 @@ func Run(cfg *Config) (*Result, error) {
 		if hi == lo {
 			return nil, fmt.Errorf("sim: %d workers for %d rows leave worker %d an empty shard (use replicated data)", P, n, w)
 		}
-		ws[w] = worker{lo: lo, n: hi - lo, sampler: ranks.NewSampler(hi-lo, tc.Seed*1_000_003+uint64(w)), factor: 1}
+		ws[w] = worker{lo: lo, n: hi - lo, sampler: algo.NewSampler(hi-lo, tc.Seed*1_000_003+uint64(w)), factor: 1}
 		if f, ok := tc.Slow[w]; ok {
 			ws[w].factor = f
 		}
@@ -201,7 +202,7 @@ func Run(cfg *Config) (*Result, error) {
 			mc.Shares[w] = float64(ws[w].n) / float64(n)
 		}
 	}
-	m, err := ranks.NewMaster(mc)
+	m, err := algo.NewMaster(mc)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +216,7 @@ func Run(cfg *Config) (*Result, error) {
 
 type state struct {
 	cfg    *Config
-	m      *ranks.Master
+	m      *algo.Master
 	ws     []worker
 	d      int
 	x, out []float64
@@ -245,8 +246,8 @@ func (s *state) gradBytes(w *worker) float64 {
 	return headerBytes + 12*float64(len(w.g.Idx))
 }
 
-func replyBytes(r *ranks.Reply) float64 {
-	if r.Kind == ranks.ReplyDense {
+func replyBytes(r *algo.Reply) float64 {
+	if r.Kind == algo.ReplyDense {
 		return headerBytes + 8*float64(len(r.Dense))
 	}
 	return headerBytes + 12*float64(len(r.Idx))
@@ -255,13 +256,13 @@ func replyBytes(r *ranks.Reply) float64 {
 // dispatch delivers the replies of rd, sent at time at: each worker computes
 // its next gradient at the x it receives (the master's iterate now) and
 // sends it. It returns the link time the replies took at the master.
-func (s *state) dispatch(rd ranks.Ready, at float64) float64 {
+func (s *state) dispatch(rd algo.Ready, at float64) float64 {
 	mod := &s.cfg.Model
 	var link float64
 	haveX := false
 	for i := range rd.Replies {
 		r := &rd.Replies[i]
-		if r.Kind == ranks.ReplyStop {
+		if r.Kind == algo.ReplyStop {
 			continue
 		}
 		if mod.Bandwidth > 0 {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/ranks"
@@ -28,7 +29,7 @@ func heart(t *testing.T) (*solver.Problem, float64) {
 	return p, 0.4182952453595799
 }
 
-func baseConfig(p *solver.Problem, phi float64, workers int, mode ranks.Mode, m Model) *Config {
+func baseConfig(p *solver.Problem, phi float64, workers int, mode algo.Mode, m Model) *Config {
 	return &Config{Problem: p, Workers: workers, PhiStar: phi, Targets: []float64{1e-1, 1e-2}, Model: m,
 		Train: ranks.Config{Mode: mode, Batch: 16, Seed: 1, Iters: 2000, Replicate: true,
 			Step: ranks.StepSpec{Kind: solver.StepConvex, Tau: 0, Average: "tail"}}}
@@ -42,24 +43,24 @@ func TestSimQueueing(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		workers   int
-		mode      ranks.Mode
+		mode      algo.Mode
 		model     Model
 		updPerS   float64 // expected rate
 		delayMean float64
 	}{
 		// One worker: an update every compute + service + 2 latency.
-		{"serial", 1, ranks.ModeAsync, Model{ComputeS: c, ServiceS: 1e-4, LatencyS: 2e-4}, 1 / (c + 1e-4 + 4e-4), 0},
+		{"serial", 1, algo.ModeAsync, Model{ComputeS: c, ServiceS: 1e-4, LatencyS: 2e-4}, 1 / (c + 1e-4 + 4e-4), 0},
 		// P equal workers, free master: P updates per compute time, each
 		// gradient P-1 updates old.
-		{"async P=4", 4, ranks.ModeAsync, Model{ComputeS: c}, 4 / c, 3},
-		{"async P=8", 8, ranks.ModeAsync, Model{ComputeS: c}, 8 / c, 7},
+		{"async P=4", 4, algo.ModeAsync, Model{ComputeS: c}, 4 / c, 3},
+		{"async P=8", 8, algo.ModeAsync, Model{ComputeS: c}, 8 / c, 7},
 		// Sync: one update per round, no delay.
-		{"sync P=4", 4, ranks.ModeSync, Model{ComputeS: c, LatencyS: 1e-4}, 1 / (c + 2e-4), 0},
+		{"sync P=4", 4, algo.ModeSync, Model{ComputeS: c, LatencyS: 1e-4}, 1 / (c + 2e-4), 0},
 		// The master saturates: one update per service time.
-		{"master-bound", 8, ranks.ModeAsync, Model{ComputeS: c, ServiceS: c / 2}, 2 / c, 7},
+		{"master-bound", 8, algo.ModeAsync, Model{ComputeS: c, ServiceS: c / 2}, 2 / c, 7},
 		// The master's link saturates: each update moves a dense gradient
 		// and a dense reply of d = 13 floats (2 (88 + 104) bytes).
-		{"link-bound", 8, ranks.ModeAsync, Model{ComputeS: c, Bandwidth: 2 * (headerBytes + 8*13) * 2 / c}, 2 / c, 7},
+		{"link-bound", 8, algo.ModeAsync, Model{ComputeS: c, Bandwidth: 2 * (headerBytes + 8*13) * 2 / c}, 2 / c, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := baseConfig(p, phi, tc.workers, tc.mode, tc.model)
@@ -86,7 +87,7 @@ func TestSimQueueing(t *testing.T) {
 // and its time to a target must be the time of the update that reached it.
 func TestSimConverges(t *testing.T) {
 	p, phi := heart(t)
-	cfg := baseConfig(p, phi, 4, ranks.ModeAsync, Model{ComputeS: 1e-3, ComputeCV: 0.3, ServiceS: 1e-5, LatencyS: 5e-5})
+	cfg := baseConfig(p, phi, 4, algo.ModeAsync, Model{ComputeS: 1e-3, ComputeCV: 0.3, ServiceS: 1e-5, LatencyS: 5e-5})
 	cfg.Train.Iters = 200000
 	r, err := Run(cfg)
 	if err != nil {
@@ -118,8 +119,8 @@ func TestSimConverges(t *testing.T) {
 func TestSimStraggler(t *testing.T) {
 	p, phi := heart(t)
 	m := Model{ComputeS: 1e-3, LatencyS: 1e-5}
-	rate := map[ranks.Mode]float64{}
-	for _, mode := range []ranks.Mode{ranks.ModeAsync, ranks.ModeSync} {
+	rate := map[algo.Mode]float64{}
+	for _, mode := range []algo.Mode{algo.ModeAsync, algo.ModeSync} {
 		cfg := baseConfig(p, phi, 4, mode, m)
 		cfg.Targets = nil
 		cfg.Train.Slow = map[int]float64{1: 4}
@@ -131,10 +132,10 @@ func TestSimStraggler(t *testing.T) {
 		rate[mode] = float64(r.Grads) / r.SimS
 	}
 	// sync: 4 gradients per 4 ms; async: 3 workers at 1/ms plus 1/4 per ms
-	if want := 1 / 1e-3; math.Abs(rate[ranks.ModeSync]-want) > 0.03*want {
-		t.Errorf("sync: %.0f gradients/s, want %.0f", rate[ranks.ModeSync], want)
+	if want := 1 / 1e-3; math.Abs(rate[algo.ModeSync]-want) > 0.03*want {
+		t.Errorf("sync: %.0f gradients/s, want %.0f", rate[algo.ModeSync], want)
 	}
-	if want := 3.25 / 1e-3; math.Abs(rate[ranks.ModeAsync]-want) > 0.03*want {
-		t.Errorf("async: %.0f gradients/s, want %.0f", rate[ranks.ModeAsync], want)
+	if want := 3.25 / 1e-3; math.Abs(rate[algo.ModeAsync]-want) > 0.03*want {
+		t.Errorf("async: %.0f gradients/s, want %.0f", rate[algo.ModeAsync], want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/ranks"
@@ -130,7 +131,7 @@ func benchSimulateAction(c *cli.Context) error {
 				return err
 			}
 			cfg := &sim.Config{Problem: prob, Workers: p, PhiStar: phi, Targets: []float64{eps}, MaxUpdates: 10_000_000,
-				Train: ranks.Config{Mode: ranks.ModeAsync, Batch: 64, Seed: uint64(rep), Epochs: 50,
+				Train: ranks.Config{Mode: algo.ModeAsync, Batch: 64, Seed: uint64(rep), Epochs: 50,
 					Step: ranks.StepSpec{Kind: solver.StepConvex, Tau: 0, Tau0: c.Float64("tau0"), Average: "tail"}}}
 			cfg.Model.Bandwidth = 0
 			if err := sim.Calibrate(cfg, &sum, dilate); err != nil {

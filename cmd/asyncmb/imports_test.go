@@ -12,8 +12,9 @@ var plotDeps = []string{"gonum.org/v1/plot", "codeberg.org/go-fonts", "codeberg.
 
 // TestImportGraph keeps the architecture visible (STYLE rule 1): kernels
 // and comm import nothing of ours, solver only kernels, data only kernels,
-// launch at most comm, ranks joins comm, data, kernels and solver, and only
-// cmd/asyncmb imports urfave/cli. Test files are not counted.
+// algo only solver and kernels, launch at most comm, ranks joins algo,
+// comm, data, kernels and solver, and only cmd/asyncmb imports urfave/cli.
+// Test files are not counted.
 func TestImportGraph(t *testing.T) {
 	const mod = "github.com/asyncmb/asyncmb/"
 	gonum, compress, sys := "gonum.org/v1/gonum", "github.com/klauspost/compress", "golang.org/x/sys"
@@ -21,15 +22,17 @@ func TestImportGraph(t *testing.T) {
 		"kernels": {gonum},
 		"data":    {mod + "kernels", gonum},
 		"solver":  {mod + "kernels", gonum},
-		"comm":    {compress, sys},
-		"launch":  {mod + "comm", compress, sys},
-		"ranks":   {mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys},
+		// algo is the algorithm's state machines: no comm, no data.
+		"algo":   {mod + "kernels", mod + "solver", gonum},
+		"comm":   {compress, sys},
+		"launch": {mod + "comm", compress, sys},
+		"ranks":  {mod + "algo", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys},
 		// study starts processes and reads their files: the ranks' output
 		// types and gonum/plot with its font, image and vector backends.
-		"study": append([]string{mod + "ranks", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys}, plotDeps...),
+		"study": append([]string{mod + "algo", mod + "ranks", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys}, plotDeps...),
 		// sim drives the real state machines in simulated time: no sockets,
 		// files or clocks of its own (checked below on its direct imports).
-		"sim": {mod + "ranks", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys},
+		"sim": {mod + "algo", mod + "ranks", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys},
 	} {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()
 		if err != nil {
@@ -56,14 +59,28 @@ func TestImportGraph(t *testing.T) {
 // package, so that its time is the simulated one (it may use ranks, which
 // does).
 func TestSimNoIO(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", "{{join .Imports \" \"}}", "github.com/asyncmb/asyncmb/sim").Output()
+	checkNoIO(t, "sim")
+}
+
+// TestAlgoNoIO: the algorithm's state machines import no network, file or
+// clock package (solver, which they use, reads and writes checkpoint
+// files): time arrives as an event.
+func TestAlgoNoIO(t *testing.T) {
+	checkNoIO(t, "algo")
+}
+
+// checkNoIO fails if package pkg's own files import a network, file or
+// clock package.
+func checkNoIO(t *testing.T, pkg string) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", "{{join .Imports \" \"}}", "github.com/asyncmb/asyncmb/"+pkg).Output()
 	if err != nil {
-		t.Fatalf("go list sim: %v", err)
+		t.Fatalf("go list %s: %v", pkg, err)
 	}
 	for _, imp := range strings.Fields(string(out)) {
 		switch {
 		case imp == "net" || strings.HasPrefix(imp, "net/"), imp == "os" || strings.HasPrefix(imp, "os/"), imp == "time", imp == "syscall":
-			t.Errorf("sim imports %s", imp)
+			t.Errorf("%s imports %s", pkg, imp)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
@@ -30,7 +31,7 @@ func methodFrom(c *cli.Context, cfg *ranks.Config) error {
 	switch m := c.String("method"); m {
 	case "auto":
 		cfg.Method = solver.MethodSVRG
-		if !cfg.Step.Default || cfg.Mode == ranks.ModeSync {
+		if !cfg.Step.Default || cfg.Mode == algo.ModeSync {
 			cfg.Method = solver.MethodSGD
 		}
 	default:
@@ -47,7 +48,7 @@ func methodFrom(c *cli.Context, cfg *ranks.Config) error {
 		if !cfg.Step.Default && cfg.Step.Kind != solver.StepConst {
 			return usagef("--method svrg takes --step const --alpha0 A, or no --step for its adaptive step, not --step %s", cfg.Step.Kind)
 		}
-		if cfg.Mode == ranks.ModeSync {
+		if cfg.Mode == algo.ModeSync {
 			return usagef("--method svrg runs in --mode async or bounded")
 		}
 	} else if cfg.Metric == solver.MetricDiag {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/launch"
 	"github.com/asyncmb/asyncmb/ranks"
@@ -104,15 +105,15 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	cfg := &tc.cfg
 	cfg.Data, cfg.Features, cfg.Bias, cfg.Loss, cfg.Reg, cfg.GroupSpec = pc.Data, pc.Features, pc.Bias, pc.Loss, pc.Reg, pc.GroupSpec
 	cfg.OVR = pc.OVR
-	if cfg.Mode, err = ranks.ParseMode(c.String("mode")); err != nil {
+	if cfg.Mode, err = algo.ParseMode(c.String("mode")); err != nil {
 		return nil, usagef("--mode: %v", err)
 	}
 	cfg.MaxDelay = c.Int("max-delay")
-	if cfg.MaxDelay < 0 || (c.IsSet("max-delay") && cfg.Mode != ranks.ModeBounded) {
+	if cfg.MaxDelay < 0 || (c.IsSet("max-delay") && cfg.Mode != algo.ModeBounded) {
 		return nil, usagef("--max-delay K needs --mode bounded and K >= 0")
 	}
 	cfg.SyncEvery, cfg.Pipeline, cfg.Replicate = c.Int64("sync-every"), c.Bool("pipeline"), c.Bool("replicate")
-	if cfg.Update, err = ranks.ParseUpdate(c.String("update")); err != nil {
+	if cfg.Update, err = algo.ParseUpdate(c.String("update")); err != nil {
 		return nil, usagef("--update: %v", err)
 	}
 	cfg.NoReweight = !c.Bool("reweight")
@@ -165,7 +166,7 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	if cfg.MinWorkers = c.Int("min-workers"); cfg.MinWorkers < 1 {
 		return nil, usagef("--min-workers %d: want K >= 1", cfg.MinWorkers)
 	}
-	if cfg.Mode == ranks.ModeSync && (cfg.Pipeline || cfg.SyncEvery > 0) {
+	if cfg.Mode == algo.ModeSync && (cfg.Pipeline || cfg.SyncEvery > 0) {
 		return nil, usagef("--mode sync takes neither --pipeline nor --sync-every")
 	}
 	codec, err := comm.ParseCodec(c.String("codec"))

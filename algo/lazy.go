@@ -1,4 +1,4 @@
-package ranks
+package algo
 
 import (
 	"fmt"
@@ -89,7 +89,7 @@ func Lazyable(r solver.Reg) bool {
 // a regularizer that is not Lazyable.
 func NewLazy(reg solver.Reg, avg solver.Averager, x0 []float64, window int) (*Lazy, error) {
 	if !Lazyable(reg) {
-		return nil, fmt.Errorf("ranks: the %s regularizer has no lazy update (use the eager Step)", reg.Kind)
+		return nil, fmt.Errorf("algo: the %s regularizer has no lazy update (use the eager Step)", reg.Kind)
 	}
 	d := len(x0)
 	if window <= 0 {
@@ -197,10 +197,10 @@ func (z *Lazy) Step(idx []int32, val []float64, alpha float64) { z.StepScaled(id
 // alpha gscale g_j); the prox still uses alpha.
 func (z *Lazy) StepScaled(idx []int32, val []float64, alpha, gscale float64) {
 	if len(idx) != len(val) {
-		panic("ranks: Lazy.Step len(idx) != len(val)")
+		panic("algo: Lazy.Step len(idx) != len(val)")
 	}
 	if !(alpha >= 0) {
-		panic("ranks: Lazy.Step with negative or NaN alpha")
+		panic("algo: Lazy.Step with negative or NaN alpha")
 	}
 	k := z.avg.N + 1
 	w, newBlock := z.weight(k)
@@ -399,7 +399,7 @@ func (z *Lazy) NNZUpper() int { return len(z.nz) }
 // solver.Averager.Value would (the iterate itself for solver.AvgLast or before any step).
 func (z *Lazy) Average(dst []float64) {
 	if len(dst) != z.d {
-		panic("ranks: Lazy.Average len(dst) != d")
+		panic("algo: Lazy.Average len(dst) != d")
 	}
 	z.Sync()
 	totW := z.sumW + z.prevW

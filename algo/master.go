@@ -1,4 +1,4 @@
-package ranks
+package algo
 
 import (
 	"errors"
@@ -36,7 +36,7 @@ func ParseMode(s string) (Mode, error) {
 			return Mode(i), nil
 		}
 	}
-	return 0, fmt.Errorf("ranks: unknown mode %q (want async, sync or bounded)", s)
+	return 0, fmt.Errorf("algo: unknown mode %q (want async, sync or bounded)", s)
 }
 
 func (m Mode) String() string {
@@ -95,26 +95,26 @@ const MaxReweight = 4
 func (c *MasterConfig) validate() error {
 	switch {
 	case c.Workers < 1:
-		return fmt.Errorf("ranks: need at least one worker, got %d", c.Workers)
+		return fmt.Errorf("algo: need at least one worker, got %d", c.Workers)
 	case len(c.X0) == 0:
-		return errors.New("ranks: empty starting point")
+		return errors.New("algo: empty starting point")
 	case c.Mode >= numModes:
-		return fmt.Errorf("ranks: unknown mode %d", c.Mode)
+		return fmt.Errorf("algo: unknown mode %d", c.Mode)
 	case c.MaxDelay < 0:
-		return fmt.Errorf("ranks: max delay %d < 0", c.MaxDelay)
+		return fmt.Errorf("algo: max delay %d < 0", c.MaxDelay)
 	case c.SyncEvery < 0 || c.Iters < 0 || c.Samples < 0 || c.SnapshotEvery < 0:
-		return errors.New("ranks: negative sync-every, iters, samples or snapshot-every")
+		return errors.New("algo: negative sync-every, iters, samples or snapshot-every")
 	case c.Mode == ModeSync && (c.Pipeline || c.SyncEvery > 0):
-		return errors.New("ranks: sync mode takes neither pipelining nor sync-every")
+		return errors.New("algo: sync mode takes neither pipelining nor sync-every")
 	case c.Shares != nil && len(c.Shares) != c.Workers+1:
-		return fmt.Errorf("ranks: %d shares for %d workers", len(c.Shares)-1, c.Workers)
+		return fmt.Errorf("algo: %d shares for %d workers", len(c.Shares)-1, c.Workers)
 	}
 	if err := c.Reg.Validate(len(c.X0)); err != nil {
 		return err
 	}
 	if c.VR != nil {
 		if c.Mode == ModeSync {
-			return errors.New("ranks: svrg runs in async or bounded mode")
+			return errors.New("algo: svrg runs in async or bounded mode")
 		}
 		if err := c.VR.validate(c.Workers, len(c.X0), c.Reg); err != nil {
 			return err
@@ -151,7 +151,7 @@ func ParseUpdate(s string) (Update, error) {
 			return Update(i), nil
 		}
 	}
-	return 0, fmt.Errorf("ranks: unknown update %q (want auto, lazy or eager)", s)
+	return 0, fmt.Errorf("algo: unknown update %q (want auto, lazy or eager)", s)
 }
 
 func (u Update) String() string {
@@ -387,6 +387,10 @@ func (m *Master) Done() bool { return m.done }
 // Stats returns the master's counters (a copy).
 func (m *Master) Stats() MasterStats { return m.stats.clone() }
 
+// StatsView returns the master's counters without copying them: read
+// only, and valid until the next input to the master.
+func (m *Master) StatsView() *MasterStats { return &m.stats }
+
 // Lazy reports whether updates use the lazy O(nnz(g)) path.
 func (m *Master) Lazy() bool { return m.lazy != nil }
 
@@ -472,7 +476,7 @@ func (m *Master) Stop() Ready {
 func (m *Master) Step(g *Grad) (Ready, error) {
 	m.reset()
 	if g.Worker < 1 || g.Worker > m.cfg.Workers {
-		return m.ready, fmt.Errorf("ranks: gradient from unknown worker %d", g.Worker)
+		return m.ready, fmt.Errorf("algo: gradient from unknown worker %d", g.Worker)
 	}
 	if m.done || m.workers[g.Worker].gone {
 		return m.ready, nil // late, or from a worker that left
@@ -480,7 +484,7 @@ func (m *Master) Step(g *Grad) (Ready, error) {
 	w := &m.workers[g.Worker]
 	i := slices.Index(w.sent, g.TRead)
 	if i < 0 {
-		return m.ready, fmt.Errorf("ranks: worker %d sent a gradient at version %d it was never sent", g.Worker, g.TRead)
+		return m.ready, fmt.Errorf("algo: worker %d sent a gradient at version %d it was never sent", g.Worker, g.TRead)
 	}
 	w.sent = slices.Delete(w.sent, i, i+1)
 	m.computing--
@@ -512,26 +516,26 @@ func (m *Master) Step(g *Grad) (Ready, error) {
 
 func (m *Master) checkGrad(g *Grad) error {
 	if g.Rows < 1 || !finite(g.Loss) {
-		return fmt.Errorf("ranks: worker %d sent a gradient of %d rows with loss %v", g.Worker, g.Rows, g.Loss)
+		return fmt.Errorf("algo: worker %d sent a gradient of %d rows with loss %v", g.Worker, g.Rows, g.Loss)
 	}
 	if g.Dense != nil {
 		if len(g.Dense) != m.d {
-			return fmt.Errorf("ranks: worker %d sent a dense gradient of length %d, want %d", g.Worker, len(g.Dense), m.d)
+			return fmt.Errorf("algo: worker %d sent a dense gradient of length %d, want %d", g.Worker, len(g.Dense), m.d)
 		}
 		return checkFinite(g.Worker, g.Dense)
 	}
 	if len(g.Idx) != len(g.Val) {
-		return fmt.Errorf("ranks: worker %d sent a sparse gradient with %d indices and %d values", g.Worker, len(g.Idx), len(g.Val))
+		return fmt.Errorf("algo: worker %d sent a sparse gradient with %d indices and %d values", g.Worker, len(g.Idx), len(g.Val))
 	}
 	prev := int32(-1)
 	for _, j := range g.Idx {
 		if j <= prev || int(j) >= m.d {
-			return fmt.Errorf("ranks: worker %d sent a sparse gradient with index %d out of order or range [0,%d)", g.Worker, j, m.d)
+			return fmt.Errorf("algo: worker %d sent a sparse gradient with index %d out of order or range [0,%d)", g.Worker, j, m.d)
 		}
 		prev = j
 	}
 	if g.TRead < 0 || g.TRead > m.t {
-		return fmt.Errorf("ranks: worker %d sent a gradient at version %d, master is at %d", g.Worker, g.TRead, m.t)
+		return fmt.Errorf("algo: worker %d sent a gradient at version %d, master is at %d", g.Worker, g.TRead, m.t)
 	}
 	return checkFinite(g.Worker, g.Val)
 }

@@ -1,4 +1,4 @@
-package ranks
+package algo
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 func (m *Master) Leave(w int) (Ready, error) {
 	m.reset()
 	if w < 1 || w > m.cfg.Workers {
-		return m.ready, fmt.Errorf("ranks: unknown worker %d left", w)
+		return m.ready, fmt.Errorf("algo: unknown worker %d left", w)
 	}
 	wk := &m.workers[w]
 	if wk.gone {
@@ -76,7 +76,7 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 func checkFinite(w int, v []float64) error {
 	for j, x := range v {
 		if !finite(x) {
-			return fmt.Errorf("ranks: worker %d sent a gradient with entry %d = %v", w, j, x)
+			return fmt.Errorf("algo: worker %d sent a gradient with entry %d = %v", w, j, x)
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package ranks
+package algo
 
 import (
 	"errors"
@@ -50,15 +50,15 @@ type VRConfig struct {
 func (c *VRConfig) validate(workers, d int, reg solver.Reg) error {
 	switch {
 	case !(c.Alpha > 0):
-		return fmt.Errorf("ranks: svrg step %v, want > 0", c.Alpha)
+		return fmt.Errorf("algo: svrg step %v, want > 0", c.Alpha)
 	case c.Every < 1:
-		return fmt.Errorf("ranks: svrg cycle of %d updates, want >= 1", c.Every)
+		return fmt.Errorf("algo: svrg cycle of %d updates, want >= 1", c.Every)
 	case len(c.FullShare) != workers+1:
-		return fmt.Errorf("ranks: %d full-gradient shares for %d workers", len(c.FullShare)-1, workers)
+		return fmt.Errorf("algo: %d full-gradient shares for %d workers", len(c.FullShare)-1, workers)
 	case c.Metric != nil && len(c.Metric) != d:
-		return fmt.Errorf("ranks: metric of length %d, dimension %d", len(c.Metric), d)
+		return fmt.Errorf("algo: metric of length %d, dimension %d", len(c.Metric), d)
 	case c.Sparse && (len(c.Weights) != d || !reg.Separable()):
-		return errors.New("ranks: the sparse svrg step needs support weights and a separable regularizer")
+		return errors.New("algo: the sparse svrg step needs support weights and a separable regularizer")
 	}
 	return nil
 }
@@ -188,7 +188,7 @@ func (m *Master) stepFull(g *Grad) error {
 		return nil
 	}
 	if v == nil || g.Snap != v.pending || v.pending < 0 || v.asked[g.Worker] != 1 {
-		return fmt.Errorf("ranks: worker %d sent a full gradient for snapshot %d, which was not asked of it", g.Worker, g.Snap)
+		return fmt.Errorf("algo: worker %d sent a full gradient for snapshot %d, which was not asked of it", g.Worker, g.Snap)
 	}
 	v.asked[g.Worker] = 2
 	share := v.cfg.FullShare[g.Worker]
@@ -284,7 +284,7 @@ func (m *Master) applyVR(g *Grad, w float64) error {
 	case -1:
 		st = &v.plain
 	default:
-		return fmt.Errorf("ranks: worker %d sent a difference at snapshot %d; active are %d and %d", g.Worker, g.Snap, v.active, v.prev)
+		return fmt.Errorf("algo: worker %d sent a difference at snapshot %d; active are %d and %d", g.Worker, g.Snap, v.active, v.prev)
 	}
 	if g.Dense != nil {
 		// A dense message's support is every coordinate: the dense step

@@ -1,4 +1,4 @@
-package ranks
+package algo
 
 import (
 	"fmt"
@@ -29,7 +29,7 @@ func (m *Replica) Apply(r *Reply) error {
 	switch r.Kind {
 	case ReplyDense:
 		if len(r.Dense) != d {
-			return fmt.Errorf("ranks: dense x of length %d, want %d", len(r.Dense), d)
+			return fmt.Errorf("algo: dense x of length %d, want %d", len(r.Dense), d)
 		}
 		copy(m.X, r.Dense)
 		m.nz, m.nzKnown = m.nz[:0], false
@@ -51,7 +51,7 @@ func (m *Replica) Apply(r *Reply) error {
 		m.nzKnown = true
 	case ReplyDelta:
 		if r.Base != m.T {
-			return fmt.Errorf("ranks: delta from version %d, but the copy is at version %d", r.Base, m.T)
+			return fmt.Errorf("algo: delta from version %d, but the copy is at version %d", r.Base, m.T)
 		}
 		if err := checkEntries(r.Idx, r.Val, d); err != nil {
 			return err
@@ -66,7 +66,7 @@ func (m *Replica) Apply(r *Reply) error {
 			}
 		}
 	default:
-		return fmt.Errorf("ranks: reply of kind %v carries no x", r.Kind)
+		return fmt.Errorf("algo: reply of kind %v carries no x", r.Kind)
 	}
 	m.T = r.T
 	return nil
@@ -74,11 +74,11 @@ func (m *Replica) Apply(r *Reply) error {
 
 func checkEntries(idx []int32, val []float64, d int) error {
 	if len(idx) != len(val) {
-		return fmt.Errorf("ranks: sparse x with %d indices and %d values", len(idx), len(val))
+		return fmt.Errorf("algo: sparse x with %d indices and %d values", len(idx), len(val))
 	}
 	for _, j := range idx {
 		if j < 0 || int(j) >= d {
-			return fmt.Errorf("ranks: sparse x index %d outside [0,%d)", j, d)
+			return fmt.Errorf("algo: sparse x index %d outside [0,%d)", j, d)
 		}
 	}
 	return nil
