@@ -76,11 +76,8 @@ const LazyWindow = 4096
 // Lazyable reports whether r's drift can be applied lazily (none, l1, l2,
 // elastic); other regularizers need the eager O(d) Step.
 func Lazyable(r solver.Reg) bool {
-	switch r.Kind {
-	case solver.RegNone, solver.RegL1, solver.RegL2, solver.RegElastic:
-		return true
-	}
-	return false
+	_, _, ok := r.Drift()
+	return ok
 }
 
 // NewLazy starts a lazy iterate at x0 (copied) with the averaging state of
@@ -96,14 +93,7 @@ func NewLazy(reg solver.Reg, avg solver.Averager, x0 []float64, window int) (*La
 		window = max(LazyWindow, d/8)
 	}
 	z := &Lazy{reg: reg, avg: avg, d: d, window: window}
-	switch reg.Kind {
-	case solver.RegL1:
-		z.lam1 = reg.Lambda
-	case solver.RegL2:
-		z.lam2 = reg.Lambda
-	case solver.RegElastic:
-		z.lam1, z.lam2 = reg.Lambda, reg.Lambda2
-	}
+	z.lam1, z.lam2, _ = reg.Drift()
 	z.noAvg = avg.Kind == solver.AvgLast
 	z.x = append([]float64(nil), x0...)
 	z.last = make([]int32, d)

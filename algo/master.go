@@ -340,10 +340,7 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 		m.x = slices.Clone(cfg.X0)
 	}
 	m.gbuf = make([]float64, d)
-	switch cfg.Reg.Kind {
-	case solver.RegNone, solver.RegBox, solver.RegNonneg:
-		m.delta = cfg.Mode != ModeSync
-	}
+	m.delta = cfg.Reg.Still() && cfg.Mode != ModeSync
 	if cfg.VR != nil {
 		// The sparse svrg step moves only the gradient's support; the
 		// dense one moves every coordinate.

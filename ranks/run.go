@@ -67,44 +67,8 @@ func schedule(cfg *Config, workers, d int, L, sigma float64) (solver.Schedule, s
 	if cfg.Mode == algo.ModeSync {
 		b *= workers
 	}
-	var s solver.Schedule
-	switch sp.Kind {
-	case solver.StepConst, solver.StepInvSqrt:
-		s = solver.Schedule{Kind: sp.Kind, Alpha0: sp.Alpha0}
-	case solver.StepConvex:
-		R := sp.R
-		if R == 0 {
-			R = math.Sqrt(float64(d))
-		}
-		if !(R > 0) {
-			return s, solver.Averager{}, fmt.Errorf("ranks: the convex step size needs a distance bound R > 0, got %v", R)
-		}
-		s = solver.ConvexSchedule(L, tau, sigma, R, b)
-	case solver.StepStrong:
-		mu := sp.Mu
-		if mu == 0 {
-			mu = cfg.Reg.Mu()
-		}
-		if !(mu > 0) {
-			return s, solver.Averager{}, fmt.Errorf("ranks: the strongly convex step size needs a strongly convex regularizer (l2, elastic) or --mu > 0, got %v", cfg.Reg.Kind)
-		}
-		s = solver.StrongSchedule(L, tau, mu)
-	default:
-		return s, solver.Averager{}, fmt.Errorf("ranks: unknown step-size policy %v", sp.Kind)
-	}
-	s.Tau0 = sp.Tau0
-	if err := s.Validate(); err != nil {
-		return s, solver.Averager{}, err
-	}
-	avg := s.DefaultAverage()
-	if sp.Average != "" {
-		k, err := solver.ParseAvgKind(sp.Average)
-		if err != nil {
-			return s, avg, err
-		}
-		avg = solver.Averager{Kind: k, T0: s.T0, Horizon: sp.Horizon}
-	}
-	return s, avg, nil
+	return solver.BuildSchedule(solver.ScheduleSpec{Kind: sp.Kind, Alpha0: sp.Alpha0, R: sp.R, Mu: sp.Mu, Tau0: sp.Tau0,
+		Average: sp.Average, Horizon: sp.Horizon}, solver.ScheduleFacts{L: L, Sigma: sigma, Tau: tau, Batch: b, D: d, Reg: cfg.Reg})
 }
 
 // progressState is what the master loop publishes for the progress line.

@@ -212,6 +212,39 @@ func (r Reg) Separable() bool {
 	return false
 }
 
+// Drift is what Step does to a coordinate whose gradient entry is zero,
+// when that is the same map for every coordinate (none, l1, l2, elastic):
+// with c = 1/(1 + alpha lambda2) the magnitude m = |x_j| becomes
+// max(m c - alpha lambda1 c, 0), keeping the sign. ok is false for the
+// other regularizers (their step couples coordinates or clips to bounds
+// that differ per coordinate): an update that skips the coordinates
+// outside a gradient's support (a lazy update) cannot be used with them.
+func (r Reg) Drift() (lambda1, lambda2 float64, ok bool) {
+	switch r.Kind {
+	case RegNone:
+		return 0, 0, true
+	case RegL1:
+		return r.Lambda, 0, true
+	case RegL2:
+		return 0, r.Lambda, true
+	case RegElastic:
+		return r.Lambda, r.Lambda2, true
+	}
+	return 0, 0, false
+}
+
+// Still reports whether Step leaves a coordinate whose gradient entry is
+// zero where it is (none, box, nonneg, on a feasible x): only the
+// gradient's support moves, so a copy of x is brought up to date by the
+// coordinates of the supports since its version.
+func (r Reg) Still() bool {
+	switch r.Kind {
+	case RegNone, RegBox, RegNonneg:
+		return true
+	}
+	return false
+}
+
 // Mirror reports whether Step is a mirror step with a non-Euclidean distance
 // (the simplex's KL divergence) rather than Prox(x - alpha g, alpha).
 func (r Reg) Mirror() bool { return r.Kind == RegSimplex }

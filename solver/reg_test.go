@@ -506,3 +506,46 @@ func TestMu(t *testing.T) {
 		t.Errorf("l2: quadratic identity fails: %g vs %g", lhs, rhs)
 	}
 }
+
+// TestRegDrift: where Drift reports a uniform drift, Step with a zero
+// gradient maps every coordinate by max(|x| c - alpha lambda1 c, 0) with its
+// sign, c = 1/(1 + alpha lambda2); where Still holds, it leaves a feasible x
+// where it is.
+func TestRegDrift(t *testing.T) {
+	const alpha = 0.3
+	x0 := []float64{2, -0.01, 0, 0.5, -3}
+	for _, r := range []solver.Reg{
+		{Kind: solver.RegNone}, {Kind: solver.RegL1, Lambda: 0.2}, {Kind: solver.RegL2, Lambda: 0.7},
+		{Kind: solver.RegElastic, Lambda: 0.1, Lambda2: 0.4}, {Kind: solver.RegNonneg}, {Kind: solver.RegBox, Lo: -5, Hi: 5},
+		{Kind: solver.RegBall, Lambda: 10},
+	} {
+		x := append([]float64(nil), x0...)
+		if r.Kind == solver.RegNonneg {
+			for j := range x {
+				x[j] = math.Abs(x[j])
+			}
+		}
+		before := append([]float64(nil), x...)
+		r.Step(x, make([]float64, len(x)), alpha)
+		l1, l2, ok := r.Drift()
+		if ok {
+			c := 1 / (1 + alpha*l2)
+			for j, v := range before {
+				want := math.Copysign(math.Max(math.Abs(v)*c-alpha*l1*c, 0), v)
+				if math.Abs(x[j]-want) > 1e-15 {
+					t.Errorf("%v: drift of %v is %v, want %v", r.Kind, v, x[j], want)
+				}
+			}
+		}
+		if r.Still() {
+			for j, v := range before {
+				if x[j] != v {
+					t.Errorf("%v: a zero gradient moved x_%d from %v to %v", r.Kind, j, v, x[j])
+				}
+			}
+		}
+		if want := r.Kind <= solver.RegElastic; ok != want {
+			t.Errorf("%v: Drift ok = %v, want %v", r.Kind, ok, want)
+		}
+	}
+}

@@ -151,3 +151,71 @@ func (s Schedule) DefaultAverage() Averager {
 	}
 	return Averager{Kind: AvgUniform}
 }
+
+// ScheduleSpec is a step-size policy as the user gives it, before the
+// figures it needs (L, sigma, the delay bound) are known.
+type ScheduleSpec struct {
+	Kind   StepKind
+	Alpha0 float64 // StepConst, StepInvSqrt
+	R      float64 // StepConvex: bound on ||x0 - x*||; 0: sqrt(d)
+	Mu     float64 // StepStrong: strong convexity; 0: the regularizer's (Reg.Mu)
+	Tau0   float64 // > 0: delay-adaptive steps
+	// Average is the output's kind ("", "auto": DefaultAverage).
+	Average string
+	// Horizon, for the tail average, averages exactly the last half of a
+	// run known to stop at Horizon updates (0: doubling blocks).
+	Horizon int64
+}
+
+// ScheduleFacts are the figures a policy is built from: L, sigma (one
+// sample's gradient noise), Tau (the delay bound), Batch (rows per update),
+// D (dimension) and the regularizer Reg.
+type ScheduleFacts struct {
+	L, Sigma   float64
+	Tau, Batch int
+	D          int
+	Reg        Reg
+}
+
+// BuildSchedule turns a spec into its Schedule (validated) and the output
+// Averager: the one builder of the serial and the distributed runs.
+func BuildSchedule(sp ScheduleSpec, f ScheduleFacts) (Schedule, Averager, error) {
+	var s Schedule
+	switch sp.Kind {
+	case StepConst, StepInvSqrt:
+		s = Schedule{Kind: sp.Kind, Alpha0: sp.Alpha0}
+	case StepConvex:
+		R := sp.R
+		if R == 0 {
+			R = math.Sqrt(float64(f.D))
+		}
+		if !(R > 0) {
+			return s, Averager{}, fmt.Errorf("solver: the convex step size needs a distance bound R > 0, got %v", R)
+		}
+		s = ConvexSchedule(f.L, f.Tau, f.Sigma, R, f.Batch)
+	case StepStrong:
+		mu := sp.Mu
+		if mu == 0 {
+			mu = f.Reg.Mu()
+		}
+		if !(mu > 0) {
+			return s, Averager{}, fmt.Errorf("solver: the strongly convex step size needs a strongly convex regularizer (l2, elastic) or mu > 0, got %v", f.Reg.Kind)
+		}
+		s = StrongSchedule(f.L, f.Tau, mu)
+	default:
+		return s, Averager{}, fmt.Errorf("solver: unknown step-size policy %v", sp.Kind)
+	}
+	s.Tau0 = sp.Tau0
+	if err := s.Validate(); err != nil {
+		return s, Averager{}, err
+	}
+	avg := s.DefaultAverage()
+	if sp.Average != "" && sp.Average != "auto" {
+		k, err := ParseAvgKind(sp.Average)
+		if err != nil {
+			return s, avg, err
+		}
+		avg = Averager{Kind: k, T0: s.T0, Horizon: sp.Horizon}
+	}
+	return s, avg, nil
+}

@@ -123,3 +123,47 @@ func TestAverager(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildSchedule: the one builder gives each policy of the first and
+// second theorems its figures (R defaults to sqrt(d), mu to the
+// regularizer's), carries the tail average's horizon and refuses what a
+// policy cannot be built from.
+func TestBuildSchedule(t *testing.T) {
+	l2 := solver.Reg{Kind: solver.RegL2, Lambda: 0.5}
+	f := solver.ScheduleFacts{L: 2, Sigma: 3, Tau: 4, Batch: 9, D: 16, Reg: l2}
+	for _, c := range []struct {
+		name  string
+		spec  solver.ScheduleSpec
+		want  solver.Schedule
+		avg   solver.Averager
+		fails bool
+	}{
+		{"const", solver.ScheduleSpec{Kind: solver.StepConst, Alpha0: 0.1}, solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}, solver.Averager{Kind: solver.AvgUniform}, false},
+		{"convex R=sqrt(d)", solver.ScheduleSpec{Kind: solver.StepConvex, Average: "auto"}, solver.ConvexSchedule(2, 4, 3, 4, 9), solver.Averager{Kind: solver.AvgUniform}, false},
+		{"strong mu of l2", solver.ScheduleSpec{Kind: solver.StepStrong, Tau0: 2}, func() solver.Schedule { s := solver.StrongSchedule(2, 4, 0.5); s.Tau0 = 2; return s }(),
+			solver.Averager{Kind: solver.AvgWeighted, T0: solver.StrongSchedule(2, 4, 0.5).T0}, false},
+		{"tail horizon", solver.ScheduleSpec{Kind: solver.StepConvex, R: 2, Average: "tail", Horizon: 500}, solver.ConvexSchedule(2, 4, 3, 2, 9), solver.Averager{Kind: solver.AvgTail, Horizon: 500}, false},
+		{"strong without mu", solver.ScheduleSpec{Kind: solver.StepStrong}, solver.Schedule{}, solver.Averager{}, true},
+		{"const without alpha0", solver.ScheduleSpec{Kind: solver.StepConst}, solver.Schedule{}, solver.Averager{}, true},
+		{"bad average", solver.ScheduleSpec{Kind: solver.StepConst, Alpha0: 1, Average: "median"}, solver.Schedule{}, solver.Averager{}, true},
+	} {
+		ff := f
+		if c.name == "strong without mu" {
+			ff.Reg = solver.Reg{Kind: solver.RegL1, Lambda: 0.1}
+		}
+		s, avg, err := solver.BuildSchedule(c.spec, ff)
+		if c.fails {
+			if err == nil {
+				t.Errorf("%s: built %+v, want an error", c.name, s)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if s != c.want || avg.Kind != c.avg.Kind || avg.T0 != c.avg.T0 || avg.Horizon != c.avg.Horizon {
+			t.Errorf("%s: got %+v %+v, want %+v %+v", c.name, s, avg, c.want, c.avg)
+		}
+	}
+}

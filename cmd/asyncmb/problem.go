@@ -347,12 +347,18 @@ func stepConfigFrom(c *cli.Context, p *solver.Problem, defaultTau int) (stepConf
 	if L == 0 && (kind == solver.StepConvex || kind == solver.StepStrong) {
 		L = p.EstimateL(100, sc.Seed)
 	}
+	spec := solver.ScheduleSpec{Kind: kind, Alpha0: c.Float64("alpha0"), R: c.Float64("dist"), Mu: c.Float64("mu"),
+		Tau0: c.Float64("tau0"), Average: c.String("average")}
+	if a := spec.Average; a != "auto" {
+		if _, err := solver.ParseAvgKind(a); err != nil {
+			return sc, usagef("--average: %v", err)
+		}
+	}
 	switch kind {
 	case solver.StepConst, solver.StepInvSqrt:
 		if !c.IsSet("alpha0") || c.Float64("alpha0") == 0 {
 			return sc, usagef("--step %s needs --alpha0 > 0", kind)
 		}
-		sc.Schedule = solver.Schedule{Kind: kind, Alpha0: c.Float64("alpha0")}
 	case solver.StepConvex:
 		x0 := make([]float64, d)
 		p.Reg.Init(x0)
@@ -360,31 +366,17 @@ func stepConfigFrom(c *cli.Context, p *solver.Problem, defaultTau int) (stepConf
 		if sc.Sigma == 0 {
 			sc.Sigma = p.EstimateSigma(x0, sc.Batch, 32, sc.Seed)
 		}
-		if sc.R = c.Float64("dist"); sc.R == 0 {
+		if sc.R = spec.R; sc.R == 0 {
 			sc.R = math.Sqrt(float64(d))
 		}
-		sc.Schedule = solver.ConvexSchedule(L, tau, sc.Sigma, sc.R, sc.Batch)
 	case solver.StepStrong:
-		mu := c.Float64("mu")
-		if mu == 0 {
-			mu = p.Reg.Mu()
-		}
-		if mu == 0 {
+		if spec.Mu == 0 && p.Reg.Mu() == 0 {
 			return sc, usagef("--step strong needs a strongly convex regularizer (l2, elastic with lambda2 > 0) or --mu > 0")
 		}
-		sc.Schedule = solver.StrongSchedule(L, tau, mu)
 	}
-	sc.Schedule.Tau0 = c.Float64("tau0")
-	if err := sc.Schedule.Validate(); err != nil {
+	sc.Schedule, sc.Average, err = solver.BuildSchedule(spec, solver.ScheduleFacts{L: L, Sigma: sc.Sigma, Tau: tau, Batch: sc.Batch, D: d, Reg: p.Reg})
+	if err != nil {
 		return sc, usagef("%v", err)
-	}
-	sc.Average = sc.Schedule.DefaultAverage()
-	if a := c.String("average"); a != "auto" {
-		k, err := solver.ParseAvgKind(a)
-		if err != nil {
-			return sc, usagef("--average: %v", err)
-		}
-		sc.Average.Kind = k
 	}
 	return sc, nil
 }
