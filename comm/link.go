@@ -13,8 +13,8 @@ import (
 
 // link is one authenticated TCP connection to a peer. A reader goroutine
 // decodes its frames into the mailbox; a watchdog goroutine sends
-// heartbeats when it is idle and fails it when the peer stays silent (or a
-// write stays blocked) longer than HeartbeatTimeout.
+// heartbeats when it is idle and fails it when the peer stays silent longer
+// than HeartbeatTimeout (liveness.go).
 type link struct {
 	c    *Comm
 	p    *peer
@@ -29,9 +29,12 @@ type link struct {
 	iov     [][]byte    // writev scratch
 	bufs    net.Buffers // writev argument (a field, so it does not escape)
 
-	// Monotonic times (Comm.now) of the last byte read and written, and of
-	// the start of the write in progress (0 when none).
-	lastRecv, lastSend, writeStart atomic.Int64
+	// Monotonic times (Comm.now) of the last byte read and written.
+	lastRecv, lastSend atomic.Int64
+	// inRead is set while the reader waits in a read of the socket: bytes
+	// queued in the kernel meanwhile are too few for it (or just came);
+	// bytes queued while it is not reading wait for us, not for the peer.
+	inRead atomic.Bool
 
 	failOnce sync.Once
 	err      error         // first failure, set in failOnce before nc is closed
@@ -46,7 +49,7 @@ type link struct {
 	tmp      []byte               // reader: shuffled raw payload (reused)
 	quickAck func()
 	raw      *rawIO             // nil: use nc's methods
-	queues   sockQueueQuery     // watchdog: socket queue lengths (liveness.go)
+	queues   sockQueueQuery     // watchdog: receive queue length (liveness.go)
 	claimed  *waiter            // reader: the receiver whose message is being placed
 	mhead    [msgHeaderLen]byte // reader: a placed message's header
 	mwant    []byte             // reader: the header a place expects
@@ -89,18 +92,20 @@ func (l *link) start() {
 }
 
 // linkIO is the io.Reader/io.Writer under the link's bufio pair: it records
-// progress for the watchdog and cuts long writes into chunks so that a
-// slow but live peer is not mistaken for a stalled one.
+// progress for the watchdog (and whether the reader is waiting in a read)
+// and cuts long writes into chunks.
 type linkIO struct{ l *link }
 
 func (x linkIO) Read(b []byte) (int, error) {
 	var n int
 	var err error
+	x.l.inRead.Store(true)
 	if x.l.raw != nil && len(b) > 0 {
 		n, err = x.l.raw.read(b)
 	} else {
 		n, err = x.l.nc.Read(b)
 	}
+	x.l.inRead.Store(false)
 	if n > 0 {
 		x.l.lastRecv.Store(x.l.c.now())
 	}
@@ -114,11 +119,8 @@ func (x linkIO) Write(b []byte) (int, error) {
 	total := 0
 	for len(b) > 0 {
 		n := min(len(b), writeChunk)
-		l.writeStart.Store(l.c.now())
 		m, err := l.nc.Write(b[:n])
-		now := l.c.now()
-		l.writeStart.Store(0)
-		l.lastSend.Store(now)
+		l.lastSend.Store(l.c.now())
 		total += m
 		if err != nil {
 			return total, err
@@ -186,7 +188,6 @@ func (l *link) writeFrame(hdr []byte, parts [][]byte) {
 		return
 	}
 	l.iov = append(append(l.iov[:0], hdr), parts...)
-	l.writeStart.Store(l.c.now())
 	var err error
 	if l.raw != nil {
 		err = l.raw.writev(l.iov)
@@ -195,7 +196,6 @@ func (l *link) writeFrame(hdr []byte, parts [][]byte) {
 		_, err = l.bufs.WriteTo(l.nc)
 	}
 	l.lastSend.Store(l.c.now())
-	l.writeStart.Store(0)
 	if err != nil {
 		l.werr = err
 	}
@@ -263,6 +263,9 @@ func (l *link) readFrames() error {
 			l.sendBye()
 			continue
 		}
+		if readerPause != nil {
+			readerPause(l, h)
+		}
 		if err := l.readMessage(h); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				err = fmt.Errorf("%w: frame cut off: %w", ErrPeerLost, err)
@@ -271,6 +274,11 @@ func (l *link) readFrames() error {
 		}
 	}
 }
+
+// readerPause, set only by tests, is called by the reader before it reads
+// a data frame's payload: a reader that falls behind (a process short of
+// CPU) while the rest of the frame waits in the socket.
+var readerPause func(l *link, h frameHeader)
 
 // readMessage reads the payload of data frame h and delivers it: placed
 // straight into the vector of the receiver waiting for it when that
@@ -378,7 +386,7 @@ func (l *link) readPlaced(h frameHeader, w *waiter) error {
 	return nil
 }
 
-// watch sends heartbeats on an idle link and fails a silent or stalled one.
+// watch sends heartbeats on an idle link and fails a silent one.
 func (l *link) watch() {
 	defer l.c.wg.Done()
 	cfg := &l.c.cfg
@@ -394,13 +402,14 @@ func (l *link) watch() {
 		case <-t.C:
 		}
 		now := l.c.now()
-		progress := lv.tick(l, now, int64(every), to/4)
+		lv.tick(l, now, int64(every), to/4)
+		// Only the peer's silence fails the link. A write blocked for
+		// longer than the timeout while the peer's heartbeats (or other
+		// bytes) keep coming is the peer's backlog, not its death: it is
+		// alive and will read, as we do not fail a peer whose bytes wait
+		// in our own receive queue.
 		if now-l.lastRecv.Load() > to {
 			l.fail(fmt.Errorf("%w (%v)", ErrHeartbeat, cfg.HeartbeatTimeout))
-			return
-		}
-		if ws := l.writeStart.Load(); ws != 0 && now-max(ws, progress) > to {
-			l.fail(fmt.Errorf("%w: a write was blocked for %v", ErrHeartbeat, cfg.HeartbeatTimeout))
 			return
 		}
 		if now-l.lastSend.Load() >= iv && l.wmu.TryLock() {

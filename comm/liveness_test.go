@@ -1,8 +1,9 @@
 package comm
 
 import (
-	"context"
+	"math/rand/v2"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -49,22 +50,7 @@ func TestBusyReceiver(t *testing.T) {
 // receive queue as the peer's liveness, and does not count the time it did
 // not run itself (our own stall) as the peer's silence.
 func TestLivenessCredits(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peerc := make(chan net.Conn, 1)
-	go func() { nc, _ := ln.Accept(); peerc <- nc }()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	peerConn := <-peerc
-	defer peerConn.Close()
-	c := &Comm{cfg: testConfig(0, 2, NewMemStore()), epoch: time.Now()}
-	l := c.newLink(&peer{c: c, rank: 1}, nc) // not started: nobody reads
+	c, l, peerConn := unreadLink(t)
 	every := int64(10 * time.Millisecond)
 
 	now := c.now() + int64(time.Second)
@@ -75,19 +61,7 @@ func TestLivenessCredits(t *testing.T) {
 		t.Fatalf("silent and nothing queued: silence %v, want 500ms", time.Duration(got))
 	}
 	peerConn.Write([]byte("bytes our reader has not read"))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for {
-		if inq, _, ok := l.sockQueues(); !ok {
-			t.Skip("SIOCINQ not available")
-		} else if inq > 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the bytes never reached the receive queue")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, l, 1)
 	now += every
 	lv.tick(l, now, every, every)
 	if l.lastRecv.Load() != now {
@@ -99,5 +73,137 @@ func TestLivenessCredits(t *testing.T) {
 	lv.tick(l, now, every, every)
 	if silence := now - l.lastRecv.Load(); silence > 3*every {
 		t.Fatalf("after our own 3 s stall the peer counts as silent for %v", time.Duration(silence))
+	}
+}
+
+// TestSlowReaderLargeFrame: while rank 0's reader stops for 5 heartbeat
+// timeouts in the middle of an 8 MiB message (small socket buffers: the
+// rest of it fills rank 0's receive queue and blocks rank 1's write, so
+// neither the frame's bytes nor rank 1's heartbeats can reach rank 0's
+// reader), neither rank declares the other lost: the bytes waiting in the
+// queue are rank 0's backlog, and rank 0's heartbeats tell rank 1 it is
+// alive. The message arrives whole (issue 10, item 4).
+func TestSlowReaderLargeFrame(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	var paused atomic.Bool
+	readerPause = func(l *link, h frameHeader) {
+		if l.c.cfg.Rank == 0 && h.tag == 7 && !paused.Swap(true) {
+			time.Sleep(5 * timeout)
+		}
+	}
+	t.Cleanup(func() { readerPause = nil }) // after the comms are closed
+	comms := startRanks(t, 2, func(c *Config) {
+		c.HeartbeatInterval, c.HeartbeatTimeout = 20*time.Millisecond, timeout
+		c.SockBuf = 64 << 10
+	})
+	sent := make(chan error, 1)
+	big := Msg{Dense: make([]float64, 1<<20)}
+	rng := rand.New(rand.NewPCG(1, 2)) // incompressible
+	for i := range big.Dense {
+		big.Dense[i] = rng.NormFloat64()
+	}
+	go func() { sent <- comms[1].Send(ctxT(t), 0, 7, &big) }()
+	var m Msg
+	if err := comms[0].Recv(ctxT(t), 1, 7, &m); err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if !paused.Load() {
+		t.Fatal("the reader never paused")
+	}
+	if len(m.Dense) != len(big.Dense) {
+		t.Fatalf("received %d values, sent %d", len(m.Dense), len(big.Dense))
+	}
+	for i, v := range m.Dense {
+		if v != big.Dense[i] {
+			t.Fatalf("value %d is %v, sent %v", i, v, big.Dense[i])
+		}
+	}
+	runGoesOn(t, comms)
+}
+
+// TestQueuedWhileNotReading: bytes in the receive queue count as the
+// peer's liveness at every look while our reader is not reading (they
+// wait for us), but only when fresh while it waits in a read.
+func TestQueuedWhileNotReading(t *testing.T) {
+	c, l, peerConn := unreadLink(t)
+	peerConn.Write([]byte("bytes our reader has not read"))
+	waitQueued(t, l, 1)
+	every := int64(10 * time.Millisecond)
+	now := c.now() + int64(time.Second)
+	lv := newLiveness(now - every)
+	for look := range 3 {
+		l.lastRecv.Store(now - 5*every)
+		lv.tick(l, now, every, every)
+		if l.lastRecv.Load() != now {
+			t.Fatalf("look %d: bytes waiting for a reader that is not reading were not credited", look)
+		}
+		now += every
+	}
+	// A reader waiting for more than is queued (the rest of a frame
+	// whose sender died, SO_RCVLOWAT): the queue it saw is not credited
+	// again, however long it waits: the silence grows to the timeout.
+	l.inRead.Store(true)
+	last := l.lastRecv.Load()
+	for look := range 100 {
+		now += every
+		lv.tick(l, now, every, every)
+		if l.lastRecv.Load() != last {
+			t.Fatalf("look %d: the same queued bytes were credited again to a waiting reader", look)
+		}
+	}
+	// More bytes while it waits: the peer is sending.
+	peerConn.Write([]byte("more"))
+	waitQueued(t, l, len("bytes our reader has not read")+1)
+	now += every
+	lv.tick(l, now, every, every)
+	if l.lastRecv.Load() != now {
+		t.Fatal("fresh bytes for a waiting reader were not credited")
+	}
+}
+
+// unreadLink returns a link over loopback that nobody reads (not
+// started), and the peer's end of its connection.
+func unreadLink(t *testing.T) (*Comm, *link, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peerc := make(chan net.Conn, 1)
+	go func() { nc, _ := ln.Accept(); peerc <- nc }()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerConn := <-peerc
+	if peerConn == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { nc.Close(); peerConn.Close() })
+	c := &Comm{cfg: testConfig(0, 2, NewMemStore()), epoch: time.Now()}
+	return c, c.newLink(&peer{c: c, rank: 1}, nc), peerConn
+}
+
+// waitQueued waits until at least n bytes are in l's receive queue (it
+// skips the test where the queue cannot be asked).
+func waitQueued(t *testing.T, l *link, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		inq, ok := l.recvQueue()
+		if !ok {
+			t.Skip("SIOCINQ not available")
+		}
+		if inq >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes in the receive queue, waited for %d", inq, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
