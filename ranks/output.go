@@ -229,6 +229,9 @@ type WorkerInfo struct {
 	MeanDelay float64 `json:"mean_delay"`
 	MaxDelay  int64   `json:"max_delay"`
 	Slow      float64 `json:"slow_factor,omitempty"`
+	// PeakRSSBytes is the worker process's peak resident set size, as it
+	// reported it at the end (0: not reported, e.g. it left the run).
+	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
 }
 
 // MasterInfo is the master's load.
@@ -246,6 +249,9 @@ type MasterInfo struct {
 	SparseGrads   int64   `json:"grads_sparse"`
 	RefusedGrads  int64   `json:"grads_refused"` // NaN/Inf, wrong length: never applied
 	LastRefusal   string  `json:"last_refusal,omitempty"`
+	// PeakRSSBytes is the master process's peak resident set size (the
+	// serial run's, for --np 1) at the end of the run.
+	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
 }
 
 // CommInfo is the traffic seen by the master.
@@ -582,9 +588,27 @@ func (s *Summary) Table(w io.Writer) {
 			p("target", "rel. subopt %g NOT reached%s (%d evaluations, %.3f s CPU)", s.Target.Eps, best, s.Target.Evals, s.Target.EvalCPUS)
 		}
 	}
+	if mem := s.memoryLine(); mem != "" {
+		p("memory", "%s", mem)
+	}
 	s.faultsTable(p)
 	p("outputs", "%s", filepath.Dir(s.Outputs["summary"]))
 	tw.Flush()
+}
+
+// memoryLine is the summary's peak RSS per rank ("" when unknown).
+func (s *Summary) memoryLine() string {
+	if s.Master.PeakRSSBytes == 0 {
+		return ""
+	}
+	mb := func(b uint64) string { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }
+	line := "peak RSS r0 " + mb(s.Master.PeakRSSBytes)
+	for _, w := range s.PerWorker {
+		if w.PeakRSSBytes > 0 {
+			line += fmt.Sprintf(", r%d %s", w.Rank, mb(w.PeakRSSBytes))
+		}
+	}
+	return line
 }
 
 func matrixOf(a *kernels.CSR) kernels.Matrix { return kernels.Matrix{CSR: a} }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -178,20 +176,15 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
 	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, stopWorkers(ctx, c, err)
-	}
-	// trace.bin.partial until the run is evaluated: a run that dies
-	// leaves no trace.bin that looks whole.
-	tracePath := filepath.Join(cfg.Out, "trace.bin.partial")
-	tw, err := createTrace(tracePath, d)
+	rec, err := newRecorder(cfg, f)
 	var wallBaseNs int64
 	if err == nil {
-		wallBaseNs, err = continueTrace(cfg, oldTrace, m.T(), tw)
+		wallBaseNs, err = continueTrace(cfg, oldTrace, m.T(), rec.tw)
 	}
 	if err != nil {
 		return nil, stopWorkers(ctx, c, err)
 	}
+	tw, tracePath := rec.tw, rec.partial
 
 	run := &masterRun{
 		c: c, cfg: cfg, m: m, d: d, n: f.n, tw: tw, rowsNow: slices.Clone(f.rows),
@@ -242,6 +235,9 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	if model, err = run.finish(ctx, sum, f, model, sched, L, test, rows); err != nil {
 		return nil, err
 	}
+	if err := gatherPeakRSS(ctx, c, sum, !run.p2p); err != nil {
+		return nil, err
+	}
 	if !run.p2p {
 		if err := endRounds(ctx, c); err != nil {
 			return nil, err
@@ -252,14 +248,8 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	if run.giveUp != nil {
 		sum.Status = StatusFailed
 	}
-	if err := os.Rename(tracePath, filepath.Join(cfg.Out, "trace.bin")); err != nil {
+	if err := rec.write(sum, rows, model); err != nil {
 		return nil, err
-	}
-	if err := writeOutputs(cfg, f, sum, rows, model); err != nil {
-		return nil, err
-	}
-	if cfg.Summary != nil {
-		sum.Table(cfg.Summary)
 	}
 	if run.giveUp != nil {
 		return &Result{Summary: sum}, run.giveUp

@@ -100,19 +100,28 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	var div *Divergence
 	bestPhi := math.NaN()
 
-	var snaps []Snapshot
-	start := time.Now()
-	record := func() {
-		t, samples := sgd.Count()
-		s := Snapshot{T: t, Samples: samples, WallNs: int64(time.Since(start)),
-			X: append([]float64(nil), sgd.Iterate()...), Avg: make([]float64, d)}
-		sgd.Output(s.Avg)
-		snaps = append(snaps, s)
-		if what := badIterate(s.X); what != "" && div == nil {
-			div = &Divergence{T: s.T, Epochs: sgd.Epochs(), What: what}
-		}
+	rec, err := newRecorder(cfg, f)
+	if err != nil {
+		return nil, err
 	}
-	record()
+	start := time.Now()
+	snap := Snapshot{Avg: make([]float64, d)}
+	lastSnapT := int64(-1)
+	record := func() error {
+		snap.T, snap.Samples = sgd.Count()
+		snap.WallNs = int64(time.Since(start))
+		snap.X = sgd.Iterate()
+		sgd.Output(snap.Avg)
+		lastSnapT = snap.T
+		if what := badIterate(snap.X); what != "" && div == nil {
+			div = &Divergence{T: snap.T, Epochs: sgd.Epochs(), What: what}
+		}
+		return rec.snapshot(&snap)
+	}
+	if err := record(); err != nil {
+		rec.closeTrace()
+		return nil, err
+	}
 	var evals int64
 	var evalNs int64
 	var evalNext time.Time
@@ -147,7 +156,10 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 			continue
 		}
 		if T >= nextSnap {
-			record()
+			if err := record(); err != nil {
+				rec.closeTrace()
+				return nil, err
+			}
 			nextSnap = NextSnapshot(T, cfg.SnapshotEvery)
 		}
 		// The target is checked as the evaluator of a distributed run
@@ -175,25 +187,26 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	trainNs := int64(time.Since(start))
 	finalT, finalSamples := sgd.Count()
-	if last := snaps[len(snaps)-1]; last.T != finalT {
-		record()
+	err = nil
+	if lastSnapT != finalT {
+		err = record()
 	}
-	rows := make([]TraceRow, 0, len(snaps))
-	for _, s := range snaps {
-		row := TraceRow{T: s.T, WallS: float64(s.WallNs) / 1e9, Epochs: float64(s.Samples) / float64(f.n),
-			PhiLast: p.Objective(s.X), PhiAvg: p.Objective(s.Avg), NNZLast: solver.NNZ(s.X), NNZAvg: solver.NNZ(s.Avg),
-			RelLast: math.NaN(), RelAvg: math.NaN()}
-		if !math.IsNaN(phiStar) {
-			row.RelLast = (row.PhiLast - phiStar) / math.Abs(phiStar)
-			row.RelAvg = (row.PhiAvg - phiStar) / math.Abs(phiStar)
-		}
-		if test != nil {
-			m := test.score(s.Avg)
-			row.Test = &m
-		}
-		rows = append(rows, row)
+	if cerr := rec.closeTrace(); cerr != nil && err == nil {
+		err = cerr
 	}
-	model := snaps[len(snaps)-1].Avg
+	if err != nil {
+		return nil, err
+	}
+	// The trace is evaluated as a distributed run's is, with the loss
+	// sums taken on the whole data set here.
+	n := float64(f.n)
+	rows, model, err := rec.evaluate(phiStar, test, func(v, res []float64) error {
+		res[0], res[1] = n*p.Smooth(v[:d], nil), n*p.Smooth(v[d:], nil)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	if hitX != nil {
 		model = hitX
 	}
@@ -242,14 +255,9 @@ func RunSerial(ctx context.Context, cfg *Config) (*Result, error) {
 	} else {
 		model = finishModel(cfg, sum, model, p.Smooth, L, test)
 	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+	sum.Master.PeakRSSBytes = peakRSS()
+	if err := rec.write(sum, rows, model); err != nil {
 		return nil, err
-	}
-	if err := writeOutputs(cfg, f, sum, rows, model); err != nil {
-		return nil, err
-	}
-	if cfg.Summary != nil {
-		sum.Table(cfg.Summary)
 	}
 	return &Result{Summary: sum}, finalErr(cfg, sum)
 }

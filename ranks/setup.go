@@ -394,6 +394,8 @@ func workerServe(ctx context.Context, c *comm.Comm, cfg *Config, s *shard, contr
 			if contribute {
 				columnSums(s, res)
 			}
+		case estMemory:
+			res = workerMemory(c)
 		case estEval:
 			res = out[:2]
 			clear(res)

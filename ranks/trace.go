@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 )
 
 // The snapshot trace (trace.bin) the master writes during a run, so that
@@ -175,4 +176,58 @@ func growFloats(s []float64, n int) []float64 {
 		return make([]float64, n)
 	}
 	return s[:n]
+}
+
+// recorder is a run's outputs in cfg.Out, one for the serial run (--np 1)
+// and the distributed one, so that both write the same files: during
+// training the snapshot trace (trace.bin.partial: a run that dies leaves
+// no trace.bin that looks whole), after it trace.csv, summary.json, the
+// model and trace.bin (renamed once the run is evaluated), and the summary
+// table on cfg.Summary.
+type recorder struct {
+	cfg     *Config
+	f       *facts
+	partial string // the trace being written
+	tw      *traceWriter
+}
+
+// newRecorder creates cfg.Out and starts the trace of d-vectors.
+func newRecorder(cfg *Config, f *facts) (*recorder, error) {
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, err
+	}
+	r := &recorder{cfg: cfg, f: f, partial: filepath.Join(cfg.Out, "trace.bin.partial")}
+	tw, err := createTrace(r.partial, f.d)
+	if err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	r.tw = tw
+	return r, nil
+}
+
+// snapshot appends s to the trace.
+func (r *recorder) snapshot(s *Snapshot) error { return r.tw.add(s) }
+
+// closeTrace flushes and closes the trace (training has ended).
+func (r *recorder) closeTrace() error { return r.tw.close() }
+
+// evaluate evaluates the closed trace with lossSums (see evaluateTraceBy).
+func (r *recorder) evaluate(phiStar float64, h *heldOut, lossSums func(v, res []float64) error) ([]TraceRow, []float64, error) {
+	return evaluateTraceBy(r.cfg, r.partial, r.f, phiStar, h, lossSums)
+}
+
+// write renames the evaluated trace to trace.bin, writes trace.csv,
+// summary.json and the model w (none when nil), and prints the summary
+// table on cfg.Summary.
+func (r *recorder) write(sum *Summary, rows []TraceRow, w []float64) error {
+	if err := os.Rename(r.partial, filepath.Join(r.cfg.Out, "trace.bin")); err != nil {
+		return err
+	}
+	if err := writeOutputs(r.cfg, r.f, sum, rows, w); err != nil {
+		return err
+	}
+	if r.cfg.Summary != nil {
+		sum.Table(r.cfg.Summary)
+	}
+	return nil
 }
