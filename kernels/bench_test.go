@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/kernels/kernelbench"
 )
 
 // Every benchmark reports, besides ns/op and MB/s (from b.SetBytes):
@@ -62,17 +63,6 @@ func benchMatrices(b *testing.B) []*benchMatrix {
 	return benchMats
 }
 
-// productBytes is what A x or A^T r must move: every stored entry (value and,
-// for CSR, its int32 index), the row offsets, and the two vectors.
-func productBytes(m kernels.Matrix) int64 {
-	n, d := m.Dims()
-	nnz := int64(m.NNZ())
-	if m.CSR != nil {
-		return nnz*12 + int64(n+1)*8 + int64(n)*8 + int64(d)*8
-	}
-	return nnz*8 + int64(n)*8 + int64(d)*8
-}
-
 var (
 	streamMu sync.Mutex
 	streamGB = map[int]float64{}
@@ -86,11 +76,7 @@ func streamBandwidth(workers int) float64 {
 	if v, ok := streamGB[workers]; ok {
 		return v
 	}
-	buf := make([]float64, 16<<20)
-	for i := range buf {
-		buf[i] = 1
-	}
-	v := kernels.StreamBandwidth(buf, workers, 5)
+	v := kernelbench.StreamReadGBs(workers)
 	streamGB[workers] = v
 	return v
 }
@@ -164,7 +150,7 @@ func benchProduct(b *testing.B, trans bool) {
 			b.Run(fmt.Sprintf("%s/workers=%d", bm.name, workers), func(b *testing.B) {
 				p := kernels.NewParMul(bm.m, workers)
 				dst := make([]float64, outLen)
-				b.SetBytes(productBytes(bm.m))
+				b.SetBytes(kernelbench.ProductBytes(bm.m))
 				b.ReportAllocs()
 				for b.Loop() {
 					if trans {
@@ -175,7 +161,7 @@ func benchProduct(b *testing.B, trans bool) {
 				}
 				naive()
 				mustNear(b, "product", dst, want, 1e-12)
-				report(b, productBytes(bm.m), int64(bm.m.NNZ()), workers, naiveTime(naive))
+				report(b, kernelbench.ProductBytes(bm.m), int64(bm.m.NNZ()), workers, naiveTime(naive))
 			})
 		}
 	}
@@ -289,7 +275,7 @@ func BenchmarkFullGrad(b *testing.B) {
 		} else {
 			naive = func() { kernels.RefGradDense(l, bm.m.Dense, bm.y, all, bm.x, want) }
 		}
-		bytes := productBytes(bm.m) + int64(n)*8 + int64(d)*8
+		bytes := kernelbench.ProductBytes(bm.m) + int64(n)*8 + int64(d)*8
 		for _, workers := range benchWorkers {
 			b.Run(fmt.Sprintf("%s/workers=%d", bm.name, workers), func(b *testing.B) {
 				f := kernels.NewFullGrad(bm.m, bm.y, workers)

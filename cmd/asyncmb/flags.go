@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"strings"
+	"unicode"
 )
 
 // envVar returns the ASYNCMB_* environment variable name for a flag name:
@@ -12,3 +14,37 @@ func envVar(flag string) string {
 
 // envs is the EnvVars slice for a flag name.
 func envs(flag string) []string { return []string{envVar(flag)} }
+
+// fieldError turns a config's Validate error, which starts with the name of
+// the field ("Reps 0: want N >= 1"), into a usage error naming the flag: the
+// field's entry in flags, else the field name in kebab case (MaxDelay ->
+// --max-delay).
+func fieldError(cmd string, err error, flags map[string]string) error {
+	msg := err.Error()
+	if name, rest, ok := strings.Cut(msg, " "); ok && name != "" && unicode.IsUpper(rune(name[0])) {
+		flag, ok := flags[name]
+		if !ok {
+			flag = kebab(name)
+		}
+		msg = "--" + flag + " " + rest
+	}
+	if cmd == "" {
+		return usageError{errors.New(msg)}
+	}
+	return usagef("%s: %s", cmd, msg)
+}
+
+// kebab is a Go field name as a flag name: MaxDelay -> max-delay.
+func kebab(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
