@@ -5,7 +5,9 @@ import (
 	"io"
 	"math"
 
+	"context"
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
 )
@@ -61,19 +63,19 @@ func benchRatesAction(c *cli.Context) error {
 		kind   solver.RegKind
 		lambda float64
 	}{{solver.RegL1, lc}, {solver.RegL2, ls}} {
-		pc := problemConfig{Data: c.String("data"), Loss: kernels.Logistic, Reg: solver.Reg{Kind: job.kind, Lambda: job.lambda}}
-		lp, err := pc.load()
+		pc := problem.Config{Data: c.String("data"), Loss: kernels.Logistic, Reg: solver.Reg{Kind: job.kind, Lambda: job.lambda}}
+		lp, err := pc.Load()
 		if err != nil {
 			return err
 		}
-		e, cached, err := referenceOptimum(lp, dir)
+		e, cached, err := lp.Optimum(context.Background(), dir, nil)
 		if err != nil {
 			return err
 		}
 		p := lp.Problem
 		n, d := p.Dims()
 		L := p.EstimateL(100, 1)
-		fmt.Fprintf(w, "problem %s: phi* %.12g (cached=%v), L %.4g\n", lp.describe(), e.Phi, cached, L)
+		fmt.Fprintf(w, "problem %s: phi* %.12g (cached=%v), L %.4g\n", lp.Describe(), e.Phi, cached, L)
 		x0 := make([]float64, d)
 		var cfgs []struct {
 			name  string

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 )
 
@@ -76,8 +77,8 @@ func TestLiblinearModelObjective(t *testing.T) {
 }
 
 func checkLiblinearModel(t *testing.T, bin, data string) {
-	pc := problemConfig{Data: data, Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.01}}
-	lp, err := pc.load()
+	pc := problem.Config{Data: data, Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.01}}
+	lp, err := pc.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"context"
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
 )
@@ -153,12 +155,12 @@ func benchTrainAction(c *cli.Context) error {
 	}
 	a9a := filepath.Join(dir, "a9a")
 	const lambda = 1e-4
-	pc := problemConfig{Data: a9a, Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: lambda}}
-	lp, err := pc.load()
+	pc := problem.Config{Data: a9a, Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: lambda}}
+	lp, err := pc.Load()
 	if err != nil {
 		return err
 	}
-	e, _, err := referenceOptimum(lp, cache)
+	e, _, err := lp.Optimum(context.Background(), cache, nil)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 )
 
@@ -43,8 +44,8 @@ func benchMethods(w io.Writer, exe, dir string, rounds int) error {
 	}
 	for _, set := range sets {
 		data := filepath.Join(dir, set.file)
-		pc := problemConfig{Data: data, Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: set.lambda}}
-		lp, err := pc.load()
+		pc := problem.Config{Data: data, Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: set.lambda}}
+		lp, err := pc.Load()
 		if err != nil {
 			return err
 		}
@@ -81,7 +82,7 @@ func benchMethods(w io.Writer, exe, dir string, rounds int) error {
 }
 
 // liblinearPhi is phi of liblinear-train -s 6 -e 1e-9's model of lp.
-func liblinearPhi(bin string, lp *loadedProblem, lambda float64) (float64, error) {
+func liblinearPhi(bin string, lp *problem.Loaded, lambda float64) (float64, error) {
 	n, _ := lp.Problem.Dims()
 	tmp, err := os.MkdirTemp("", "asyncmb-liblinear-")
 	if err != nil {

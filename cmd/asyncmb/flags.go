@@ -17,16 +17,20 @@ func envs(flag string) []string { return []string{envVar(flag)} }
 
 // fieldError turns a config's Validate error, which starts with the name of
 // the field ("Reps 0: want N >= 1"), into a usage error naming the flag: the
-// field's entry in flags, else the field name in kebab case (MaxDelay ->
-// --max-delay).
+// field's entry in flags (""; no flag, the message says enough), else the
+// field name in kebab case (MaxDelay -> --max-delay).
 func fieldError(cmd string, err error, flags map[string]string) error {
 	msg := err.Error()
 	if name, rest, ok := strings.Cut(msg, " "); ok && name != "" && unicode.IsUpper(rune(name[0])) {
-		flag, ok := flags[name]
-		if !ok {
-			flag = kebab(name)
+		name = strings.TrimSuffix(name, ":")
+		switch flag, ok := flags[name]; {
+		case ok && flag == "":
+			msg = rest
+		case ok:
+			msg = "--" + flag + " " + rest
+		default:
+			msg = "--" + kebab(name) + " " + rest
 		}
-		msg = "--" + flag + " " + rest
 	}
 	if cmd == "" {
 		return usageError{errors.New(msg)}

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/urfave/cli/v2"
 )
 
@@ -124,6 +125,9 @@ func exitCode(err error) int {
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.Run(permuteArgs(app, args))
+	if fe := (*problem.FieldError)(nil); errors.As(err, &fe) {
+		err = problemError(fe) // a problem's field decided after reading the data
+	}
 	var ee exitErr
 	if err != nil && !(errors.As(err, &ee) && ee.quiet) {
 		fmt.Fprintf(stderr, "asyncmb: %v\n", err)

@@ -3,13 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"runtime"
 	"strings"
 
-	"github.com/asyncmb/asyncmb/data"
-	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/ranks"
-	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,58 +26,6 @@ func multiclassFrom(c *cli.Context) (bool, error) {
 	default:
 		return false, usagef("--multiclass %q: want softmax or ovr", v)
 	}
-}
-
-// multiclassLabels decides whether ds is a K-class file (more than two
-// distinct labels) for a classification loss; if so it maps the labels to
-// class indices in LIBLINEAR's order (first appearance) and returns the map.
-func multiclassLabels(ds *data.Dataset, loss kernels.Loss) (data.ClassMap, bool, error) {
-	labels := ds.LabelsFirstSeen()
-	if len(labels) <= 2 {
-		return data.ClassMap{}, false, nil
-	}
-	if loss != kernels.Logistic {
-		return data.ClassMap{}, false, fmt.Errorf("%s: %d distinct labels: the %v loss is binary only; train K classes with --loss logistic (softmax or --multiclass ovr), or use --loss squared for regression targets",
-			ds.Path, len(labels), loss)
-	}
-	cm, err := data.NewClassMap(labels)
-	if err != nil {
-		return cm, false, fmt.Errorf("%s: %w", ds.Path, err)
-	}
-	return cm, true, ds.ApplyClasses(cm)
-}
-
-// multiOf is the K-class loss of a problem config for K classes.
-func (pc problemConfig) multiOf(k int) kernels.Multi { return kernels.Multi{K: k, OVR: pc.OVR} }
-
-// loadMulti builds the K-class problem of lp (labels already mapped): W is
-// features x K, flat; group lasso groups are given over features and cover
-// the K weights of each of their features.
-func (pc problemConfig) loadMulti(lp *loadedProblem) error {
-	ds := lp.Data
-	a := &ds.X
-	reg := pc.Reg
-	mc := pc.multiOf(lp.Classes.K())
-	if reg.Kind == solver.RegGroup {
-		g, err := solver.ParseGroups(pc.GroupSpec, a.Cols)
-		if err != nil {
-			return usagef("--groups: %v", err)
-		}
-		if pc.Bias {
-			g = append(g, a.Cols+1)
-		}
-		reg.Groups = solver.ScaleGroups(g, mc.K)
-	}
-	if pc.Bias {
-		a = solver.AppendBias(a)
-	}
-	p, err := solver.NewMultiProblem(a, ds.Y, mc, reg, runtime.GOMAXPROCS(0))
-	if err != nil {
-		return err
-	}
-	lp.Problem = p
-	lp.Key = solver.MultiProblemKey(lp.Hash, a.Cols, pc.Bias, mc, reg)
-	return nil
 }
 
 // printMulti prints a K-class model's figures after the accuracy: the

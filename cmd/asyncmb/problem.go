@@ -1,19 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
 )
@@ -48,25 +43,10 @@ func problemFlags() []cli.Flag {
 	}
 }
 
-// problemConfig is the validated content of problemFlags.
-type problemConfig struct {
-	Data      string
-	Loss      kernels.Loss
-	Reg       solver.Reg // Groups is filled by load, once the dimension is known
-	GroupSpec string
-	Bias      bool
-	Features  int
-	OVR       bool // --multiclass ovr: a K-class file trains K binary problems
-}
-
 // problemConfigFrom reads and checks problemFlags; a missing or bad value is
 // a usage error naming the flag.
-func problemConfigFrom(c *cli.Context) (problemConfig, error) {
-	var pc problemConfig
-	pc.Data = c.String("data")
-	if pc.Data == "" {
-		return pc, usagef("--data FILE is required")
-	}
+func problemConfigFrom(c *cli.Context) (problem.Config, error) {
+	pc := problem.Config{Data: c.String("data"), GroupSpec: c.String("groups"), Bias: c.Bool("bias"), Features: c.Int("features")}
 	var err error
 	if pc.Loss, err = kernels.ParseLoss(c.String("loss")); err != nil {
 		return pc, usagef("--loss: %v", err)
@@ -105,117 +85,26 @@ func problemConfigFrom(c *cli.Context) (problemConfig, error) {
 	}
 	pc.Reg.Lambda, pc.Reg.Lambda2 = c.Float64("lambda"), c.Float64("lambda2")
 	pc.Reg.Lo, pc.Reg.Hi, pc.Reg.Radius = c.Float64("lo"), c.Float64("hi"), c.Float64("radius")
-	if kind == solver.RegGroup {
-		if pc.GroupSpec = c.String("groups"); pc.GroupSpec == "" {
-			return pc, usagef("--reg group needs --groups SPEC")
-		}
-		for _, f := range strings.Split(pc.GroupSpec, ",") {
-			if g, err := strconv.Atoi(strings.TrimSpace(f)); err != nil || g < 1 {
-				return pc, usagef("--groups %q: %q is not a positive integer", pc.GroupSpec, f)
-			}
-		}
-	}
-	// The dimension is not known yet: check everything but the groups.
-	check := pc.Reg
-	if kind == solver.RegGroup {
-		check.Groups = []int{0, 1}
-	}
-	if err := check.Validate(1); err != nil {
-		return pc, usagef("%v", err)
+	if kind == solver.RegGroup && pc.GroupSpec == "" {
+		return pc, usagef("--reg group needs --groups SPEC")
 	}
 	if pc.OVR, err = multiclassFrom(c); err != nil {
 		return pc, err
 	}
-	pc.Bias = c.Bool("bias")
-	if pc.Features = c.Int("features"); pc.Features < 0 {
-		return pc, usagef("--features %d: want N >= 0", pc.Features)
-	}
-	return pc, nil
+	return pc, problemError(pc.Validate())
 }
 
-// loadedProblem is a problem read from its file.
-type loadedProblem struct {
-	Config   problemConfig
-	Data     *data.Dataset
-	Problem  *solver.Problem
-	Hash     string         // SHA-256 of the data file
-	Key      string         // solver.ProblemKey: the cache key of phi*
-	LabelMap *data.LabelMap // the -1/+1 mapping of a binary classification loss
-	Classes  *data.ClassMap // the class indices of a K-class file (K > 2)
-}
+// problemFields maps problem.Config's fields to their flags ("": the
+// error says enough).
+var problemFields = map[string]string{"GroupSpec": "groups", "Reg": ""}
 
-// load reads the data, maps the labels for a classification loss, appends
-// the bias column and builds the problem (full-data evaluation on GOMAXPROCS
-// goroutines).
-func (pc problemConfig) load() (*loadedProblem, error) {
-	ds, err := data.Read(pc.Data, data.Options{Features: pc.Features})
-	if err != nil {
-		return nil, err
+// problemError is a problem.Config error as a usage error naming the flag
+// (nil stays nil).
+func problemError(err error) error {
+	if err == nil {
+		return nil
 	}
-	hash, err := data.FileHash(pc.Data)
-	if err != nil {
-		return nil, err
-	}
-	lp := &loadedProblem{Config: pc, Data: ds, Hash: hash}
-	if pc.Loss.Classification() {
-		if cm, ok, err := multiclassLabels(ds, pc.Loss); err != nil {
-			return nil, err
-		} else if ok {
-			lp.Classes = &cm
-			return lp, pc.loadMulti(lp)
-		}
-		m, err := ds.ToBinary()
-		if err != nil {
-			return nil, err
-		}
-		lp.LabelMap = &m
-	}
-	a := &ds.X
-	reg := pc.Reg
-	if reg.Kind == solver.RegGroup {
-		if reg.Groups, err = solver.ParseGroups(pc.GroupSpec, a.Cols); err != nil {
-			return nil, usagef("--groups: %v", err)
-		}
-		if pc.Bias {
-			reg.Groups = append(reg.Groups, a.Cols+1)
-		}
-	}
-	if pc.Bias {
-		a = solver.AppendBias(a)
-	}
-	p, err := solver.NewProblem(kernels.Matrix{CSR: a}, ds.Y, pc.Loss, reg, runtime.GOMAXPROCS(0))
-	if err != nil {
-		return nil, err
-	}
-	lp.Problem = p
-	lp.Key = solver.ProblemKey(hash, a.Cols, pc.Bias, pc.Loss, reg)
-	return lp, nil
-}
-
-// describe is a one-line summary of the problem for command output.
-func (lp *loadedProblem) describe() string {
-	n, d := lp.Problem.Dims()
-	r := lp.Problem.Reg
-	s := fmt.Sprintf("%s: n=%d d=%d loss=%s reg=%s", filepath.Base(lp.Config.Data), n, d, lp.Config.Loss, r.Kind)
-	if mc, ok := lp.Problem.Multi(); ok {
-		s = fmt.Sprintf("%s: n=%d d=%d (%d features x %d classes) loss=%v reg=%s", filepath.Base(lp.Config.Data), n, d, d/mc.K, mc.K, mc, r.Kind)
-	}
-	switch r.Kind {
-	case solver.RegL1, solver.RegL2, solver.RegGroup:
-		s += fmt.Sprintf(" lambda=%g", r.Lambda)
-	case solver.RegElastic:
-		s += fmt.Sprintf(" lambda=%g lambda2=%g", r.Lambda, r.Lambda2)
-	case solver.RegBox:
-		s += fmt.Sprintf(" [%g, %g]", r.Lo, r.Hi)
-	case solver.RegL1Box:
-		s += fmt.Sprintf(" lambda=%g [%g, %g]", r.Lambda, r.Lo, r.Hi)
-	case solver.RegBall:
-		s += fmt.Sprintf(" radius=%g", r.Radius)
-	}
-	if lp.Config.Bias {
-		s += " bias"
-	}
-	return s
+	return fieldError("", err, problemFields)
 }
 
 // cacheDirFlag is the --cache-dir flag of the commands that read or write
@@ -237,40 +126,6 @@ func cacheDir(c *cli.Context) (string, error) {
 		return "", fmt.Errorf("no --cache-dir and no user cache directory: %w", err)
 	}
 	return filepath.Join(base, "asyncmb"), nil
-}
-
-// referenceOptimum is "get phi* from the cache, computing it if missing":
-// the optimum of lp from the cache in dir, or from a reference solve that is
-// then cached (train --target and the benches use it). cached says which.
-func referenceOptimum(lp *loadedProblem, dir string) (solver.RefEntry, bool, error) {
-	return referenceOptimumLog(context.Background(), lp, dir, nil)
-}
-
-// referenceOptimumLog is referenceOptimum that reports a solve's progress
-// on log every 2 s (nil: silently) and stops when ctx is done (returning
-// ctx.Err()).
-func referenceOptimumLog(ctx context.Context, lp *loadedProblem, dir string, log io.Writer) (solver.RefEntry, bool, error) {
-	var opt solver.RefOptions
-	if log != nil {
-		start, last := time.Now(), time.Now()
-		opt.Progress = func(k int, phi float64) bool {
-			if time.Since(last) >= 2*time.Second {
-				last = time.Now()
-				fmt.Fprintf(log, "reference: iteration %d, phi %.12g, %s\n", k, phi, time.Since(start).Round(time.Second))
-			}
-			return true
-		}
-	}
-	e, cached, err := solver.CachedReferenceContext(ctx, dir, lp.Key, lp.Problem, opt)
-	if err != nil {
-		return e, cached, err
-	}
-	if !e.Converged {
-		return e, cached, fmt.Errorf("the reference solver (%s) did not converge for %s after %d iterations (phi %.12g);"+
-			" to go on, give phi* yourself with --phi-star PHI, or train without it: drop --target (with --reference=false, the default then)",
-			e.Method, lp.describe(), e.Iters, e.Phi)
-	}
-	return e, cached, nil
 }
 
 // stepFlags are the flags of the step-size policy, the mini-batch and the

@@ -13,7 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"context"
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
@@ -81,12 +83,12 @@ func referenceAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	lp, err := pc.load()
+	lp, err := pc.Load()
 	if err != nil {
 		return err
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "problem    %s\n", lp.describe())
+	fmt.Fprintf(w, "problem    %s\n", lp.Describe())
 	if useCache && !c.Bool("recompute") {
 		e, ok, err := solver.ReadRefCache(dir, lp.Key)
 		if err != nil {
@@ -141,16 +143,16 @@ func benchReferenceAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	pc := problemConfig{Data: c.String("data"), Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: lambda}}
+	pc := problem.Config{Data: c.String("data"), Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: lambda}}
 	loadStart := time.Now()
-	lp, err := pc.load()
+	lp, err := pc.Load()
 	if err != nil {
 		return err
 	}
 	loadTime := time.Since(loadStart)
 	w := c.App.Writer
-	fmt.Fprintf(w, "problem  %s (read in %.3fs)\n", lp.describe(), loadTime.Seconds())
-	e, cached, err := referenceOptimum(lp, dir)
+	fmt.Fprintf(w, "problem  %s (read in %.3fs)\n", lp.Describe(), loadTime.Seconds())
+	e, cached, err := lp.Optimum(context.Background(), dir, nil)
 	if err != nil {
 		return err
 	}
@@ -208,7 +210,7 @@ func benchReferenceAction(c *cli.Context) error {
 // timeLiblinear runs liblinear-train -s 6 with C = 1/(n lambda) and ever
 // smaller -e until its model reaches target, and returns the fastest of
 // rounds runs at that -e.
-func timeLiblinear(lp *loadedProblem, lambda, target float64, rounds int) (time.Duration, float64, error) {
+func timeLiblinear(lp *problem.Loaded, lambda, target float64, rounds int) (time.Duration, float64, error) {
 	bin, err := exec.LookPath("liblinear-train")
 	if err != nil {
 		return 0, 0, err
@@ -247,7 +249,7 @@ func timeLiblinear(lp *loadedProblem, lambda, target float64, rounds int) (time.
 // readLiblinearModel reads the weights of a two-class liblinear model file
 // into our sign convention (+1 is the data's larger label, LabelMap.Pos),
 // padded with zeros to the problem's dimension.
-func readLiblinearModel(path string, lp *loadedProblem) ([]float64, error) {
+func readLiblinearModel(path string, lp *problem.Loaded) ([]float64, error) {
 	m, err := ranks.ReadModel(path)
 	if err != nil {
 		return nil, err

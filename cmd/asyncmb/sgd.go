@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"context"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
 )
@@ -43,7 +44,7 @@ func sgdAction(c *cli.Context) error {
 	if c.Bool("resume") && ckPath == "" {
 		return usagef("--resume needs --checkpoint FILE")
 	}
-	lp, err := pc.load()
+	lp, err := pc.Load()
 	if err != nil {
 		return err
 	}
@@ -52,14 +53,14 @@ func sgdAction(c *cli.Context) error {
 		return err
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "problem %s\nsgd     %s seed=%d\n", lp.describe(), sc.describe(), sc.Seed)
+	fmt.Fprintf(w, "problem %s\nsgd     %s seed=%d\n", lp.Describe(), sc.describe(), sc.Seed)
 	phiStar := math.NaN()
 	if c.Bool("target") {
 		dir, err := cacheDir(c)
 		if err != nil {
 			return err
 		}
-		e, cached, err := referenceOptimum(lp, dir)
+		e, cached, err := lp.Optimum(context.Background(), dir, nil)
 		if err != nil {
 			return err
 		}

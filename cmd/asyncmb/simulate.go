@@ -86,7 +86,7 @@ func simulateAction(c *cli.Context) error {
 	} else if !c.IsSet("compute") && !c.IsSet("service") && !c.IsSet("latency") {
 		return usagef("give --calibrate SUMMARY (a real run's summary.json) or the model's times (--compute, --service, --latency)")
 	}
-	lp, err := tc.problem.load()
+	lp, err := tc.problem.Load()
 	if err != nil {
 		return err
 	}

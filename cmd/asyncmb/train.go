@@ -18,6 +18,7 @@ import (
 	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/launch"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
@@ -91,7 +92,7 @@ func trainFlags() []cli.Flag {
 type trainConfig struct {
 	cfg     ranks.Config
 	comm    func(*comm.Config)
-	problem problemConfig
+	problem problem.Config
 	ctx     context.Context // stops the phi* solve; set once signals are caught (nil: never)
 }
 
@@ -218,16 +219,12 @@ var errRefInterrupted = errors.New("interrupted while solving for phi*: nothing 
 
 // phiStarFor gets phi* from the cache, solving for it if missing, until ctx
 // is done.
-func phiStarFor(ctx context.Context, p *solver.Problem, hash string, pc problemConfig, dir string, log io.Writer) (float64, error) {
-	_, d := p.Dims()
-	lp := &loadedProblem{Config: pc, Problem: p, Hash: hash, Key: solver.ProblemKey(hash, d, pc.Bias, pc.Loss, p.Reg)}
-	if mc, ok := p.Multi(); ok {
-		lp.Key = solver.MultiProblemKey(hash, d/mc.K, pc.Bias, mc, p.Reg)
-	}
+func phiStarFor(ctx context.Context, p *solver.Problem, hash string, pc problem.Config, dir string, log io.Writer) (float64, error) {
+	lp := pc.Of(p, hash)
 	if _, ok, _ := solver.ReadRefCache(dir, lp.Key); !ok {
-		fmt.Fprintf(log, "reference: solving for phi* of %s (cached in %s)\n", lp.describe(), dir)
+		fmt.Fprintf(log, "reference: solving for phi* of %s (cached in %s)\n", lp.Describe(), dir)
 	}
-	e, _, err := referenceOptimumLog(ctx, lp, dir, log)
+	e, _, err := lp.Optimum(ctx, dir, log)
 	if err != nil && ctx.Err() != nil {
 		return math.NaN(), errRefInterrupted
 	}
@@ -375,7 +372,7 @@ func trainAction(c *cli.Context) error {
 	if tc.cfg.Reference != nil {
 		// Solve for phi* here, with every core, rather than in rank 0,
 		// which the launcher gives only CPUs/N of them.
-		lp, err := tc.problem.load()
+		lp, err := tc.problem.Load()
 		if err != nil {
 			return err
 		}

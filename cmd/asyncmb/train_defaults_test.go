@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 )
 
@@ -140,8 +141,8 @@ func TestTrainDefaultsUnscaledLasso(t *testing.T) {
 // liblinearOptimum is phi(x) of liblinear's L1-logistic model of data.
 func liblinearOptimum(t *testing.T, bin, data string, lambda float64) float64 {
 	t.Helper()
-	pc := problemConfig{Data: data, Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: lambda}}
-	lp, err := pc.load()
+	pc := problem.Config{Data: data, Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: lambda}}
+	lp, err := pc.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func defaultsModelPhi(t *testing.T, model string, args []string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lp, err := problemConfig{Data: get("data"), Loss: loss, Reg: solver.Reg{Kind: kind, Lambda: lambda}}.load()
+	lp, err := problem.Config{Data: get("data"), Loss: loss, Reg: solver.Reg{Kind: kind, Lambda: lambda}}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
