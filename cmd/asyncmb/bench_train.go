@@ -19,6 +19,7 @@ import (
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
+	"github.com/asyncmb/asyncmb/solver/solverbench"
 	"github.com/urfave/cli/v2"
 )
 
@@ -176,7 +177,7 @@ func benchTrainAction(c *cli.Context) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "(a) time to target, a9a (wall time of the whole command; training alone in brackets)")
 	fmt.Fprintln(tw, "run\twall s\ttrain s\tupdates\tepochs\treached\tvs liblinear\t")
-	ll, eps, llErr := timeLiblinear(lp, lambda, target, rounds)
+	ll, eps, llErr := solverbench.TimeLiblinear(lp, lambda, target, rounds)
 	var llS float64
 	if llErr == nil {
 		llS = ll.Seconds()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
+	"github.com/asyncmb/asyncmb/solver/solverbench"
 )
 
 // benchMethods is bench train's part (e): epochs and wall time to 1e-3 and
@@ -49,13 +49,13 @@ func benchMethods(w io.Writer, exe, dir string, rounds int) error {
 		if err != nil {
 			return err
 		}
-		phiStar, err := liblinearPhi(bin, lp, set.lambda)
+		phiStar, err := solverbench.LiblinearPhi(bin, lp, set.lambda)
 		if err != nil {
 			return err
 		}
 		for _, rel := range []float64{1e-3, 1e-6} {
 			target := phiStar + rel*math.Abs(phiStar)
-			ll, eps, llErr := timeLiblinear(lp, set.lambda, target, rounds)
+			ll, eps, llErr := solverbench.TimeLiblinear(lp, set.lambda, target, rounds)
 			llS := ll.Seconds()
 			if llErr == nil {
 				fmt.Fprintf(tw, "%s\t%g\tliblinear-train -s 6 -e %g\t\t%.3f\t\tyes\t1.00\t\n", set.file, rel, eps, llS)
@@ -79,24 +79,4 @@ func benchMethods(w io.Writer, exe, dir string, rounds int) error {
 		}
 	}
 	return tw.Flush()
-}
-
-// liblinearPhi is phi of liblinear-train -s 6 -e 1e-9's model of lp.
-func liblinearPhi(bin string, lp *problem.Loaded, lambda float64) (float64, error) {
-	n, _ := lp.Problem.Dims()
-	tmp, err := os.MkdirTemp("", "asyncmb-liblinear-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(tmp)
-	model := filepath.Join(tmp, "model")
-	c := strconv.FormatFloat(1/(float64(n)*lambda), 'g', -1, 64)
-	if out, err := exec.Command(bin, "-s", "6", "-c", c, "-e", "1e-9", "-B", "-1", "-q", lp.Config.Data, model).CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("liblinear-train: %v: %s", err, out)
-	}
-	x, err := readLiblinearModel(model, lp)
-	if err != nil {
-		return 0, err
-	}
-	return lp.Problem.Objective(x), nil
 }

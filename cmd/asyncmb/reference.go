@@ -1,23 +1,15 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"runtime"
-	"strconv"
 	"syscall"
 	"time"
 
-	"context"
-	"github.com/asyncmb/asyncmb/kernels"
-	"github.com/asyncmb/asyncmb/problem"
-	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/solver"
+	"github.com/asyncmb/asyncmb/solver/solverbench"
 	"github.com/urfave/cli/v2"
 )
 
@@ -135,134 +127,13 @@ func printRef(w io.Writer, e solver.RefEntry, cache string) error {
 }
 
 func benchReferenceAction(c *cli.Context) error {
-	lambda, rel, rounds := c.Float64("lambda"), c.Float64("rel"), c.Int("rounds")
-	if !(lambda > 0) || !(rel > 0) || rounds < 1 {
-		return usagef("bench reference: want --lambda > 0, --rel > 0, --rounds >= 1")
+	o := solverbench.ReferenceOptions{Data: c.String("data"), Lambda: c.Float64("lambda"), Rel: c.Float64("rel"), Rounds: c.Int("rounds"), FISTALimit: c.Duration("fista-limit")}
+	if err := o.Validate(); err != nil {
+		return fieldError("bench reference", err, nil)
 	}
-	dir, err := cacheDir(c)
-	if err != nil {
+	var err error
+	if o.CacheDir, err = cacheDir(c); err != nil {
 		return err
 	}
-	pc := problem.Config{Data: c.String("data"), Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: lambda}}
-	loadStart := time.Now()
-	lp, err := pc.Load()
-	if err != nil {
-		return err
-	}
-	loadTime := time.Since(loadStart)
-	w := c.App.Writer
-	fmt.Fprintf(w, "problem  %s (read in %.3fs)\n", lp.Describe(), loadTime.Seconds())
-	e, cached, err := lp.Optimum(context.Background(), dir, nil)
-	if err != nil {
-		return err
-	}
-	target := e.Phi * (1 + rel)
-	fmt.Fprintf(w, "phi*     %.15g (%s to 1e-10, %d iterations, cached=%v); target phi*(1+%g) = %.15g\n", e.Phi, e.Method, e.Iters, cached, rel, target)
-	limit := c.Duration("fista-limit")
-	timeTo := func(m solver.RefMethod) (best time.Duration, iters int, reached bool) {
-		for r := 0; r < rounds; r++ {
-			start := time.Now()
-			var took time.Duration
-			k := 0
-			solver.Reference(lp.Problem, solver.RefOptions{Method: m, Tol: 1e-13, Progress: func(it int, phi float64) bool {
-				if phi <= target {
-					took, k = time.Since(start), it
-					return false
-				}
-				return time.Since(start) < limit
-			}})
-			if took == 0 {
-				return time.Since(start), 0, false
-			}
-			if r == 0 || took < best {
-				best, iters = took, k
-			}
-		}
-		return best, iters, true
-	}
-	nb, nIters, nOK := timeTo(solver.RefNewton)
-	if !nOK {
-		return fmt.Errorf("bench reference: proximal Newton did not reach the target")
-	}
-	fb, fIters, fOK := timeTo(solver.RefFISTA)
-	fmt.Fprintf(w, "asyncmb  Newton         %8.3fs to target (%d Newton steps, GOMAXPROCS=%d; %.3fs with reading the file)\n",
-		nb.Seconds(), nIters, runtime.GOMAXPROCS(0), (nb + loadTime).Seconds())
-	if fOK {
-		fmt.Fprintf(w, "asyncmb  FISTA (old)    %8.3fs to target (%d iterations); Newton/FISTA %.3f\n", fb.Seconds(), fIters, nb.Seconds()/fb.Seconds())
-	} else {
-		fmt.Fprintf(w, "asyncmb  FISTA (old)    not at the target after %v (--fista-limit); Newton/FISTA < %.3f\n", limit, nb.Seconds()/fb.Seconds())
-	}
-	best := nb
-	ll, eps, err := timeLiblinear(lp, lambda, target, rounds)
-	if errors.Is(err, exec.ErrNotFound) {
-		fmt.Fprintf(w, "liblinear-train not found (Debian: apt-get install liblinear-tools): no baseline\n")
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "liblinear-train -s 6 -e %g %6.3fs to target (wall, includes reading the file; single-threaded)\n", eps, ll.Seconds())
-	fmt.Fprintf(w, "ratio    Newton/liblinear %.2f (solve only), %.2f (with reading the file)\n",
-		best.Seconds()/ll.Seconds(), (best+loadTime).Seconds()/ll.Seconds())
-	return nil
-}
-
-// timeLiblinear runs liblinear-train -s 6 with C = 1/(n lambda) and ever
-// smaller -e until its model reaches target, and returns the fastest of
-// rounds runs at that -e.
-func timeLiblinear(lp *problem.Loaded, lambda, target float64, rounds int) (time.Duration, float64, error) {
-	bin, err := exec.LookPath("liblinear-train")
-	if err != nil {
-		return 0, 0, err
-	}
-	n, _ := lp.Problem.Dims()
-	tmp, err := os.MkdirTemp("", "asyncmb-liblinear-")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer os.RemoveAll(tmp)
-	model := filepath.Join(tmp, "model")
-	cArg := strconv.FormatFloat(1/(float64(n)*lambda), 'g', -1, 64)
-	for _, eps := range []float64{1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9} {
-		var best time.Duration
-		for r := 0; r < rounds; r++ {
-			cmd := exec.Command(bin, "-s", "6", "-c", cArg, "-e", strconv.FormatFloat(eps, 'g', -1, 64), "-B", "-1", "-q", lp.Config.Data, model)
-			start := time.Now()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return 0, 0, fmt.Errorf("liblinear-train: %v: %s", err, out)
-			}
-			if t := time.Since(start); r == 0 || t < best {
-				best = t
-			}
-		}
-		x, err := readLiblinearModel(model, lp)
-		if err != nil {
-			return 0, 0, err
-		}
-		if lp.Problem.Objective(x) <= target {
-			return best, eps, nil
-		}
-	}
-	return 0, 0, fmt.Errorf("liblinear-train -s 6 did not reach phi*(1+rel) even at -e 1e-9")
-}
-
-// readLiblinearModel reads the weights of a two-class liblinear model file
-// into our sign convention (+1 is the data's larger label, LabelMap.Pos),
-// padded with zeros to the problem's dimension.
-func readLiblinearModel(path string, lp *problem.Loaded) ([]float64, error) {
-	m, err := ranks.ReadModel(path)
-	if err != nil {
-		return nil, err
-	}
-	_, d := lp.Problem.Dims()
-	if len(m.Weights) > d {
-		return nil, fmt.Errorf("%s: %d weights for dimension %d", path, len(m.Weights), d)
-	}
-	x := append(m.Weights, make([]float64, d-len(m.Weights))...)
-	if lp.LabelMap != nil && len(m.Labels) == 2 && m.Labels[0] != lp.LabelMap.Pos {
-		for i := range x {
-			x[i] = -x[i]
-		}
-	}
-	return x, nil
+	return solverbench.Reference(o, c.App.Writer)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
+	"github.com/asyncmb/asyncmb/solver/solverbench"
 )
 
 // problemArgs are the problem flags of a reference.jsonl row.
@@ -152,7 +153,7 @@ func liblinearOptimum(t *testing.T, bin, data string, lambda float64) float64 {
 	if out, err := exec.Command(bin, "-s", "6", "-c", c, "-e", "1e-9", "-B", "-1", "-q", data, model).CombinedOutput(); err != nil {
 		t.Fatalf("liblinear-train: %v: %s", err, out)
 	}
-	x, err := readLiblinearModel(model, lp)
+	x, err := solverbench.ReadLiblinearModel(model, lp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func defaultsModelPhi(t *testing.T, model string, args []string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := readLiblinearModel(model, lp)
+	x, err := solverbench.ReadLiblinearModel(model, lp)
 	if err != nil {
 		t.Fatal(err)
 	}

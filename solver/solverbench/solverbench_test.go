@@ -1,4 +1,4 @@
-package main
+package solverbench
 
 import (
 	"math"
@@ -88,7 +88,7 @@ func checkLiblinearModel(t *testing.T, bin, data string) {
 	if out, err := exec.Command(bin, "-s", "6", "-c", c, "-e", "1e-9", "-B", "-1", "-q", data, model).CombinedOutput(); err != nil {
 		t.Fatalf("liblinear-train: %v: %s", err, out)
 	}
-	x, err := readLiblinearModel(model, lp)
+	x, err := ReadLiblinearModel(model, lp)
 	if err != nil {
 		t.Fatal(err)
 	}
