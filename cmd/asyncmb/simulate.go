@@ -1,15 +1,10 @@
 package main
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/sim"
@@ -71,6 +66,8 @@ func simulateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	o := study.SimSpec{Data: tc.problem.Data, Train: tc.cfg, Workers: workers, Targets: targets, MaxSimS: c.Float64("max-sim-time"),
+		MaxUpdates: c.Int64("max-updates"), Bandwidth: c.Float64("bandwidth"), Out: c.String("out"), Log: c.App.ErrWriter}
 	var summary *ranks.Summary
 	dilate := 1.0
 	if path := c.String("calibrate"); path != "" {
@@ -96,131 +93,21 @@ func simulateAction(c *cli.Context) error {
 			return err
 		}
 	}
-	var results []*sim.Result
-	var models []sim.Model
-	for _, p := range workers {
-		cfg := &sim.Config{Problem: lp.Problem, Train: tc.cfg, Workers: p, PhiStar: phi, Targets: targets,
-			MaxSimS: c.Float64("max-sim-time"), MaxUpdates: c.Int64("max-updates")}
-		cfg.Model.Bandwidth = c.Float64("bandwidth")
-		if summary != nil {
-			if err := sim.Calibrate(cfg, summary, dilate); err != nil {
-				return err
-			}
-		}
+	o.Problem, o.PhiStar, o.Summary, o.Dilate = lp.Problem, phi, summary, dilate
+	o.Override = func(m *sim.Model) {
 		if c.IsSet("compute") {
-			cfg.Model.ComputeS = c.Duration("compute").Seconds()
+			m.ComputeS = c.Duration("compute").Seconds()
 		}
 		if c.IsSet("service") {
-			cfg.Model.ServiceS = c.Duration("service").Seconds()
+			m.ServiceS = c.Duration("service").Seconds()
 		}
 		if c.IsSet("latency") {
-			cfg.Model.LatencyS = c.Duration("latency").Seconds()
+			m.LatencyS = c.Duration("latency").Seconds()
 		}
 		if summary == nil || c.IsSet("compute-cv") {
-			cfg.Model.ComputeCV = c.Float64("compute-cv")
-		}
-		t0 := time.Now()
-		r, err := sim.Run(cfg)
-		if err != nil {
-			return fmt.Errorf("P=%d: %w", p, err)
-		}
-		fmt.Fprintf(c.App.ErrWriter, "simulate: P=%d: %s after %d updates, %.4g s simulated (%.1f s to compute)\n",
-			p, r.StopReason, r.Updates, r.SimS, time.Since(t0).Seconds())
-		results = append(results, r)
-		models = append(models, cfg.Model)
-	}
-	md := simMarkdown(lp.Config.Data, targets, results, models)
-	fmt.Fprint(c.App.Writer, md)
-	if dir := c.String("out"); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "sim.md"), []byte(md), 0o644); err != nil {
-			return err
-		}
-		if err := writeSimCSV(filepath.Join(dir, "sim.csv"), targets, results, models); err != nil {
-			return err
+			m.ComputeCV = c.Float64("compute-cv")
 		}
 	}
-	return nil
-}
-
-func sortedTargets(t []float64) []float64 {
-	s := append([]float64(nil), t...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] > s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
-	return s
-}
-
-func simMarkdown(data string, targets []float64, rs []*sim.Result, ms []sim.Model) string {
-	targets = sortedTargets(targets)
-	var b strings.Builder
-	fmt.Fprintf(&b, "Simulated runs on `%s` (seconds of simulated time; speedup against the first P).\n\n| P | compute | service | latency |", data)
-	for _, e := range targets {
-		fmt.Fprintf(&b, " time to %s | updates to %s | speedup %s |", study.TargetLabel(e), study.TargetLabel(e), study.TargetLabel(e))
-	}
-	b.WriteString(" upd/s | master busy | mean delay | p99 delay | idle/grad |\n|")
-	for range 4 + 3*len(targets) + 5 {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
-	for i, r := range rs {
-		m := ms[i]
-		fmt.Fprintf(&b, "| %d | %s | %s | %s |", r.Workers, fmtS(m.ComputeS), fmtS(m.ServiceS), fmtS(m.LatencyS))
-		for j := range targets {
-			sp := rs[0].TimeTo[j] / r.TimeTo[j]
-			fmt.Fprintf(&b, " %s | %s | %s |", cellF(r.TimeTo[j], "%.4g"), cellF(float64(r.UpdatesTo[j]), "%.0f"), cellF(sp, "%.2f"))
-		}
-		fmt.Fprintf(&b, " %.0f | %.2f | %.2f | %d | %s |\n", r.UpdPerS, r.MasterUtil, r.DelayMean, r.DelayP99, fmtS(r.IdleS))
-	}
-	return b.String()
-}
-
-func fmtS(s float64) string {
-	return time.Duration(s * 1e9).Round(100 * time.Nanosecond).String()
-}
-
-func cellF(v float64, format string) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-		return "-"
-	}
-	return fmt.Sprintf(format, v)
-}
-
-func writeSimCSV(path string, targets []float64, rs []*sim.Result, ms []sim.Model) error {
-	targets = sortedTargets(targets)
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	head := []string{"workers", "compute_s", "compute_cv", "service_s", "latency_s", "bandwidth", "stop_reason", "updates", "sim_s",
-		"updates_per_s", "master_busy", "delay_mean", "delay_p50", "delay_p99", "delay_max", "idle_per_grad_s", "final_rel_subopt"}
-	for _, e := range targets {
-		l := study.TargetLabel(e)
-		head = append(head, "time_"+l, "updates_"+l)
-	}
-	_ = w.Write(head)
-	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-	for i, r := range rs {
-		m := ms[i]
-		row := []string{strconv.Itoa(r.Workers), g(m.ComputeS), g(m.ComputeCV), g(m.ServiceS), g(m.LatencyS), g(m.Bandwidth), r.StopReason,
-			strconv.FormatInt(r.Updates, 10), g(r.SimS), g(r.UpdPerS), g(r.MasterUtil), g(r.DelayMean), strconv.FormatInt(r.DelayP50, 10),
-			strconv.FormatInt(r.DelayP99, 10), strconv.FormatInt(r.DelayMax, 10), g(r.IdleS), g(r.FinalRel)}
-		for j := range targets {
-			row = append(row, g(r.TimeTo[j]), strconv.FormatInt(r.UpdatesTo[j], 10))
-		}
-		_ = w.Write(row)
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	_, err = study.Simulate(o, c.App.Writer)
+	return err
 }
