@@ -95,7 +95,7 @@ func genAction(c *cli.Context) error {
 		if now := time.Now(); now.Sub(last) >= 2*time.Second {
 			last = now
 			fmt.Fprintf(stderr, "gen: %d/%d rows (%.0f%%), %s, %.1fs\n", st.Rows, cfg.Rows,
-				100*float64(st.Rows)/float64(cfg.Rows), humanBytes(st.Bytes), now.Sub(start).Seconds())
+				100*float64(st.Rows)/float64(cfg.Rows), data.HumanBytes(st.Bytes), now.Sub(start).Seconds())
 		}
 	})
 	if err != nil {
@@ -114,6 +114,6 @@ func genAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(stderr, "gen: wrote %d rows x %d features, %d nonzeros (density %.4g), %s to %s in %.1fs\n",
 		st.Rows, cfg.Features, st.NNZ, float64(st.NNZ)/float64(st.Rows)/float64(cfg.Features),
-		humanBytes(st.Bytes), dest, time.Since(start).Seconds())
+		data.HumanBytes(st.Bytes), dest, time.Since(start).Seconds())
 	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/urfave/cli/v2"
@@ -53,19 +52,4 @@ func printMulti(w io.Writer, res ranks.Metrics) {
 		}
 		fmt.Fprintln(w)
 	}
-}
-
-// maxListedClasses is the number of classes info lists with their counts.
-const maxListedClasses = 20
-
-// classCounts lists the first maxListedClasses values with their counts.
-func classCounts(values []float64, counts map[float64]int) string {
-	parts := make([]string, 0, min(len(values), maxListedClasses)+1)
-	for _, v := range values[:min(len(values), maxListedClasses)] {
-		parts = append(parts, fmt.Sprintf("%g (%s)", v, plural(counts[v], "row")))
-	}
-	if len(values) > maxListedClasses {
-		parts = append(parts, fmt.Sprintf("... (%d more)", len(values)-maxListedClasses))
-	}
-	return strings.Join(parts, ", ")
 }
