@@ -1,10 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"math"
-
-	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/urfave/cli/v2"
 )
@@ -32,33 +28,5 @@ func predictAction(c *cli.Context) error {
 	if mp == "" || dp == "" {
 		return usagef("--model FILE and --data FILE are required")
 	}
-	m, err := ranks.ReadModel(mp)
-	if err != nil {
-		return err
-	}
-	ds, err := data.Read(dp, data.Options{})
-	if err != nil {
-		return err
-	}
-	res, err := m.Evaluate(&ds.X, ds.Y)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dp, err)
-	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "model     %s (%v, %d features, bias %v)\n", mp, m.Loss, m.Features, m.Bias)
-	fmt.Fprintf(w, "data      %s (%d rows)\n", dp, res.Rows)
-	if !m.Loss.Classification() {
-		fmt.Fprintf(w, "rmse      %.6g\n", res.RMSE)
-		return nil
-	}
-	fmt.Fprintf(w, "accuracy  %.4f%% (%d/%d)\n", 100*res.Accuracy, int(math.Round(res.Accuracy*float64(res.Rows))), res.Rows)
-	if m.Classes > 0 {
-		printMulti(w, res)
-		return nil
-	}
-	if !math.IsNaN(res.LogLoss) {
-		fmt.Fprintf(w, "log-loss  %.6g\n", res.LogLoss)
-	}
-	fmt.Fprintf(w, "auc       %.6g\n", res.AUC)
-	return nil
+	return ranks.Predict(c.App.Writer, mp, dp)
 }
