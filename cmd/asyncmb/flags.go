@@ -22,14 +22,18 @@ func envs(flag string) []string { return []string{envVar(flag)} }
 func fieldError(cmd string, err error, flags map[string]string) error {
 	msg := err.Error()
 	if name, rest, ok := strings.Cut(msg, " "); ok && name != "" && unicode.IsUpper(rune(name[0])) {
-		name = strings.TrimSuffix(name, ":")
-		switch flag, ok := flags[name]; {
-		case ok && flag == "":
+		field, colon := strings.CutSuffix(name, ":")
+		flag, ok := flags[field]
+		if !ok {
+			flag = kebab(field)
+		}
+		switch {
+		case flag == "":
 			msg = rest
-		case ok:
-			msg = "--" + flag + " " + rest
+		case colon:
+			msg = "--" + flag + ": " + rest
 		default:
-			msg = "--" + kebab(name) + " " + rest
+			msg = "--" + flag + " " + rest
 		}
 	}
 	if cmd == "" {

@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/asyncmb/asyncmb/launch"
 	"github.com/urfave/cli/v2"
@@ -52,122 +47,18 @@ func rendezvousFlags() []cli.Flag {
 	}
 }
 
-// launchPlan is the checked choice of launcher, made before anything starts.
-type launchPlan struct {
-	kind  string
-	np    int      // 0 for srun: the allocation's number of tasks
-	hosts []string // ssh: each rank's host
-}
-
-// planLaunch checks the launcher flags and --np (bounded before any process
-// starts: by the CPUs locally, by the hostfile's slots over ssh).
-func planLaunch(c *cli.Context) (*launchPlan, error) {
-	p := &launchPlan{kind: c.String("launcher"), np: c.Int("np")}
-	if c.IsSet("hostfile") && p.kind != "ssh" {
-		return nil, usagef("--hostfile needs --launcher ssh")
+// planLaunch reads the launcher flags and --np into a checked launch.Plan.
+func planLaunch(c *cli.Context) (*launch.Plan, error) {
+	p := &launch.Plan{Kind: c.String("launcher"), NP: c.Int("np"), NPSet: c.IsSet("np"), Hostfile: c.String("hostfile"),
+		SSH: strings.Fields(c.String("ssh")), SSHPort: c.Int("ssh-port"), Port: c.Int("port"), PortRange: c.String("port-range"),
+		Srun: strings.Fields(c.String("srun"))}
+	if !c.IsSet("hostfile") {
+		p.Hostfile = ""
 	}
-	switch p.kind {
-	case "local":
-		if err := launch.CheckLocalNP(p.np); err != nil {
-			return nil, usagef("--np: %v", err)
-		}
-	case "ssh":
-		if !c.IsSet("hostfile") {
-			return nil, usagef("--launcher ssh needs --hostfile FILE")
-		}
-		hosts, err := launch.ParseHostfile(c.String("hostfile"))
-		if err != nil {
-			return nil, usagef("--hostfile: %v", err)
-		}
-		np := 0
-		if c.IsSet("np") {
-			np = p.np
-		}
-		if p.hosts, err = launch.Place(hosts, np); err != nil {
-			return nil, usagef("--np: %v", err)
-		}
-		if p.np = len(p.hosts); p.np < 2 {
-			return nil, usagef("--launcher ssh runs 1 master + at least 1 worker: give --np >= 2 (--np 1 --launcher local runs serially here)")
-		}
-		if len(strings.Fields(c.String("ssh"))) == 0 {
-			return nil, usagef("--ssh: empty command")
-		}
-		if sp := c.Int("ssh-port"); sp < 0 || sp > 65535 {
-			return nil, usagef("--ssh-port %d: want 1-65535", sp)
-		}
-	case "srun":
-		if !c.IsSet("np") {
-			p.np = 0
-			if n, err := strconv.Atoi(os.Getenv("SLURM_NTASKS")); err == nil {
-				p.np = n
-			}
-		} else if p.np < 1 || p.np > launch.MaxRanks {
-			return nil, usagef("--np %d: want 1 to %d", p.np, launch.MaxRanks)
-		}
-		if len(strings.Fields(c.String("srun"))) == 0 {
-			return nil, usagef("--srun: empty command")
-		}
-	default:
-		return nil, usagef("--launcher %q: want local, ssh or srun", p.kind)
-	}
-	if port := c.Int("port"); port < 0 || port > 65535 {
-		return nil, usagef("--port %d: want 1-65535", port)
-	}
-	if _, _, err := launch.ParsePortRange(c.String("port-range")); err != nil {
-		return nil, usagef("--port-range: %v", err)
+	if err := p.Resolve(); err != nil {
+		return nil, fieldError("", err, map[string]string{"Kind": "", "NP": "np", "SSH": "ssh", "SSHPort": "ssh-port"})
 	}
 	return p, nil
-}
-
-// checkOutDir makes sure the output directory can be created before any
-// rank starts (rank 0 would find out only after every rank had started).
-func checkOutDir(dir string) error {
-	// The directories this check creates are removed again (deepest first),
-	// so that a run stopped before it writes anything leaves nothing behind.
-	var made []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
-			break
-		}
-		made = append(made, d)
-	}
-	defer func() {
-		for _, d := range made {
-			os.Remove(d)
-		}
-	}()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return usagef("--out: %v", err)
-	}
-	f, err := os.CreateTemp(dir, ".asyncmb-check-*")
-	if err != nil {
-		return usagef("--out: cannot write in %s: %v", dir, err)
-	}
-	f.Close()
-	os.Remove(f.Name())
-	return nil
-}
-
-// run starts the ranks with the chosen launcher: args are every rank's
-// arguments ("rank" and the forwarded flags). All three share one
-// supervisor: the first failure stops every rank and is named once.
-func (p *launchPlan) run(ctx context.Context, c *cli.Context, args []string, stdout, stderr io.Writer) error {
-	// On Ctrl-C the master still evaluates its trace and writes the outputs;
-	// it gets up to 30 s before the launcher kills it.
-	const grace = 30 * time.Second
-	// A lost worker does not end a training job: the master goes on without
-	// it (--min-workers), so the job ends as rank 0 does.
-	spec := launch.Spec{NP: p.np, Args: args, Stdout: stdout, Stderr: stderr, Grace: grace, WorkersMayLeave: true}
-	switch p.kind {
-	case "ssh":
-		spec.Prefix = true
-		return launch.SSH(ctx, launch.SSHSpec{Spec: spec, Hosts: p.hosts, SSH: strings.Fields(c.String("ssh")),
-			SSHPort: c.Int("ssh-port"), Port: c.Int("port")})
-	case "srun":
-		spec.Prefix = true
-		return launch.Srun(ctx, launch.SrunSpec{Spec: spec, Srun: strings.Fields(c.String("srun"))})
-	}
-	return launch.Local(ctx, spec)
 }
 
 // rankIdentity reads a rank's identity from its flags, then the
@@ -209,37 +100,4 @@ func rankIdentity(c *cli.Context) (launch.Identity, <-chan struct{}, error) {
 		}
 	}
 	return id, eof, nil
-}
-
-// stopOnEOF cancels ctx when eof is closed (nil: never), as SIGTERM does;
-// a rank still running a minute later exits with 130.
-func stopOnEOF(ctx context.Context, eof <-chan struct{}) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	if eof != nil {
-		go func() {
-			select {
-			case <-eof:
-			case <-ctx.Done():
-				return
-			}
-			cancel()
-			time.Sleep(time.Minute)
-			fmt.Fprintln(os.Stderr, "asyncmb: stdin closed a minute ago and the rank has not stopped: exiting")
-			os.Exit(exitInterrupt)
-		}()
-	}
-	return ctx, cancel
-}
-
-// launchManifest adds the launcher, the job's nodes and Slurm's ids to
-// summary.json's manifest.
-func launchManifest(m map[string]any, id launch.Identity) {
-	m["launcher"] = id.Launcher
-	if len(id.Nodes) > 0 {
-		m["nodes"] = id.Nodes
-	}
-	if id.SlurmJobID != "" {
-		m["slurm_job_id"] = id.SlurmJobID
-		m["slurm_step_id"] = id.SlurmStepID
-	}
 }

@@ -341,19 +341,19 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	np := plan.np
+	np := plan.NP
 	for w := range tc.cfg.Slow {
 		if w >= np && np > 1 {
 			return usagef("--slow names rank %d, but the workers are ranks 1..%d", w, np-1)
 		}
 	}
-	if err := checkOutDir(tc.cfg.Out); err != nil {
-		return err
+	if err := launch.CheckOutDir(tc.cfg.Out); err != nil {
+		return usagef("--out: %v", err)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	tc.ctx = ctx
-	if np == 1 && plan.kind == "local" {
+	if np == 1 && plan.Kind == "local" {
 		cfg := &tc.cfg
 		cfg.Manifest = manifest(c, 1)
 		cfg.Manifest["launcher"] = "local"
@@ -392,7 +392,7 @@ func trainAction(c *cli.Context) error {
 	if _, ok := stderr.(*os.File); !ok {
 		stderr = &syncWriter{w: stderr}
 	}
-	return interrupted(ctx, drawFigures(c, tc.cfg.Out, plan.run(ctx, c, args, stdout, stderr)))
+	return interrupted(ctx, drawFigures(c, tc.cfg.Out, plan.Run(ctx, args, stdout, stderr)))
 }
 
 // syncWriter serializes writes to w.
@@ -478,7 +478,7 @@ func rankAction(c *cli.Context) error {
 	tc.comm(&id.Config)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := stopOnEOF(ctx, stdinEOF)
+	ctx, cancel := launch.StopOnEOF(ctx, stdinEOF, exitInterrupt)
 	defer cancel()
 	tc.ctx = ctx
 	if err := id.Resolve(ctx); err != nil {
@@ -501,7 +501,7 @@ func rankAction(c *cli.Context) error {
 	cfg := &tc.cfg
 	if cc.Rank == 0 {
 		cfg.Manifest = manifest(c, cc.Size)
-		launchManifest(cfg.Manifest, id)
+		id.AddManifest(cfg.Manifest)
 		cfg.Summary = c.App.Writer
 		cfg.Log = c.App.ErrWriter
 		switch c.String("progress") {
