@@ -44,15 +44,5 @@ func methodFrom(c *cli.Context, cfg *ranks.Config) error {
 	if cfg.Metric, err = solver.ParseMetricMode(c.String("metric")); err != nil {
 		return usagef("--metric: %v", err)
 	}
-	if cfg.Method == solver.MethodSVRG {
-		if !cfg.Step.Default && cfg.Step.Kind != solver.StepConst {
-			return usagef("--method svrg takes --step const --alpha0 A, or no --step for its adaptive step, not --step %s", cfg.Step.Kind)
-		}
-		if cfg.Mode == algo.ModeSync {
-			return usagef("--method svrg runs in --mode async or bounded")
-		}
-	} else if cfg.Metric == solver.MetricDiag {
-		return usagef("--metric diag needs --method svrg")
-	}
 	return nil
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"math"
 	"time"
 
-	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
 )
@@ -38,20 +36,4 @@ func stopFlags() []cli.Flag {
 			Usage: "l1, elastic, l1box and group: at most `N` accelerated full-data proximal gradient steps (step 1/L with backtracking, FISTA with restart)" +
 				" from the model after the run, which zero the coordinates the optimum has at zero; the result is kept only if phi does not rise; 0: no polish"},
 	}
-}
-
-// stopConfigFrom reads stopFlags into cfg (after --iters, --epochs, --time
-// and --target).
-func stopConfigFrom(c *cli.Context, cfg *ranks.Config) error {
-	cfg.Tol, cfg.MaxEpochs, cfg.Test, cfg.PolishIters = c.Float64("tol"), c.Float64("max-epochs"), c.String("test"), c.Int("polish")
-	if !(cfg.Tol >= 0) || math.IsInf(cfg.Tol, 0) || !(cfg.MaxEpochs >= 0) || math.IsInf(cfg.MaxEpochs, 0) {
-		return usagef("--tol and --max-epochs must be finite and >= 0")
-	}
-	if cfg.PolishIters < 0 {
-		return usagef("--polish %d: want N >= 0", cfg.PolishIters)
-	}
-	if !c.IsSet("max-epochs") && (cfg.Target > 0 || cfg.Tol > 0) && cfg.Epochs == 0 && cfg.Iters == 0 && cfg.Time == 0 {
-		cfg.MaxEpochs, cfg.MaxEpochsMinTime = defaultMaxEpochs, defaultMaxEpochsMinTime
-	}
-	return nil
 }

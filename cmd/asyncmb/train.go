@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -96,7 +95,12 @@ type trainConfig struct {
 	ctx     context.Context // stops the phi* solve; set once signals are caught (nil: never)
 }
 
-// trainConfigFrom reads and checks trainFlags (usage errors exit 2).
+// trainFields maps ranks.Config's fields to their flags where the name
+// does not say it ("": the error names its flags).
+var trainFields = map[string]string{"Mode": "", "Method": "", "Metric": "", "Iters": "", "Tol": "", "PolishIters": "polish"}
+
+// trainConfigFrom reads trainFlags and checks them once (ranks.Config's
+// Validate; usage errors exit 2).
 func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	pc, err := problemConfigFrom(c)
 	if err != nil {
@@ -109,25 +113,8 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	if cfg.Mode, err = algo.ParseMode(c.String("mode")); err != nil {
 		return nil, usagef("--mode: %v", err)
 	}
-	cfg.MaxDelay = c.Int("max-delay")
-	if cfg.MaxDelay < 0 || (c.IsSet("max-delay") && cfg.Mode != algo.ModeBounded) {
-		return nil, usagef("--max-delay K needs --mode bounded and K >= 0")
-	}
-	cfg.SyncEvery, cfg.Pipeline, cfg.Replicate = c.Int64("sync-every"), c.Bool("pipeline"), c.Bool("replicate")
 	if cfg.Update, err = algo.ParseUpdate(c.String("update")); err != nil {
 		return nil, usagef("--update: %v", err)
-	}
-	cfg.NoReweight = !c.Bool("reweight")
-	if cfg.SyncEvery < 0 {
-		return nil, usagef("--sync-every %d: want K >= 0", cfg.SyncEvery)
-	}
-	if cfg.Batch = c.Int("batch"); cfg.Batch < 1 {
-		return nil, usagef("--batch %d: want B >= 1", cfg.Batch)
-	}
-	if cfg.BatchSet = c.IsSet("batch"); cfg.BatchSet {
-		if err := checkBatchBound(cfg.Data, cfg.Batch); err != nil {
-			return nil, err
-		}
 	}
 	if cfg.Step, err = stepSpecFrom(c); err != nil {
 		return nil, err
@@ -135,41 +122,36 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	if err := methodFrom(c, cfg); err != nil {
 		return nil, err
 	}
-	cfg.Seed = c.Uint64("seed")
-	cfg.Iters, cfg.Epochs, cfg.Time, cfg.Target = c.Int64("iters"), c.Float64("epochs"), c.Duration("time"), c.Float64("target")
-	if cfg.Iters < 0 || !(cfg.Epochs >= 0) || math.IsInf(cfg.Epochs, 0) || cfg.Time < 0 || !(cfg.Target >= 0) || math.IsInf(cfg.Target, 0) {
-		return nil, usagef("--iters, --epochs, --time and --target must be >= 0")
+	if cfg.Slow, err = ranks.ParseSlow(c.StringSlice("slow")); err != nil {
+		return nil, fieldError("", err, nil)
 	}
-	if err := stopConfigFrom(c, cfg); err != nil {
-		return nil, err
+	cfg.MaxDelay, cfg.SyncEvery, cfg.Pipeline, cfg.Replicate = c.Int("max-delay"), c.Int64("sync-every"), c.Bool("pipeline"), c.Bool("replicate")
+	cfg.NoReweight, cfg.Batch, cfg.BatchSet, cfg.Seed = !c.Bool("reweight"), c.Int("batch"), c.IsSet("batch"), c.Uint64("seed")
+	cfg.Iters, cfg.Epochs, cfg.Time, cfg.Target = c.Int64("iters"), c.Float64("epochs"), c.Duration("time"), c.Float64("target")
+	cfg.Tol, cfg.MaxEpochs, cfg.Test, cfg.PolishIters = c.Float64("tol"), c.Float64("max-epochs"), c.String("test"), c.Int("polish")
+	cfg.SnapshotEvery, cfg.Jitter, cfg.Dilate, cfg.Out = c.Int64("snapshot-every"), c.Duration("jitter"), c.Float64("dilate"), c.String("out")
+	cfg.CheckpointEvery, cfg.Resume, cfg.MinWorkers = c.Duration("checkpoint-every"), c.String("resume"), c.Int("min-workers")
+	if c.IsSet("max-delay") && cfg.Mode != algo.ModeBounded {
+		cfg.MaxDelay = max(cfg.MaxDelay, 1) // given without --mode bounded: refused by Validate
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fieldError("", err, trainFields)
+	}
+	if cfg.BatchSet {
+		if err := checkBatchBound(cfg.Data, cfg.Batch); err != nil {
+			return nil, err
+		}
+	}
+	if !c.IsSet("max-epochs") && (cfg.Target > 0 || cfg.Tol > 0) && cfg.Epochs == 0 && cfg.Iters == 0 && cfg.Time == 0 {
+		cfg.MaxEpochs, cfg.MaxEpochsMinTime = defaultMaxEpochs, defaultMaxEpochsMinTime
 	}
 	if cfg.Iters == 0 && cfg.Epochs == 0 && cfg.Time == 0 && cfg.Target == 0 && cfg.Tol == 0 && cfg.MaxEpochs == 0 {
 		cfg.Epochs = 20
 	}
-	if cfg.SnapshotEvery = c.Int64("snapshot-every"); cfg.SnapshotEvery < 0 {
-		return nil, usagef("--snapshot-every %d: want K >= 0", cfg.SnapshotEvery)
-	}
-	if cfg.Slow, err = parseSlow(c.StringSlice("slow")); err != nil {
-		return nil, err
-	}
-	if cfg.Jitter = c.Duration("jitter"); cfg.Jitter < 0 {
-		return nil, usagef("--jitter %v: want D >= 0", cfg.Jitter)
-	}
-	cfg.Out = c.String("out")
 	if cfg.Out == "" {
 		cfg.Out = filepath.Join("out", "train-"+time.Now().UTC().Format("20060102-150405"))
 	}
 	cfg.PhiStar = math.NaN()
-	cfg.CheckpointEvery, cfg.Resume = c.Duration("checkpoint-every"), c.String("resume")
-	if cfg.CheckpointEvery < 0 {
-		return nil, usagef("--checkpoint-every %v: want D >= 0", cfg.CheckpointEvery)
-	}
-	if cfg.MinWorkers = c.Int("min-workers"); cfg.MinWorkers < 1 {
-		return nil, usagef("--min-workers %d: want K >= 1", cfg.MinWorkers)
-	}
-	if cfg.Mode == algo.ModeSync && (cfg.Pipeline || cfg.SyncEvery > 0) {
-		return nil, usagef("--mode sync takes neither --pipeline nor --sync-every")
-	}
 	codec, err := comm.ParseCodec(c.String("codec"))
 	if err != nil {
 		return nil, usagef("--codec: %v", err)
@@ -177,9 +159,6 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	hb, rv := c.Duration("heartbeat-timeout"), c.Duration("rendezvous-timeout")
 	if hb <= comm.DefaultHeartbeatInterval || rv <= 0 {
 		return nil, usagef("--heartbeat-timeout must exceed %v and --rendezvous-timeout must be > 0", comm.DefaultHeartbeatInterval)
-	}
-	if cfg.Dilate = c.Float64("dilate"); !(cfg.Dilate >= 1) || math.IsInf(cfg.Dilate, 0) {
-		return nil, usagef("--dilate %v: want F >= 1", cfg.Dilate)
 	}
 	nd, nj := c.Duration("net-delay"), c.Duration("net-jitter")
 	if nd < 0 || nj < 0 {
@@ -256,21 +235,6 @@ func stepSpecFrom(c *cli.Context) (ranks.StepSpec, error) {
 		sp.Average = a
 	}
 	return sp, nil
-}
-
-// parseSlow parses --slow RANK=FACTOR values.
-func parseSlow(vals []string) (map[int]float64, error) {
-	m := map[int]float64{}
-	for _, v := range vals {
-		r, f, ok := strings.Cut(v, "=")
-		rank, err1 := strconv.Atoi(r)
-		factor, err2 := strconv.ParseFloat(f, 64)
-		if !ok || err1 != nil || err2 != nil || rank < 1 || !(factor >= 1) || math.IsInf(factor, 0) {
-			return nil, usagef("--slow %q: want RANK=FACTOR with RANK >= 1 (a worker) and FACTOR >= 1", v)
-		}
-		m[rank] = factor
-	}
-	return m, nil
 }
 
 // manifest is what summary.json records of the command line.
