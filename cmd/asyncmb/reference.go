@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"errors"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/asyncmb/asyncmb/solver/solverbench"
 	"github.com/urfave/cli/v2"
@@ -70,7 +71,6 @@ func referenceAction(c *cli.Context) error {
 	if !ok {
 		return usagef("--method %q: want auto, newton or fista", c.String("method"))
 	}
-	useCache := tol == 1e-10 && method == solver.RefAuto
 	dir, err := cacheDir(c)
 	if err != nil {
 		return err
@@ -81,48 +81,12 @@ func referenceAction(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "problem    %s\n", lp.Describe())
-	if useCache && !c.Bool("recompute") {
-		e, ok, err := solver.ReadRefCache(dir, lp.Key)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return printRef(w, e, "read from "+solver.RefCachePath(dir, lp.Key))
-		}
-	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	start := time.Now()
-	res, err := solver.ReferenceContext(ctx, lp.Problem, solver.RefOptions{Tol: tol, MaxIter: maxIter, Method: method})
-	if err != nil {
-		return exitErr{code: exitInterrupt, err: fmt.Errorf("reference: interrupted after %s (nothing written)", res.Stuck())}
+	err = lp.Reference(ctx, problem.RefOptions{Tol: tol, MaxIter: maxIter, Method: method, Recompute: c.Bool("recompute"), CacheDir: dir}, c.App.Writer)
+	if errors.Is(err, problem.ErrInterrupted) {
+		return exitErr{code: exitInterrupt, err: err}
 	}
-	e := solver.RefEntryOf(lp.Key, res, time.Since(start))
-	if !res.Converged {
-		printRef(w, e, "not written")
-		return fmt.Errorf("reference: not converged after %s", res.Stuck())
-	}
-	where := "not written (--tol is not 1e-10 or --method is not auto)"
-	if useCache {
-		if err := solver.WriteRefCache(dir, e); err != nil {
-			return err
-		}
-		where = "written to " + solver.RefCachePath(dir, lp.Key)
-	}
-	switch res.Method {
-	case "newton":
-		fmt.Fprintf(w, "newton     %d coordinate-descent passes, %d full-data passes, last predicted decrease %.3g relative\n", res.InnerPasses, res.Evals, res.RelDecrease)
-	case "lbfgs":
-		fmt.Fprintf(w, "lbfgs      %d full-data passes, gradient norm %.3g (K classes, smooth regularizer)\n", res.Evals, res.MapNorm)
-	default:
-		fmt.Fprintf(w, "fista      %d restarts, %d full-data passes, final L %.4g\n", res.Restarts, res.Evals, res.L)
-	}
-	return printRef(w, e, where)
-}
-
-func printRef(w io.Writer, e solver.RefEntry, cache string) error {
-	_, err := fmt.Fprintf(w, "phi*       %.15g\nnnz(x*)    %d\nmethod     %s\niterations %d\ntime       %.3fs\nmapping    %.3g\ncache      %s\n",
-		e.Phi, e.NNZ, e.Method, e.Iters, e.Seconds, e.MapNorm, cache)
 	return err
 }
 

@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"math"
-	"time"
 
 	"context"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
 )
@@ -67,43 +67,6 @@ func sgdAction(c *cli.Context) error {
 		phiStar = e.Phi
 		fmt.Fprintf(w, "phi*    %.15g (cached=%v)\n", phiStar, cached)
 	}
-	var s *solver.SGD
-	if c.Bool("resume") {
-		ck, err := solver.ReadCheckpoint(ckPath)
-		if err != nil {
-			return err
-		}
-		if s, err = solver.RestoreSGD(lp.Problem, ck, lp.Key); err != nil {
-			return fmt.Errorf("%s: %w", ckPath, err)
-		}
-		fmt.Fprintf(w, "resumed from %s at update %d (epoch %.3f)\n", ckPath, s.T, s.Epochs())
-	} else if s, err = solver.NewSGD(lp.Problem, solver.SGDConfig{Batch: sc.Batch, Schedule: sc.Schedule, Average: sc.Average, Seed: sc.Seed}, nil); err != nil {
-		return err
-	}
-	_, d := lp.Problem.Dims()
-	out := make([]float64, d)
-	fmt.Fprintf(w, "%8s %12s %10s %18s %12s %10s\n", "epoch", "updates", "alpha", "phi(output)", "phi-phi*", "seconds")
-	start := time.Now()
-	var ckErr error
-	report := func(s *solver.SGD) {
-		s.Output(out)
-		phi := lp.Problem.Objective(out)
-		fmt.Fprintf(w, "%8.3f %12d %10.4g %18.12g %12.4g %10.3f\n", s.Epochs(), s.T, s.Schedule.Alpha(s.T, 0), phi, phi-phiStar, time.Since(start).Seconds())
-		if ckPath != "" && ckErr == nil {
-			ckErr = solver.WriteCheckpoint(ckPath, s.Checkpoint(lp.Key))
-		}
-	}
-	for e := math.Floor(s.Epochs()) + 1; ckErr == nil; e++ {
-		s.Run(math.Min(e, epochs), 0, nil)
-		report(s)
-		if e >= epochs {
-			break
-		}
-	}
-	if ckErr != nil {
-		return ckErr
-	}
-	s.Output(out)
-	fmt.Fprintf(w, "nnz     %d of %d\n", solver.NNZ(out), d)
-	return nil
+	return lp.SGD(problem.SGDOptions{Config: solver.SGDConfig{Batch: sc.Batch, Schedule: sc.Schedule, Average: sc.Average, Seed: sc.Seed},
+		Epochs: epochs, PhiStar: phiStar, Checkpoint: ckPath, Resume: c.Bool("resume")}, w)
 }
