@@ -1,12 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"time"
-
 	"github.com/asyncmb/asyncmb/data"
 	"github.com/urfave/cli/v2"
 )
@@ -72,48 +66,5 @@ func genAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out := c.String("out")
-	var w io.Writer = c.App.Writer
-	var f *os.File
-	if out != "" {
-		f, err = os.Create(out + ".tmp")
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if f != nil { // not renamed: remove the partial output
-				f.Close()
-				os.Remove(f.Name())
-			}
-		}()
-		w = f
-	}
-	stderr := c.App.ErrWriter
-	start := time.Now()
-	last := start
-	st, err := data.Generate(w, cfg, func(st data.GenStats) {
-		if now := time.Now(); now.Sub(last) >= 2*time.Second {
-			last = now
-			fmt.Fprintf(stderr, "gen: %d/%d rows (%.0f%%), %s, %.1fs\n", st.Rows, cfg.Rows,
-				100*float64(st.Rows)/float64(cfg.Rows), data.HumanBytes(st.Bytes), now.Sub(start).Seconds())
-		}
-	})
-	if err != nil {
-		return err
-	}
-	dest := "standard output"
-	if f != nil {
-		if err := f.Close(); err != nil {
-			return err
-		}
-		if err := os.Rename(f.Name(), out); err != nil {
-			return err
-		}
-		f = nil
-		dest = filepath.Clean(out)
-	}
-	fmt.Fprintf(stderr, "gen: wrote %d rows x %d features, %d nonzeros (density %.4g), %s to %s in %.1fs\n",
-		st.Rows, cfg.Features, st.NNZ, float64(st.NNZ)/float64(st.Rows)/float64(cfg.Features),
-		data.HumanBytes(st.Bytes), dest, time.Since(start).Seconds())
-	return nil
+	return data.GenerateFile(cfg, c.String("out"), c.App.Writer, c.App.ErrWriter)
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/asyncmb/asyncmb/study"
 	"github.com/urfave/cli/v2"
@@ -44,27 +42,9 @@ func plotAction(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usagef("plot takes one directory, got %d arguments", c.NArg())
 	}
-	dir := c.Args().First()
-	if _, err := os.Stat(filepath.Join(dir, "scale.csv")); err == nil {
-		res, err := study.ReadCSV(dir)
-		if err != nil {
-			return err
-		}
-		if err := res.Figures(dir); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.App.Writer, "figures of the sweep in %s\n", dir)
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, "trace.csv")); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return usagef("%s has neither scale.csv (a sweep) nor trace.csv (a training run)", dir)
-		}
+	if err := study.Plot(c.Args().First(), c.App.Writer); errors.Is(err, study.ErrNoRun) {
+		return usageError{err}
+	} else {
 		return err
 	}
-	if err := study.DrawRunDir(dir); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "figures of the run in %s\n", dir)
-	return nil
 }
