@@ -110,8 +110,10 @@ func (s *Spec) validate() error {
 		return errors.New("study: no output directory")
 	case s.Launcher != "local" && s.Launcher != "srun":
 		return fmt.Errorf("study: launcher %q, want local or srun", s.Launcher)
-	case s.Dilate != 0 && !(s.Dilate >= 1):
+	case s.Dilate != 0 && !(s.Dilate >= 1) || math.IsInf(s.Dilate, 0):
 		return fmt.Errorf("study: --dilate %v, want F >= 1", s.Dilate)
+	case s.WeakRows < 0 || (s.WeakRows > 0 && !s.Weak):
+		return errors.New("study: --weak-rows N needs --weak and N >= 0")
 	}
 	for _, p := range s.Workers {
 		if p < 1 {
@@ -459,4 +461,36 @@ func dataLines(path string) ([]string, error) {
 		return nil, fmt.Errorf("study: %s has no data lines", path)
 	}
 	return out, nil
+}
+
+// ParseStepAxis parses scale's --step: S[:FLAGS],... into the steps and
+// each one's extra train flags.
+func ParseStepAxis(v string) ([]string, map[string][]string, error) {
+	var steps []string
+	args := map[string][]string{}
+	for _, item := range SplitList(v) {
+		name, flags, _ := strings.Cut(item, ":")
+		name = strings.TrimSpace(name)
+		if name == "" || slices.Contains(steps, name) {
+			return nil, nil, fmt.Errorf("--step %q: want distinct S[:FLAGS] items such as convex or strong:--reg=l2", v)
+		}
+		for _, f := range strings.Fields(flags) {
+			if !strings.HasPrefix(f, "-") && len(args[name]) == 0 {
+				return nil, nil, fmt.Errorf("--step %q: the flags of %s must start with a flag, not %q", v, name, f)
+			}
+			args[name] = append(args[name], f)
+		}
+		steps = append(steps, name)
+	}
+	return steps, args, nil
+}
+
+func SplitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

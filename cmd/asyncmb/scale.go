@@ -87,10 +87,10 @@ func scaleAction(c *cli.Context) error {
 	if sp.Workers, err = intList(c, "workers"); err != nil {
 		return err
 	}
-	sp.Modes = strList(c.String("mode"))
-	sp.Methods = strList(c.String("method"))
-	if sp.Steps, sp.StepArgs, err = stepAxis(c.String("step")); err != nil {
-		return err
+	sp.Modes = study.SplitList(c.String("mode"))
+	sp.Methods = study.SplitList(c.String("method"))
+	if sp.Steps, sp.StepArgs, err = study.ParseStepAxis(c.String("step")); err != nil {
+		return usageError{err}
 	}
 	if sp.Batches, err = intList(c, "batch"); err != nil {
 		return err
@@ -101,7 +101,7 @@ func scaleAction(c *cli.Context) error {
 	if sp.Slowdowns, err = floatList(c, "slowdown"); err != nil {
 		return err
 	}
-	for _, s := range strList(c.String("net-delay")) {
+	for _, s := range study.SplitList(c.String("net-delay")) {
 		d, err := time.ParseDuration(s)
 		if s == "0" {
 			d, err = 0, nil
@@ -114,12 +114,6 @@ func scaleAction(c *cli.Context) error {
 	sp.Repeat, sp.Seed0, sp.MaxDelay = c.Int("repeat"), c.Uint64("seed"), c.Int("max-delay")
 	sp.Weak, sp.WeakRows, sp.GenArgs = c.Bool("weak"), c.Int("weak-rows"), strings.Fields(c.String("gen"))
 	sp.Dilate, sp.Timeout = c.Float64("dilate"), c.Duration("run-timeout")
-	if !(sp.Dilate >= 1) || math.IsInf(sp.Dilate, 0) {
-		return usagef("--dilate %v: want F >= 1", sp.Dilate)
-	}
-	if sp.WeakRows < 0 || (sp.WeakRows > 0 && !sp.Weak) {
-		return usagef("--weak-rows N needs --weak and N >= 0")
-	}
 	if sp.Data = c.String("data"); sp.Data == "" {
 		return usagef("--data FILE is required")
 	}
@@ -198,41 +192,9 @@ func childEnv(flags []cli.Flag) []string {
 	return env
 }
 
-// stepAxis parses scale's --step: S[:FLAGS],... into the steps and each
-// one's extra train flags.
-func stepAxis(v string) ([]string, map[string][]string, error) {
-	var steps []string
-	args := map[string][]string{}
-	for _, item := range strList(v) {
-		name, flags, _ := strings.Cut(item, ":")
-		name = strings.TrimSpace(name)
-		if name == "" || slices.Contains(steps, name) {
-			return nil, nil, usagef("--step %q: want distinct S[:FLAGS] items such as convex or strong:--reg=l2", v)
-		}
-		for _, f := range strings.Fields(flags) {
-			if !strings.HasPrefix(f, "-") && len(args[name]) == 0 {
-				return nil, nil, usagef("--step %q: the flags of %s must start with a flag, not %q", v, name, f)
-			}
-			args[name] = append(args[name], f)
-		}
-		steps = append(steps, name)
-	}
-	return steps, args, nil
-}
-
-func strList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 func intList(c *cli.Context, name string) ([]int, error) {
 	var out []int
-	for _, f := range strList(c.String(name)) {
+	for _, f := range study.SplitList(c.String(name)) {
 		v, err := strconv.Atoi(f)
 		if err != nil || v < 1 {
 			return nil, usagef("--%s %q: want a comma-separated list of integers >= 1", name, c.String(name))
@@ -247,7 +209,7 @@ func intList(c *cli.Context, name string) ([]int, error) {
 
 func floatList(c *cli.Context, name string) ([]float64, error) {
 	var out []float64
-	for _, f := range strList(c.String(name)) {
+	for _, f := range study.SplitList(c.String(name)) {
 		v, err := strconv.ParseFloat(f, 64)
 		if err != nil || !(v > 0) || math.IsInf(v, 0) {
 			return nil, usagef("--%s %q: want a comma-separated list of positive numbers", name, c.String(name))
