@@ -32,54 +32,14 @@ func init() {
 			"logistic-regression iterates and a mini-batch gradient on rcv1-like synthetic data).\n" +
 			"It prints every figure with its ratio to the baseline and checks the targets.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{
-				Name:    "np",
-				Value:   "2,4,8",
-				EnvVars: envs("np"),
-				Usage:   "comma-separated numbers of ranks `N,...` for the collectives (each >= 2); the first run also does the point-to-point part",
-			},
-			&cli.StringFlag{
-				Name:    "codec",
-				Value:   "s2",
-				EnvVars: envs("codec"),
-				Usage:   "compression `CODEC` of the communicator: none, s2 or zstd",
-			},
-			&cli.IntFlag{
-				Name:    "n",
-				Value:   1 << 20,
-				EnvVars: envs("n"),
-				Usage:   "float64 `COUNT` of the Bcast and Allreduce vectors",
-			},
-			&cli.IntFlag{
-				Name:    "reps",
-				Value:   20,
-				EnvVars: envs("reps"),
-				Usage:   "timed repetitions `N` of each collective (p50 reported)",
-			},
-			&cli.IntFlag{
-				Name:    "rounds",
-				Value:   3,
-				EnvVars: envs("rounds"),
-				Usage:   "alternating rounds `N` of ours and Open MPI's collectives per rank count (medians and the median per-round ratio are reported)",
-			},
-			&cli.StringFlag{
-				Name:    "mpi",
-				Value:   "auto",
-				EnvVars: envs("mpi"),
-				Usage:   "Open MPI baseline `MODE`: auto (when mpicc and mpirun are found), on (fail without them) or off",
-			},
-			&cli.StringFlag{
-				Name:    "bind",
-				Value:   "127.0.0.1",
-				EnvVars: envs("bind"),
-				Usage:   "local `ADDRESS` or interface name the ranks listen and dial on (multi-homed hosts)",
-			},
-			&cli.StringFlag{
-				Name:        "mpi-src",
-				EnvVars:     envs("mpi-src"),
-				DefaultText: "bench/mpi/collectives.c, else ../bench/mpi/collectives.c next to the binary",
-				Usage:       "C source `PATH` of the Open MPI baseline",
-			},
+			&cli.StringFlag{Name: "np", Value: "2,4,8", EnvVars: envs("np"), Usage: "comma-separated numbers of ranks `N,...` for the collectives (each >= 2); the first run also does the point-to-point part"},
+			&cli.StringFlag{Name: "codec", Value: "s2", EnvVars: envs("codec"), Usage: "compression `CODEC` of the communicator: none, s2 or zstd"},
+			&cli.IntFlag{Name: "n", Value: 1 << 20, EnvVars: envs("n"), Usage: "float64 `COUNT` of the Bcast and Allreduce vectors"},
+			&cli.IntFlag{Name: "reps", Value: 20, EnvVars: envs("reps"), Usage: "timed repetitions `N` of each collective (p50 reported)"},
+			&cli.IntFlag{Name: "rounds", Value: 3, EnvVars: envs("rounds"), Usage: "alternating rounds `N` of ours and Open MPI's collectives per rank count (medians and the median per-round ratio are reported)"},
+			&cli.StringFlag{Name: "mpi", Value: "auto", EnvVars: envs("mpi"), Usage: "Open MPI baseline `MODE`: auto (when mpicc and mpirun are found), on (fail without them) or off"},
+			&cli.StringFlag{Name: "bind", Value: "127.0.0.1", EnvVars: envs("bind"), Usage: "local `ADDRESS` or interface name the ranks listen and dial on (multi-homed hosts)"},
+			&cli.StringFlag{Name: "mpi-src", EnvVars: envs("mpi-src"), DefaultText: "bench/mpi/collectives.c, else ../bench/mpi/collectives.c next to the binary", Usage: "C source `PATH` of the Open MPI baseline"},
 		},
 		Action: benchCommAction,
 	})

@@ -27,55 +27,14 @@ func init() {
 			"the smallest median of the rounds. Without python or scipy it says so and prints our\n" +
 			"figures only.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{
-				Name:    "data-dir",
-				Value:   "testdata",
-				EnvVars: envs("data-dir"),
-				Usage:   "read a9a and rcv1_small from `DIR`",
-			},
-			&cli.StringFlag{
-				Name:    "dense",
-				Value:   "4096x1024",
-				EnvVars: envs("dense"),
-				Usage:   "shape `ROWSxCOLS` of the random dense matrix",
-			},
-			&cli.IntFlag{
-				Name:    "reps",
-				Value:   200,
-				EnvVars: envs("reps"),
-				Usage:   "timed repetitions `N` per kernel (the median is reported)",
-			},
-			&cli.IntFlag{
-				Name:    "rounds",
-				Value:   3,
-				EnvVars: envs("rounds"),
-				Usage:   "rounds `N` of (all kernels, then the baseline); the smallest median of the rounds is shown",
-			},
-			&cli.IntFlag{
-				Name:    "warmup",
-				Value:   5,
-				EnvVars: envs("warmup"),
-				Usage:   "untimed runs `N` before the timed ones",
-			},
-			&cli.IntFlag{
-				Name:        "workers",
-				Value:       runtime.NumCPU(),
-				DefaultText: "number of CPUs",
-				EnvVars:     envs("workers"),
-				Usage:       "goroutines `N` for the parallel products and the full gradient",
-			},
-			&cli.StringFlag{
-				Name:    "python",
-				Value:   "/usr/bin/python3",
-				EnvVars: envs("python"),
-				Usage:   "python interpreter `PATH` for the scipy/numpy baseline; empty: skip the baseline",
-			},
-			&cli.StringFlag{
-				Name:        "script",
-				EnvVars:     envs("script"),
-				DefaultText: "bench/kernels_scipy.py, else ../bench/kernels_scipy.py next to the binary",
-				Usage:       "baseline script `PATH`",
-			},
+			&cli.StringFlag{Name: "data-dir", Value: "testdata", EnvVars: envs("data-dir"), Usage: "read a9a and rcv1_small from `DIR`"},
+			&cli.StringFlag{Name: "dense", Value: "4096x1024", EnvVars: envs("dense"), Usage: "shape `ROWSxCOLS` of the random dense matrix"},
+			&cli.IntFlag{Name: "reps", Value: 200, EnvVars: envs("reps"), Usage: "timed repetitions `N` per kernel (the median is reported)"},
+			&cli.IntFlag{Name: "rounds", Value: 3, EnvVars: envs("rounds"), Usage: "rounds `N` of (all kernels, then the baseline); the smallest median of the rounds is shown"},
+			&cli.IntFlag{Name: "warmup", Value: 5, EnvVars: envs("warmup"), Usage: "untimed runs `N` before the timed ones"},
+			&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), DefaultText: "number of CPUs", EnvVars: envs("workers"), Usage: "goroutines `N` for the parallel products and the full gradient"},
+			&cli.StringFlag{Name: "python", Value: "/usr/bin/python3", EnvVars: envs("python"), Usage: "python interpreter `PATH` for the scipy/numpy baseline; empty: skip the baseline"},
+			&cli.StringFlag{Name: "script", EnvVars: envs("script"), DefaultText: "bench/kernels_scipy.py, else ../bench/kernels_scipy.py next to the binary", Usage: "baseline script `PATH`"},
 		},
 		Action: benchKernelsAction,
 	})

@@ -16,11 +16,7 @@ func init() {
 			"(\"multiclass: K labels\", the first 20 listed with their counts); non-integer targets are reported as\n" +
 			"regression targets.",
 		Flags: []cli.Flag{
-			&cli.IntFlag{
-				Name:    "features",
-				EnvVars: envs("features"),
-				Usage:   "fix the dimension to `N` (an index beyond it is an error); 0: the largest index in the file",
-			},
+			&cli.IntFlag{Name: "features", EnvVars: envs("features"), Usage: "fix the dimension to `N` (an index beyond it is an error); 0: the largest index in the file"},
 		},
 		Action: infoAction,
 	})
