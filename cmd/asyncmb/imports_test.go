@@ -12,12 +12,14 @@ var plotDeps = []string{"gonum.org/v1/plot", "codeberg.org/go-fonts", "codeberg.
 
 // TestImportGraph keeps the architecture visible (STYLE rule 1): kernels
 // and comm import nothing of ours, solver only kernels, data only kernels,
-// algo only solver and kernels, launch at most comm, ranks joins algo,
-// comm, data, kernels and solver, and only cmd/asyncmb imports urfave/cli.
-// Test files are not counted.
+// algo only solver and kernels, problem joins data and solver, launch at
+// most comm, ranks joins algo, comm, data, kernels and solver, the bench
+// packages sit beside what they time, and only cmd/asyncmb imports
+// urfave/cli. Test files are not counted.
 func TestImportGraph(t *testing.T) {
 	const mod = "github.com/asyncmb/asyncmb/"
 	gonum, compress, sys := "gonum.org/v1/gonum", "github.com/klauspost/compress", "golang.org/x/sys"
+	ranksDeps := []string{mod + "ranks", mod + "algo", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys}
 	for pkg, allowed := range map[string][]string{
 		"kernels": {gonum},
 		"data":    {mod + "kernels", gonum},
@@ -27,12 +29,26 @@ func TestImportGraph(t *testing.T) {
 		"comm":   {compress, sys},
 		"launch": {mod + "comm", compress, sys},
 		"ranks":  {mod + "algo", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys},
+		// problem is the one problem loader: it joins data and solver.
+		"problem": {mod + "data", mod + "kernels", mod + "solver", gonum},
 		// study starts processes and reads their files: the ranks' output
-		// types and gonum/plot with its font, image and vector backends.
-		"study": append([]string{mod + "algo", mod + "ranks", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys}, plotDeps...),
+		// types, the simulator (asyncmb simulate) and gonum/plot with its
+		// font, image and vector backends.
+		"study": append(append([]string{mod + "sim"}, ranksDeps...), plotDeps...),
 		// sim drives the real state machines in simulated time: no sockets,
 		// files or clocks of its own (checked below on its direct imports).
-		"sim": {mod + "algo", mod + "ranks", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys},
+		"sim": ranksDeps,
+		// The `asyncmb bench` drivers sit beside what they time. Those of
+		// kernels and comm import only what their parent may plus the
+		// measured package itself (kernelbench gets its matrices from the
+		// caller; commbench starts its ranks through a callback).
+		"kernels/kernelbench": {mod + "kernels", gonum},
+		"comm/commbench":      {mod + "comm", compress, sys},
+		"data/parsebench":     {mod + "data", mod + "kernels", gonum},
+		// solverbench reads liblinear's model files with ranks.ReadModel.
+		"solver/solverbench": append([]string{mod + "problem"}, ranksDeps...),
+		"ranks/trainbench":   append([]string{mod + "problem", mod + "solver/solverbench"}, ranksDeps...),
+		"sim/simbench":       append(append([]string{mod + "sim", mod + "study"}, ranksDeps...), plotDeps...),
 	} {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()
 		if err != nil {
