@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -152,6 +153,26 @@ func (lp *Loaded) Describe() string {
 		s += " bias"
 	}
 	return s
+}
+
+// ErrSolveInterrupted is PhiStar's error when its context ends the solve.
+var ErrSolveInterrupted = errors.New("interrupted while solving for phi*: nothing was trained, no outputs are written")
+
+// PhiStar is Optimum's phi* for a training run: it says on log that it
+// solves when the cache has no entry, and returns ErrSolveInterrupted when
+// ctx ends the solve.
+func (lp *Loaded) PhiStar(ctx context.Context, dir string, log io.Writer) (float64, error) {
+	if _, ok, _ := solver.ReadRefCache(dir, lp.Key); !ok {
+		fmt.Fprintf(log, "reference: solving for phi* of %s (cached in %s)\n", lp.Describe(), dir)
+	}
+	e, _, err := lp.Optimum(ctx, dir, log)
+	if err != nil && ctx.Err() != nil {
+		return math.NaN(), ErrSolveInterrupted
+	}
+	if err != nil {
+		return math.NaN(), err
+	}
+	return e.Phi, nil
 }
 
 // Of is the Loaded of a problem p that was built elsewhere (by the ranks)

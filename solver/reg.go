@@ -50,6 +50,25 @@ func ParseRegKind(s string) (RegKind, error) {
 
 func (k RegKind) String() string { return nameOf(regNames[:], "RegKind", k) }
 
+// Params are the names of the Reg fields a regularizer of kind k needs
+// (lowercase, as the command line's flags): l1, l2 and group need lambda,
+// elastic lambda and lambda2, box lo and hi, l1box all three, ball radius.
+func (k RegKind) Params() []string {
+	switch k {
+	case RegL1, RegL2, RegGroup:
+		return []string{"lambda"}
+	case RegElastic:
+		return []string{"lambda", "lambda2"}
+	case RegBox:
+		return []string{"lo", "hi"}
+	case RegL1Box:
+		return []string{"lambda", "lo", "hi"}
+	case RegBall:
+		return []string{"radius"}
+	}
+	return nil
+}
+
 // parseName returns the index of s in names as a K, or an error listing the
 // names.
 func parseName[K ~uint8](names []string, what, s string) (K, error) {

@@ -56,32 +56,13 @@ func problemConfigFrom(c *cli.Context) (problem.Config, error) {
 		return pc, usagef("--reg: %v", err)
 	}
 	pc.Reg.Kind = kind
-	need := func(names ...string) error {
-		for _, n := range names {
-			if !c.IsSet(n) {
-				return usagef("--reg %s needs --%s", kind, n)
-			}
-			if v := c.Float64(n); math.IsNaN(v) || math.IsInf(v, 0) {
-				return usagef("--%s %v: want a finite number", n, v)
-			}
+	for _, n := range kind.Params() {
+		if !c.IsSet(n) {
+			return pc, usagef("--reg %s needs --%s", kind, n)
 		}
-		return nil
-	}
-	var names []string
-	switch kind {
-	case solver.RegL1, solver.RegL2, solver.RegGroup:
-		names = []string{"lambda"}
-	case solver.RegElastic:
-		names = []string{"lambda", "lambda2"}
-	case solver.RegBox:
-		names = []string{"lo", "hi"}
-	case solver.RegL1Box:
-		names = []string{"lambda", "lo", "hi"}
-	case solver.RegBall:
-		names = []string{"radius"}
-	}
-	if err := need(names...); err != nil {
-		return pc, err
+		if v := c.Float64(n); math.IsNaN(v) || math.IsInf(v, 0) {
+			return pc, usagef("--%s %v: want a finite number", n, v)
+		}
 	}
 	pc.Reg.Lambda, pc.Reg.Lambda2 = c.Float64("lambda"), c.Float64("lambda2")
 	pc.Reg.Lo, pc.Reg.Hi, pc.Reg.Radius = c.Float64("lo"), c.Float64("hi"), c.Float64("radius")

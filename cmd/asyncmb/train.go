@@ -187,30 +187,10 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			return phiStarFor(ctx, p, hash, pc, cacheDir, c.App.ErrWriter)
+			return pc.Of(p, hash).PhiStar(ctx, cacheDir, c.App.ErrWriter)
 		}
 	}
 	return tc, nil
-}
-
-// errRefInterrupted is the error of a phi* solve stopped by a signal.
-var errRefInterrupted = errors.New("interrupted while solving for phi*: nothing was trained, no outputs are written")
-
-// phiStarFor gets phi* from the cache, solving for it if missing, until ctx
-// is done.
-func phiStarFor(ctx context.Context, p *solver.Problem, hash string, pc problem.Config, dir string, log io.Writer) (float64, error) {
-	lp := pc.Of(p, hash)
-	if _, ok, _ := solver.ReadRefCache(dir, lp.Key); !ok {
-		fmt.Fprintf(log, "reference: solving for phi* of %s (cached in %s)\n", lp.Describe(), dir)
-	}
-	e, _, err := lp.Optimum(ctx, dir, log)
-	if err != nil && ctx.Err() != nil {
-		return math.NaN(), errRefInterrupted
-	}
-	if err != nil {
-		return math.NaN(), err
-	}
-	return e.Phi, nil
 }
 
 // stepSpecFrom reads the step flags into the ranks' spec (L and sigma are
@@ -373,7 +353,7 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 
 // interrupted turns the error of a run stopped by Ctrl-C into exit 130.
 func interrupted(ctx context.Context, err error) error {
-	if errors.Is(err, errRefInterrupted) {
+	if errors.Is(err, problem.ErrSolveInterrupted) {
 		return exitErr{code: exitInterrupt, err: err}
 	}
 	if err != nil && ctx.Err() != nil {
