@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -104,15 +103,11 @@ func benchCommRankAction(c *cli.Context) error {
 	}
 	cfg.Codec = codec
 	if dir := c.String("cpuprofile"); dir != "" {
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("rank-%d.prof", cfg.Rank)))
+		stop, err := startCPUProfile(filepath.Join(dir, fmt.Sprintf("rank-%d.prof", cfg.Rank)))
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
