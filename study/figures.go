@@ -1,7 +1,6 @@
 package study
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image/color"
@@ -12,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/asyncmb/asyncmb/ranks"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -490,13 +487,11 @@ func durationMs(ms float64) time.Duration { return time.Duration(math.Round(ms *
 func DrawRunDir(dir string) error {
 	dilate := 1.0
 	var hist []int64
-	if b, err := os.ReadFile(filepath.Join(dir, "summary.json")); err == nil {
-		var s ranks.Summary
-		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("study: %s: %w", filepath.Join(dir, "summary.json"), err)
-		}
+	if s, err := ReadSummary(filepath.Join(dir, "summary.json")); err == nil {
 		hist = s.Delay.Hist
 		dilate = ManifestDilate(s.Manifest)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	if err := DrawRun(dir, dilate); err != nil {
 		return err

@@ -66,15 +66,24 @@ type Record struct {
 	Slope float64
 }
 
+// ReadSummary reads a run's summary.json.
+func ReadSummary(path string) (*ranks.Summary, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s := new(ranks.Summary)
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("study: %s: %w", path, err)
+	}
+	return s, nil
+}
+
 // load reads the run's summary.json and trace.csv.
 func (r *Record) load(targets []float64) error {
-	b, err := os.ReadFile(filepath.Join(r.Dir, "summary.json"))
+	s, err := ReadSummary(filepath.Join(r.Dir, "summary.json"))
 	if err != nil {
 		return err
-	}
-	var s ranks.Summary
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("study: %s: %w", filepath.Join(r.Dir, "summary.json"), err)
 	}
 	f := r.Dilate
 	if f < 1 {

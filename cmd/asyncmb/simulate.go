@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"math"
-	"os"
 
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/sim"
@@ -71,13 +68,8 @@ func simulateAction(c *cli.Context) error {
 	var summary *ranks.Summary
 	dilate := 1.0
 	if path := c.String("calibrate"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
+		if summary, err = study.ReadSummary(path); err != nil {
 			return err
-		}
-		summary = new(ranks.Summary)
-		if err := json.Unmarshal(b, summary); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
 		}
 		dilate = study.ManifestDilate(summary.Manifest)
 	} else if !c.IsSet("compute") && !c.IsSet("service") && !c.IsSet("latency") {

@@ -5,7 +5,6 @@ package simbench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -119,19 +118,15 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 			if rc == nil || rr == nil || math.IsNaN(rr.TimeTo[0]) {
 				continue
 			}
-			b, err := os.ReadFile(filepath.Join(rc.Dir, "summary.json"))
+			sum, err := study.ReadSummary(filepath.Join(rc.Dir, "summary.json"))
 			if err != nil {
-				return err
-			}
-			var sum ranks.Summary
-			if err := json.Unmarshal(b, &sum); err != nil {
 				return err
 			}
 			cfg := &sim.Config{Problem: prob, Workers: p, PhiStar: phi, Targets: []float64{eps}, MaxUpdates: 10_000_000,
 				Train: ranks.Config{Mode: algo.ModeAsync, Batch: 64, Seed: uint64(rep), Epochs: 50,
 					Step: ranks.StepSpec{Kind: solver.StepConvex, Tau: 0, Tau0: o.Tau0, Average: "tail"}}}
 			cfg.Model.Bandwidth = 0
-			if err := sim.Calibrate(cfg, &sum, dilate); err != nil {
+			if err := sim.Calibrate(cfg, sum, dilate); err != nil {
 				return err
 			}
 			r, err := sim.Run(cfg)
