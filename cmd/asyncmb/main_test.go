@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"errors"
 	"github.com/urfave/cli/v2"
 )
 
@@ -23,6 +24,23 @@ func TestPermuteArgs(t *testing.T) {
 	} {
 		if got := permuteArgs(app, c.in); !slices.Equal(got, c.want) {
 			t.Errorf("permuteArgs(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestFieldError: a config's field error is reported with its flag: the
+// given name, else the field in kebab case, or no name for "".
+func TestFieldError(t *testing.T) {
+	flags := map[string]string{"NP": "np", "Reg": ""}
+	for _, tc := range []struct{ in, want string }{
+		{"MaxDelay 3: want K >= 0", "train: --max-delay 3: want K >= 0"},
+		{"NP: too many", "train: --np: too many"},
+		{"Reg: solver: bad lambda", "train: solver: bad lambda"},
+		{"not a field", "train: not a field"},
+	} {
+		err := fieldError("train", errors.New(tc.in), flags)
+		if err.Error() != tc.want || exitCode(err) != exitUsage {
+			t.Errorf("%q: %q (exit %d), want %q (exit 2)", tc.in, err, exitCode(err), tc.want)
 		}
 	}
 }
