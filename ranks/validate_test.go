@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/solver"
 )
 
@@ -22,12 +23,12 @@ func TestConfigValidate(t *testing.T) {
 		field string
 		bad   func(*Config)
 	}{
-		{"MaxDelay", func(c *Config) { c.MaxDelay = 3 }}, // without ModeBounded
-		{"MaxDelay", func(c *Config) { c.Mode, c.MaxDelay = ModeBounded, -1 }},
+		{"MaxDelay", func(c *Config) { c.MaxDelay = 3 }}, // without algo.ModeBounded
+		{"MaxDelay", func(c *Config) { c.Mode, c.MaxDelay = algo.ModeBounded, -1 }},
 		{"SyncEvery", func(c *Config) { c.SyncEvery = -1 }},
 		{"Batch", func(c *Config) { c.Batch = 0 }},
 		{"Method", func(c *Config) { c.Method, c.Step = solver.MethodSVRG, StepSpec{Kind: solver.StepConvex} }},
-		{"Method", func(c *Config) { c.Method, c.Mode = solver.MethodSVRG, ModeSync }},
+		{"Method", func(c *Config) { c.Method, c.Mode = solver.MethodSVRG, algo.ModeSync }},
 		{"Metric", func(c *Config) { c.Metric = solver.MetricDiag }},
 		{"Iters", func(c *Config) { c.Time = -time.Second }},
 		{"Tol", func(c *Config) { c.Tol = -1 }},
@@ -36,7 +37,7 @@ func TestConfigValidate(t *testing.T) {
 		{"Jitter", func(c *Config) { c.Jitter = -time.Millisecond }},
 		{"CheckpointEvery", func(c *Config) { c.CheckpointEvery = -time.Second }},
 		{"MinWorkers", func(c *Config) { c.MinWorkers = 0 }},
-		{"Mode", func(c *Config) { c.Mode, c.Pipeline = ModeSync, true }},
+		{"Mode", func(c *Config) { c.Mode, c.Pipeline = algo.ModeSync, true }},
 		{"Dilate", func(c *Config) { c.Dilate = 0.5 }},
 	} {
 		c := ok()
