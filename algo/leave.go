@@ -6,7 +6,7 @@ import (
 	"slices"
 )
 
-// Leave removes worker w from the run: it died, was lost or asked to go.
+// leave removes worker w from the run (EventLeave): it died, was lost or asked to go.
 // Whatever it held is released: the gradients it was computing are
 // forgotten (so a --sync-every barrier or the bounded mode's delay bound
 // stops waiting for them), its owed replies are dropped, a sync round
@@ -14,14 +14,14 @@ import (
 // data counts only the remaining shards. Gradients that arrive from w
 // afterwards are ignored. Leaving twice is a no-op; the Ready holds the
 // replies (to the others) that w's departure released.
-func (m *Master) Leave(w int) (Ready, error) {
+func (m *Master) leave(w int) error {
 	m.reset()
 	if w < 1 || w > m.cfg.Workers {
-		return m.ready, fmt.Errorf("algo: unknown worker %d left", w)
+		return fmt.Errorf("algo: unknown worker %d left", w)
 	}
 	wk := &m.workers[w]
 	if wk.gone {
-		return m.ready, nil
+		return nil
 	}
 	wk.gone = true
 	m.vrLost(w)
@@ -34,16 +34,16 @@ func (m *Master) Leave(w int) (Ready, error) {
 		m.lostGrads += m.stats.Workers[w].Grads
 	}
 	if m.done || m.active == 0 {
-		return m.ready, nil
+		return nil
 	}
 	if m.cfg.Mode == ModeSync {
 		if m.computing == 0 && len(m.withheld) > 0 {
 			m.syncUpdate()
 		}
-		return m.ready, nil
+		return nil
 	}
 	m.release()
-	return m.ready, nil
+	return nil
 }
 
 // Active is the number of workers still in the run (Workers minus those

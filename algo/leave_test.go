@@ -36,7 +36,7 @@ func TestMasterLeave(t *testing.T) {
 	}
 	step := func(t *testing.T, m *Master, gr *Grad) Ready {
 		t.Helper()
-		rd, err := m.Step(gr)
+		rd, err := m.Step(Event{Kind: EventGrad, Grad: gr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func TestMasterLeave(t *testing.T) {
 	}
 	leave := func(t *testing.T, m *Master, w int) Ready {
 		t.Helper()
-		rd, err := m.Leave(w)
+		rd, err := m.Step(Event{Kind: EventLeave, Worker: w})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestMasterLeave(t *testing.T) {
 		if rd := step(t, m, g(1, 1, 1, 0)); m.T() != 1 || len(rd.Replies) != 1 {
 			t.Fatalf("t=%d, replies %v", m.T(), workersOf(rd))
 		}
-		if rd := m.Stop(); len(rd.Replies) != 2 {
+		if rd, _ := m.Step(Event{Kind: EventStop, Reason: StopInterrupted}); len(rd.Replies) != 2 {
 			t.Fatalf("stop to %v, want the two that remain", workersOf(rd))
 		}
 	})

@@ -58,6 +58,24 @@ type MasterConfig struct {
 	SyncEvery int64 // ModeAsync/ModeBounded: a barrier every SyncEvery updates (0: none)
 	Iters     int64 // stop after this many updates (0: no limit)
 	Samples   int64 // stop after this many mini-batch rows in applied gradients (0: no limit)
+	// SamplesStop is the reason recorded when Samples stops the run
+	// (StopNone: StopEpochs).
+	SamplesStop StopReason
+	// CapSamples stops the run (StopMaxEpochs) once this many rows are
+	// applied and the training time (Event.Now) is at least CapMinNs
+	// (0: no cap).
+	CapSamples, CapMinNs int64
+	// TimeNs stops the run (StopTime) at the first event whose Now is at
+	// least TimeNs (0: no limit).
+	TimeNs int64
+	// Target: an EventEval with Phi <= TargetPhi stops the run
+	// (StopTarget).
+	Target    bool
+	TargetPhi float64
+	// Tol, when > 0 (with Rows, one epoch), is the --tol rule on the
+	// EventEval phis (see TolCheck; StopTol).
+	Tol  float64
+	Rows int64
 	// SnapshotEvery asks the driver for a snapshot every this many updates;
 	// 0 spaces them geometrically instead (see NextSnapshot), which suits
 	// log-log plots of suboptimality against t and bounds their number by
@@ -102,8 +120,12 @@ func (c *MasterConfig) validate() error {
 		return fmt.Errorf("algo: unknown mode %d", c.Mode)
 	case c.MaxDelay < 0:
 		return fmt.Errorf("algo: max delay %d < 0", c.MaxDelay)
-	case c.SyncEvery < 0 || c.Iters < 0 || c.Samples < 0 || c.SnapshotEvery < 0:
-		return errors.New("algo: negative sync-every, iters, samples or snapshot-every")
+	case c.SyncEvery < 0 || c.Iters < 0 || c.Samples < 0 || c.SnapshotEvery < 0 || c.CapSamples < 0 || c.TimeNs < 0:
+		return errors.New("algo: negative sync-every, iters, samples, snapshot-every, cap or time")
+	case c.Tol > 0 && c.Rows < 1:
+		return errors.New("algo: --tol needs the rows of an epoch")
+	case c.SamplesStop >= numStopReasons:
+		return fmt.Errorf("algo: unknown stop reason %d", c.SamplesStop)
 	case c.Mode == ModeSync && (c.Pipeline || c.SyncEvery > 0):
 		return errors.New("algo: sync mode takes neither pipelining nor sync-every")
 	case c.Shares != nil && len(c.Shares) != c.Workers+1:
@@ -230,7 +252,7 @@ func (k ReplyKind) String() string {
 }
 
 // Reply is one message from the master to a worker. Its slices are owned by
-// the master and valid until the next call of Start, Step or Stop.
+// the master and valid until the next call of Start or Step.
 type Reply struct {
 	Worker int
 	Kind   ReplyKind
@@ -242,24 +264,31 @@ type Reply struct {
 }
 
 // Ready is what one input to the master produced: the replies to send (in
-// order), whether the driver should record a snapshot of x now, and whether
-// the run is over (the driver then calls Stop).
+// order), whether the driver should record a snapshot of x now, and, when
+// the run is over, why (the replies then end with a stop to every worker
+// still in the run).
 type Ready struct {
 	Replies  []Reply
 	Snapshot bool
-	Done     bool
+	Stop     StopReason
 }
 
 // Master is the master's logic as a pure state machine: it never opens a
 // socket, starts a goroutine or reads a clock. Start gives the first
-// replies, Step consumes one gradient, Stop ends the run. Versions and
-// delays are counted in updates. Not safe for concurrent use.
+// replies; Step consumes one Event (a gradient, the time, an evaluation, a
+// worker leaving or joining, the driver's stop) and decides when the run
+// stops, and why. Versions and delays are counted in updates, time is
+// what the events say. Not safe for concurrent use.
 type Master struct {
 	cfg     MasterConfig
 	d       int
 	t       int64 // updates applied
 	samples int64 // rows in applied gradients
 	done    bool
+	now     int64 // the largest Event.Now seen
+	// stopReason is why the run stopped (StopNone: it goes on).
+	stopReason StopReason
+	tol        *TolCheck // the --tol rule, or nil
 
 	vr    *masterVR // svrg state, or nil
 	lazy  *Lazy     // lazy iterate and average, or nil
@@ -295,7 +324,7 @@ type Master struct {
 
 	stats MasterStats
 
-	// workers that left (see Leave)
+	// workers that left (see EventLeave)
 	active      int       // workers still in the run
 	shares      []float64 // Shares, as moved by Adopt (nil without)
 	activeShare float64   // sum of shares over the workers in the run
@@ -308,7 +337,7 @@ type mworker struct {
 	sent    []int64 // versions of the gradients it computes, oldest first
 	holds   int64   // version of the worker's copy of x (for deltas), -1 none
 	started bool    // it has been sent x once
-	gone    bool    // it left the run (Leave)
+	gone    bool    // it left the run (EventLeave)
 }
 
 // NewMaster checks cfg and builds the master at x0, version 0.
@@ -361,6 +390,7 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 		m.activeShare += s
 	}
 	m.nextSnap = NextSnapshot(0, cfg.SnapshotEvery)
+	m.tol = NewTolCheck(cfg.Tol, cfg.Rows)
 	if cfg.Resume != nil {
 		if err := m.restore(cfg.Resume); err != nil {
 			return nil, err
@@ -454,34 +484,24 @@ func (m *Master) Start() Ready {
 	return m.ready
 }
 
-// Stop ends the run (if the driver's own stopping rule fired) and returns a
-// stop reply for every worker.
-func (m *Master) Stop() Ready {
+// stepGrad consumes one gradient (EventGrad). A gradient from an unknown
+// worker is an error; one that arrives after the run is over is ignored.
+// g's slices are only read during the call.
+func (m *Master) stepGrad(g *Grad) error {
 	m.reset()
-	m.done = true
-	for w := 1; w <= m.cfg.Workers; w++ {
-		if !m.workers[w].gone {
-			m.ready.Replies = append(m.ready.Replies, Reply{Worker: w, Kind: ReplyStop, T: m.t})
-		}
+	if g == nil {
+		return fmt.Errorf("algo: a gradient event without a gradient")
 	}
-	return m.ready
-}
-
-// Step consumes one gradient and returns what it produced. A gradient from
-// an unknown worker is an error; one that arrives after the run is over is
-// ignored. g's slices are only read during the call.
-func (m *Master) Step(g *Grad) (Ready, error) {
-	m.reset()
 	if g.Worker < 1 || g.Worker > m.cfg.Workers {
-		return m.ready, fmt.Errorf("algo: gradient from unknown worker %d", g.Worker)
+		return fmt.Errorf("algo: gradient from unknown worker %d", g.Worker)
 	}
 	if m.done || m.workers[g.Worker].gone {
-		return m.ready, nil // late, or from a worker that left
+		return nil // late, or from a worker that left
 	}
 	w := &m.workers[g.Worker]
 	i := slices.Index(w.sent, g.TRead)
 	if i < 0 {
-		return m.ready, fmt.Errorf("algo: worker %d sent a gradient at version %d it was never sent", g.Worker, g.TRead)
+		return fmt.Errorf("algo: worker %d sent a gradient at version %d it was never sent", g.Worker, g.TRead)
 	}
 	w.sent = slices.Delete(w.sent, i, i+1)
 	m.computing--
@@ -490,25 +510,25 @@ func (m *Master) Step(g *Grad) (Ready, error) {
 			m.vrLost(g.Worker)
 		}
 		m.refuse(g.Worker, err)
-		return m.ready, nil
+		return nil
 	}
 	if g.Kind == GradFull {
-		return m.ready, m.stepFull(g)
+		return m.stepFull(g)
 	}
 	if m.cfg.Mode == ModeSync {
 		m.stepSync(g)
-		return m.ready, nil
+		return nil
 	}
 	if m.vrDrop(g) {
 		m.stats.observe(g, m.t-g.TRead)
 	} else if err := m.apply(g); err != nil {
-		return m.ready, err
+		return err
 	}
 	if !m.done {
 		m.withhold(g.Worker)
 		m.release()
 	}
-	return m.ready, nil
+	return nil
 }
 
 func (m *Master) checkGrad(g *Grad) error {
@@ -754,10 +774,15 @@ func (m *Master) afterUpdate() {
 		m.ready.Snapshot = true
 		m.nextSnap = NextSnapshot(m.t, m.cfg.SnapshotEvery)
 	}
-	if (m.cfg.Iters > 0 && m.t >= m.cfg.Iters) || (m.cfg.Samples > 0 && m.samples >= m.cfg.Samples) {
-		m.ready.Done = true
-		m.ready.Snapshot = true
-		m.done = true
+	switch {
+	case m.cfg.Iters > 0 && m.t >= m.cfg.Iters:
+		m.stop(StopIters)
+	case m.cfg.Samples > 0 && m.samples >= m.cfg.Samples:
+		r := m.cfg.SamplesStop
+		if r == StopNone {
+			r = StopEpochs
+		}
+		m.stop(r)
 	}
 }
 

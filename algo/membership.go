@@ -26,16 +26,16 @@ func (m *Master) Adopt(heir, w int) error {
 	return nil
 }
 
-// Join takes worker w back into the run after it left: it has no x yet
+// join takes worker w back into the run after it left: it has no x yet
 // (it is sent x as soon as the mode allows), and it takes back its own
 // share of the data from worker from (0: none) that had adopted it.
-func (m *Master) Join(w, from int) (Ready, error) {
+func (m *Master) join(w, from int) error {
 	m.reset()
 	switch {
 	case w < 1 || w > m.cfg.Workers:
-		return m.ready, fmt.Errorf("algo: unknown worker %d joined", w)
+		return fmt.Errorf("algo: unknown worker %d joined", w)
 	case !m.workers[w].gone:
-		return m.ready, fmt.Errorf("algo: worker %d joined but never left", w)
+		return fmt.Errorf("algo: worker %d joined but never left", w)
 	}
 	m.workers[w] = mworker{holds: -1}
 	m.active++
@@ -50,12 +50,12 @@ func (m *Master) Join(w, from int) (Ready, error) {
 		m.lostGrads -= m.stats.Workers[w].Grads
 	}
 	if m.done {
-		return m.ready, nil
+		return nil
 	}
 	m.withhold(w)
 	if m.cfg.Mode == ModeSync && m.roundW > 0 {
-		return m.ready, nil // it gets x with the others when the round completes
+		return nil // it gets x with the others when the round completes
 	}
 	m.release()
-	return m.ready, nil
+	return nil
 }

@@ -29,7 +29,7 @@ func TestMasterReweight(t *testing.T) {
 				continue
 			}
 			before := m.x[0]
-			rd, err := m.Step(&Grad{Worker: w, TRead: ver[w], Rows: 1, Dense: []float64{1, 0, 0}})
+			rd, err := m.Step(Event{Kind: EventGrad, Grad: &Grad{Worker: w, TRead: ver[w], Rows: 1, Dense: []float64{1, 0, 0}}})
 			if err != nil {
 				t.Fatal(err)
 			}

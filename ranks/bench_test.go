@@ -75,7 +75,7 @@ func BenchmarkMasterStep(b *testing.B) {
 					g := grads[i%len(grads)]
 					g.Worker = 1 + i%P
 					g.TRead = ver[g.Worker]
-					rd, err := m.Step(&g)
+					rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: &g})
 					if err != nil {
 						b.Fatal(err)
 					}

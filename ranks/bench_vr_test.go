@@ -51,7 +51,7 @@ func BenchmarkMasterStepVR(b *testing.B) {
 				}
 				track(m.Start())
 				for w := 1; w <= P; w++ {
-					rd, err := m.Step(&algo.Grad{Worker: w, Rows: ds.X.Rows / P, Kind: algo.GradFull, Snap: 0, Dense: full})
+					rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: &algo.Grad{Worker: w, Rows: ds.X.Rows / P, Kind: algo.GradFull, Snap: 0, Dense: full}})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -63,7 +63,7 @@ func BenchmarkMasterStepVR(b *testing.B) {
 					g := grads[i%len(grads)]
 					g.Worker = 1 + i%P
 					g.TRead = ver[g.Worker]
-					rd, err := m.Step(&g)
+					rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: &g})
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -51,7 +51,7 @@ func FuzzMasterGradient(f *testing.F) {
 		if decodeGrad(&msg, &g, d) != nil {
 			return
 		}
-		if _, err := ms.Step(&g); err != nil {
+		if _, err := ms.Step(algo.Event{Kind: algo.EventGrad, Grad: &g}); err != nil {
 			return
 		}
 		x := make([]float64, d)

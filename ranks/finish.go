@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/solver"
 )
 
@@ -26,8 +27,8 @@ func (r *masterRun) finish(ctx context.Context, sum *Summary, f *facts, model []
 	bestPhi := math.NaN()
 	if r.ev != nil {
 		bestPhi = r.ev.bestPhi
-		if r.ev.tol != nil {
-			sum.Tol = &TolInfo{Tol: cfg.Tol, Reached: r.ev.tolHit.Load(), LastChange: finitePtr(r.ev.tol.last)}
+		if cfg.Tol > 0 {
+			sum.Tol = &TolInfo{Tol: cfg.Tol, Reached: r.m.StopReason() == algo.StopTol, LastChange: finitePtr(r.m.TolChange())}
 		}
 	}
 	markTarget(sum, rows, bestPhi)

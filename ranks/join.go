@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
 )
 
@@ -69,7 +70,7 @@ func (r *masterRun) join(ctx context.Context, w int, f *facts, out *comm.Msg) er
 		r.rowsNow[from] -= f.rows[w]
 	}
 	r.rowsNow[w] = f.rows[w]
-	rd, err := r.m.Join(w, from)
+	rd, err := r.m.Step(algo.Event{Kind: algo.EventJoin, Now: r.now(), Worker: w, From: from})
 	if err != nil {
 		return err
 	}

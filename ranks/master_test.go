@@ -194,7 +194,7 @@ func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *algo
 		}
 		g := inflight[k]
 		inflight = slices.Delete(inflight, k, k+1)
-		rd, err := m.Step(g)
+		rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: g})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -304,8 +304,8 @@ func TestMasterLazyEqualsEager(t *testing.T) {
 						g.Val = append(g.Val, rng.NormFloat64())
 					}
 				}
-				r1, err1 := lz.Step(g)
-				r2, err2 := eg.Step(g)
+				r1, err1 := lz.Step(algo.Event{Kind: algo.EventGrad, Grad: g})
+				r2, err2 := eg.Step(algo.Event{Kind: algo.EventGrad, Grad: g})
 				if err1 != nil || err2 != nil {
 					t.Fatal(err1, err2)
 				}
@@ -366,7 +366,7 @@ func TestMasterP1IsSerialProxSGD(t *testing.T) {
 		if err := w.model.Apply(&r); err != nil {
 			t.Fatal(err)
 		}
-		rd, err = m.Step(w.grad(p, b))
+		rd, err = m.Step(algo.Event{Kind: algo.EventGrad, Grad: w.grad(p, b)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -430,7 +430,7 @@ func TestMasterRejectsBadGradients(t *testing.T) {
 		if c.g.Rows == 0 {
 			c.g.Rows = 8
 		}
-		rd, err := m.Step(&c.g)
+		rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: &c.g})
 		if err != nil {
 			t.Fatalf("%s: %v, want a refusal", c.name, err)
 		}
@@ -457,13 +457,13 @@ func TestMasterRejectsBadGradients(t *testing.T) {
 		{"future version", algo.Grad{Worker: 1, Rows: 1, TRead: 5, Idx: []int32{}, Val: []float64{}}, "version 5"},
 		{"version never sent", algo.Grad{Worker: 2, Rows: 1, TRead: 0, Dense: make([]float64, 4)}, ""},
 	} {
-		_, err := m.Step(&c.g)
+		_, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: &c.g})
 		if c.want == "" {
 			// The first gradient at version 0 is fine; a second is not.
 			if err != nil {
 				t.Fatalf("%s: %v", c.name, err)
 			}
-			_, err = m.Step(&c.g)
+			_, err = m.Step(algo.Event{Kind: algo.EventGrad, Grad: &c.g})
 			c.want = "never sent"
 		}
 		if err == nil || !contains(err.Error(), c.want) {
@@ -481,10 +481,10 @@ func TestMasterSyncRefusedGradient(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Start()
-	if _, err := m.Step(&algo.Grad{Worker: 1, Rows: 1, Dense: []float64{math.NaN(), 1}}); err != nil {
+	if _, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: &algo.Grad{Worker: 1, Rows: 1, Dense: []float64{math.NaN(), 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	rd, err := m.Step(&algo.Grad{Worker: 2, Rows: 1, Dense: []float64{2, 4}})
+	rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: &algo.Grad{Worker: 2, Rows: 1, Dense: []float64{2, 4}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,7 +173,7 @@ func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem,
 				t.Fatalf("update %d applied before the first snapshot was complete", m.T())
 			}
 		}
-		rd, err := m.Step(g)
+		rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: g})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +232,7 @@ func TestMasterSVRGLeave(t *testing.T) {
 			g.Kind, g.Snap = algo.GradFull, snapOf[w]
 			snapOf[w] = -1
 		}
-		rd, err := m.Step(g)
+		rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: g})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestMasterSVRGLeave(t *testing.T) {
 	}
 	take(m.Start())
 	take(step(1)) // worker 1's part; held: the first snapshot is incomplete
-	rd, err := m.Leave(2)
+	rd, err := m.Step(algo.Event{Kind: algo.EventLeave, Worker: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -159,6 +159,18 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		Iters: cfg.Iters, SnapshotEvery: cfg.SnapshotEvery, Update: cfg.Update,
 	}
 	mc.Samples = sampleLimit(cfg, f.n)
+	if epochsReason(cfg) == "max-epochs" {
+		mc.SamplesStop = algo.StopMaxEpochs
+	}
+	if cfg.MaxEpochsMinTime > 0 && cfg.MaxEpochs > 0 {
+		// capReached, decided by the master on the training time.
+		mc.CapSamples, mc.CapMinNs = int64(math.Ceil(cfg.MaxEpochs*float64(f.n))), int64(cfg.MaxEpochsMinTime)
+	}
+	mc.TimeNs = int64(cfg.Time)
+	if cfg.Target > 0 {
+		mc.Target, mc.TargetPhi = true, phiStar+cfg.Target*math.Abs(phiStar)
+	}
+	mc.Tol, mc.Rows = cfg.Tol, f.n
 	if !cfg.Replicate && !cfg.NoReweight && P > 1 {
 		mc.Shares = make([]float64, P+1)
 		for w := 1; w <= P; w++ {
@@ -198,7 +210,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		run.held[w] = []int{w}
 	}
 	if cfg.Target > 0 || cfg.Tol > 0 {
-		if run.ev, err = newEvaluator(full, phiStar, cfg.Target, d, newTolCheck(cfg.Tol, f.n)); err != nil {
+		if run.ev, err = newEvaluator(full, d); err != nil {
 			tw.close()
 			return nil, stopWorkers(ctx, c, err)
 		}
@@ -324,7 +336,6 @@ type masterRun struct {
 	trainNs    int64
 	busyNs     int64 // decode + update + replies
 	stopReason string
-	capped     bool         // capReached ended the run
 	lost       []LostWorker // workers that left, in order
 	rowsNow    []int64      // rows each worker samples (adopted shards included)
 	held       [][]int      // the shards each worker samples
@@ -341,20 +352,23 @@ type masterRun struct {
 	prog       progressState
 }
 
-// loop trains until a stopping rule fires, the target is reached or
-// interrupt is cancelled; ctx bounds the sends (never cancelled by an
-// interrupt).
+// loop trains until the master stops the run (its rules: iterations,
+// epochs, time, target, tol) or the driver does (an interrupt, a
+// divergence, too few workers); ctx bounds the sends (never cancelled by
+// an interrupt).
 func (r *masterRun) loop(ctx, interrupt context.Context) error {
 	c, m := r.c, r.m
-	loopCtx, cancel := context.WithCancel(interrupt)
-	defer cancel()
+	// The receive waits on a context the evaluator's results and the
+	// --time timer cancel, so that the loop hands them to the master.
+	var wk waker
+	recvCtx := wk.arm(interrupt)
+	defer wk.arm(interrupt)
 	if r.cfg.Time > 0 {
-		var cancelT context.CancelFunc
-		loopCtx, cancelT = context.WithTimeout(loopCtx, r.cfg.Time)
-		defer cancelT()
+		tm := time.AfterFunc(r.cfg.Time, wk.wake)
+		defer tm.Stop()
 	}
 	if r.ev != nil {
-		r.ev.onHit = cancel
+		r.ev.wake = wk.wake
 		go r.ev.run()
 	}
 	stopProgress := r.startProgress()
@@ -362,7 +376,14 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 
 	var in, out comm.Msg
 	var g algo.Grad
-	send := func(rd algo.Ready) error { return r.sendReady(ctx, rd, &out) }
+	var stopRd algo.Ready // the Ready that stopped the run: sent last
+	send := func(rd algo.Ready) error {
+		if rd.Stop != algo.StopNone {
+			stopRd = rd
+			return nil
+		}
+		return r.sendReady(ctx, rd, &out)
+	}
 	c.ReportDepartures() // a worker that leaves is Left, not fatal
 	r.start = time.Now()
 	r.lastSnapT = -1
@@ -373,11 +394,31 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 	if err := send(rd); err != nil {
 		return err
 	}
-	for !m.Done() && r.giveUp == nil {
-		src, err := c.RecvAny(loopCtx, tagGrad, &in)
+	for !m.Done() && r.giveUp == nil && r.div == nil {
+		if r.ev != nil {
+			if err := r.ev.drain(m, r.now(), send); err != nil || m.Done() {
+				if err != nil {
+					return err
+				}
+				break
+			}
+		}
+		src, err := c.RecvAny(recvCtx, tagGrad, &in)
 		if err != nil {
-			if loopCtx.Err() != nil {
-				break // --time, --target or an interrupt
+			if interrupt.Err() != nil {
+				break
+			}
+			if recvCtx.Err() != nil {
+				// Woken: an evaluation (drained above) or the time.
+				recvCtx = wk.arm(interrupt)
+				rd, err := m.Step(algo.Event{Kind: algo.EventTick, Now: r.now()})
+				if err == nil {
+					err = send(rd)
+				}
+				if err != nil {
+					return err
+				}
+				continue
 			}
 			if err := r.onDeparture(ctx, err, &out); err != nil {
 				return err
@@ -402,7 +443,7 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 			r.diverged(r.grd.what(g.Loss))
 			break
 		}
-		rd, err := m.Step(&g)
+		rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Now: int64(t0.Sub(r.start)), Grad: &g})
 		if err != nil {
 			return err
 		}
@@ -418,16 +459,9 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 			if err := r.snapshot(); err != nil {
 				return err
 			}
-			if r.div != nil {
-				break
-			}
 		}
-		if r.ev != nil {
+		if r.ev != nil && !m.Done() {
 			r.ev.offer(m, r.start)
-		}
-		if capReached(r.cfg, r.f.n, m.SamplesDone(), time.Since(r.start)) {
-			r.capped = true
-			break
 		}
 		if m.T()&255 == 0 {
 			r.publish()
@@ -437,34 +471,70 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 		}
 	}
 	r.trainNs = int64(time.Since(r.start))
-	switch {
-	case r.giveUp != nil:
-		r.stopReason = "too few workers"
-	case r.div != nil:
-		r.stopReason = "diverged"
-	case r.capped:
-		r.stopReason = "max-epochs"
-	case m.Done():
-		r.stopReason = "iters"
-		if r.cfg.Iters == 0 || m.T() < r.cfg.Iters {
-			r.stopReason = epochsReason(r.cfg)
+	if !m.Done() {
+		// The driver's own stop.
+		reason := algo.StopInterrupted
+		switch {
+		case r.giveUp != nil:
+			reason = algo.StopFewWorkers
+		case r.div != nil:
+			reason = algo.StopDiverged
 		}
-	case r.ev != nil && r.ev.hit.Load():
-		r.stopReason = "target"
-	case r.ev != nil && r.ev.tolHit.Load():
-		r.stopReason = "tol"
-	case interrupt.Err() != nil:
-		r.stopReason = "interrupted"
-	default:
-		r.stopReason = "time"
+		rd, err := m.Step(algo.Event{Kind: algo.EventStop, Now: r.now(), Reason: reason})
+		if err != nil {
+			return err
+		}
+		stopRd = rd
 	}
 	if r.lastSnapT != m.T() {
 		if err := r.snapshot(); err != nil {
 			return err
 		}
 	}
+	r.stopReason = m.StopReason().String()
+	switch {
+	// What the driver found overrides a rule of the master that fired
+	// at the same update.
+	case r.giveUp != nil:
+		r.stopReason = algo.StopFewWorkers.String()
+	case r.div != nil:
+		r.stopReason = algo.StopDiverged.String()
+	}
 	r.publish()
-	return send(m.Stop())
+	return r.sendReady(ctx, stopRd, &out)
+}
+
+// now is the training time so far, as the master's events carry it.
+func (r *masterRun) now() int64 { return int64(time.Since(r.start)) }
+
+// waker cancels the context the master loop's receive waits on (from the
+// evaluator's goroutine or a timer), so that the loop looks at what woke
+// it. Safe for concurrent use.
+type waker struct {
+	mu     sync.Mutex // guards cancel
+	cancel context.CancelFunc
+}
+
+func (w *waker) wake() {
+	w.mu.Lock()
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.mu.Unlock()
+}
+
+// arm returns a fresh context for the next receives (and releases the
+// last one).
+func (w *waker) arm(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancel(parent)
+	w.mu.Lock()
+	old := w.cancel
+	w.cancel = cancel
+	w.mu.Unlock()
+	if old != nil {
+		old()
+	}
+	return ctx
 }
 
 // snapshot records the master's state in the trace.
@@ -555,19 +625,19 @@ func (r *masterRun) startProgress() (stop func()) {
 }
 
 // evaluator computes phi of the output on the full data beside the
-// master's loop, on snapshots the loop offers when it is idle, and cancels
-// the loop when phi <= phi*(1+eps). It never blocks the loop, and it rests
-// evalRest times as long as each evaluation took, so that it takes at most
-// 1/(1+evalRest) of a core from the workers.
+// master's loop, on snapshots the loop offers when it is idle, and hands
+// each result back to the loop (drain), which gives it to the master as
+// an EventEval: the master decides whether the target or --tol is
+// reached. It never blocks the loop, and it rests evalRest times as long
+// as each evaluation took, so that it takes at most 1/(1+evalRest) of a
+// core from the workers.
 type evaluator struct {
 	prob    *solver.Problem
-	thresh  float64
 	in      chan evalReq
+	done    chan evalReq // evaluated (phi set), for the loop
 	free    chan []float64
-	onHit   func()
+	wake    func() // wakes the loop (set before run)
 	hit     atomic.Bool
-	tol     *tolCheck // --tol (nil: none); used by run only
-	tolHit  atomic.Bool
 	bestPhi float64 // the smallest phi evaluated (read after close)
 	hitT    atomic.Int64
 	hitWall atomic.Int64
@@ -591,21 +661,18 @@ type evalReq struct {
 	t       int64
 	wallNs  int64
 	samples int64
+	phi     float64
 }
 
-// newEvaluator evaluates on full for the target eps (0: none) and the
-// tolerance check tol (nil: none).
-func newEvaluator(full *solver.Problem, phiStar, eps float64, d int, tol *tolCheck) (*evaluator, error) {
+// newEvaluator evaluates the output on full.
+func newEvaluator(full *solver.Problem, d int) (*evaluator, error) {
 	// One goroutine: the evaluator must not take the workers' cores.
 	p, err := full.WithWorkers(1)
 	if err != nil {
 		return nil, err
 	}
-	e := &evaluator{prob: p, thresh: phiStar + eps*math.Abs(phiStar),
-		in: make(chan evalReq, 1), free: make(chan []float64, 2), tol: tol, bestPhi: math.NaN()}
-	if !(eps > 0) {
-		e.thresh = math.NaN() // no target: only the tolerance check
-	}
+	e := &evaluator{prob: p, in: make(chan evalReq, 1), done: make(chan evalReq, 2), free: make(chan []float64, 2),
+		bestPhi: math.NaN(), wake: func() {}}
 	e.free <- make([]float64, d)
 	e.free <- make([]float64, d)
 	e.phiBits.Store(math.Float64bits(math.NaN()))
@@ -616,7 +683,7 @@ func newEvaluator(full *solver.Problem, phiStar, eps float64, d int, tol *tolChe
 // offer hands the evaluator a copy of the output if it is idle and at
 // least a few updates have passed since the last offer.
 func (e *evaluator) offer(m *algo.Master, start time.Time) {
-	if m.T()-e.lastT < 8 || e.hit.Load() || e.tolHit.Load() {
+	if m.T()-e.lastT < 8 {
 		return
 	}
 	now := time.Now()
@@ -629,6 +696,33 @@ func (e *evaluator) offer(m *algo.Master, start time.Time) {
 		e.lastT = m.T()
 		e.in <- evalReq{x: buf, t: m.T(), wallNs: int64(now.Sub(start)), samples: m.SamplesDone()}
 	default:
+	}
+}
+
+// drain gives the master the evaluations done since the last call (at
+// training time now) and hands their Ready to send; the output that
+// stopped the run by its target is kept as the model.
+func (e *evaluator) drain(m *algo.Master, now int64, send func(algo.Ready) error) error {
+	for {
+		select {
+		case req := <-e.done:
+			rd, err := m.Step(algo.Event{Kind: algo.EventEval, Now: now, Phi: req.phi, Samples: req.samples})
+			if err == nil {
+				err = send(rd)
+			}
+			if rd.Stop == algo.StopTarget {
+				e.hitX, e.hitPhi = append([]float64(nil), req.x...), req.phi
+				e.hitT.Store(req.t)
+				e.hitWall.Store(req.wallNs)
+				e.hit.Store(true)
+			}
+			e.free <- req.x
+			if err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
 	}
 }
 
@@ -645,18 +739,9 @@ func (e *evaluator) run() {
 		if phi < e.bestPhi || math.IsNaN(e.bestPhi) {
 			e.bestPhi = phi
 		}
-		if e.tol != nil && !e.tolHit.Load() && !e.hit.Load() && e.tol.observe(phi, req.samples) {
-			e.tolHit.Store(true)
-			e.onHit()
-		}
-		if phi <= e.thresh && !e.hit.Load() {
-			e.hitX, e.hitPhi = append([]float64(nil), req.x...), phi
-			e.hitT.Store(req.t)
-			e.hitWall.Store(req.wallNs)
-			e.hit.Store(true)
-			e.onHit()
-		}
-		e.free <- req.x
+		req.phi = phi
+		e.done <- req // room for both buffers: never blocks
+		e.wake()
 	}
 }
 

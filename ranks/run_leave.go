@@ -136,7 +136,7 @@ func (r *masterRun) leave(ctx context.Context, w int, why error, out *comm.Msg) 
 	r.c.Forget(w)
 	lw := LostWorker{Rank: w, T: r.m.T(), TrainS: time.Since(r.start).Seconds(), Phase: "training", Reason: why.Error()}
 	r.lost = append(r.lost, lw)
-	rd, err := r.m.Leave(w)
+	rd, err := r.m.Step(algo.Event{Kind: algo.EventLeave, Now: r.now(), Worker: w})
 	if err != nil {
 		return err
 	}

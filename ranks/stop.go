@@ -6,6 +6,8 @@ import (
 	"math"
 	"path/filepath"
 	"time"
+
+	"github.com/asyncmb/asyncmb/algo"
 )
 
 // Stopping rules beside --iters, --epochs and --time: the relative change
@@ -17,44 +19,27 @@ import (
 // outputs are written all the same, with "reached": false.
 var ErrTargetNotReached = errors.New("target not reached")
 
-// tolCheck is --tol: it compares phi(output) at evaluations at least one
-// epoch apart, and fires when the relative change per epoch,
-// |phi_prev - phi| / |phi| / epochs between them, is at most tol. Spacing
-// the comparison by epochs, not by evaluations, makes it independent of
-// how often the evaluator runs (on a small data set, every few updates).
+// tolCheck is --tol for the serial driver (algo.TolCheck; the master of
+// a distributed run applies it itself).
 type tolCheck struct {
-	tol        float64
-	n          int64 // rows: one epoch
-	refPhi     float64
-	refSamples int64
-	started    bool
-	last       float64 // the last relative change per epoch (NaN before)
+	c    *algo.TolCheck
+	last float64 // c.Last
 }
 
 func newTolCheck(tol float64, n int64) *tolCheck {
-	if !(tol > 0) {
+	c := algo.NewTolCheck(tol, n)
+	if c == nil {
 		return nil
 	}
-	return &tolCheck{tol: tol, n: n, last: math.NaN()}
+	return &tolCheck{c: c, last: c.Last}
 }
 
 // observe takes phi(output) after samples rows and reports whether the
 // change has fallen to tol.
 func (c *tolCheck) observe(phi float64, samples int64) bool {
-	if math.IsNaN(phi) || math.IsInf(phi, 0) {
-		return false
-	}
-	if !c.started {
-		c.refPhi, c.refSamples, c.started = phi, samples, true
-		return false
-	}
-	if samples-c.refSamples < c.n {
-		return false
-	}
-	epochs := float64(samples-c.refSamples) / float64(c.n)
-	c.last = math.Abs(c.refPhi-phi) / math.Max(math.Abs(phi), 1e-300) / epochs
-	c.refPhi, c.refSamples = phi, samples
-	return c.last <= c.tol
+	fire := c.c.Observe(phi, samples)
+	c.last = c.c.Last
+	return fire
 }
 
 // sampleLimit is the master's budget of mini-batch rows: the smaller of

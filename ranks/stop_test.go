@@ -71,34 +71,6 @@ func TestDivergenceAdvice(t *testing.T) {
 	}
 }
 
-// TestTolCheck: the change is measured between evaluations at least an
-// epoch apart, per epoch.
-func TestTolCheck(t *testing.T) {
-	c := newTolCheck(1e-3, 100)
-	steps := []struct {
-		phi     float64
-		samples int64
-		fire    bool
-	}{
-		{1.0, 0, false},     // the reference
-		{0.5, 50, false},    // less than an epoch later: not compared
-		{0.9, 100, false},   // change 0.1/0.9 per epoch
-		{0.899, 150, false}, // too soon
-		{0.8995, 300, true}, // |0.9-0.8995|/0.8995/2 epochs = 2.8e-4
-	}
-	for i, s := range steps {
-		if got := c.observe(s.phi, s.samples); got != s.fire {
-			t.Errorf("step %d: fired %v, want %v (last change %g)", i, got, s.fire, c.last)
-		}
-	}
-	if want := 0.0005 / 0.8995 / 2; math.Abs(c.last-want) > 1e-15 {
-		t.Errorf("last change %g, want %g", c.last, want)
-	}
-	if newTolCheck(0, 100) != nil {
-		t.Error("tol 0 makes a check")
-	}
-}
-
 // TestSampleLimit: the smaller of --epochs and --max-epochs.
 func TestSampleLimit(t *testing.T) {
 	for _, c := range []struct {

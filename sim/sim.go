@@ -357,7 +357,7 @@ func (s *state) run() (*Result, error) {
 		if mod.Bandwidth > 0 {
 			link = s.gradBytes(w) / mod.Bandwidth
 		}
-		rd, err := s.m.Step(&w.g)
+		rd, err := s.m.Step(algo.Event{Kind: algo.EventGrad, Now: int64(start * 1e9), Grad: &w.g})
 		if err != nil {
 			return nil, err
 		}
@@ -381,13 +381,12 @@ func (s *state) run() (*Result, error) {
 		}
 		break
 	}
-	if s.m.Done() && cfg.Train.Iters > 0 && s.m.T() >= cfg.Train.Iters {
+	if s.m.StopReason() == algo.StopIters {
 		res.StopReason = "iters"
 	}
 	if n := len(res.Trace); n == 0 || res.Trace[n-1].T != s.m.T() {
 		eval(free)
 	}
-	s.m.Stop()
 	st := s.m.Stats()
 	res.Updates, res.Grads, res.SimS = s.m.T(), st.Grads, free
 	if free > 0 {
