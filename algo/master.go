@@ -602,13 +602,16 @@ func (m *Master) release() {
 	case m.cfg.Mode == ModeBounded:
 		n := 0
 		for _, w := range m.withheld {
-			if !m.safeToSend() {
+			if !m.safeToSend(w) {
 				break
 			}
 			m.send(w)
 			n++
 		}
 		m.withheld = append(m.withheld[:0], m.withheld[n:]...)
+		if n == 0 && len(m.withheld) > 0 && m.stalled() {
+			m.unstall()
+		}
 		return
 	}
 	for _, w := range m.withheld {
@@ -617,12 +620,14 @@ func (m *Master) release() {
 	m.withheld = m.withheld[:0]
 }
 
-// safeToSend reports whether one more gradient, computed at the current
-// version, can be in flight without any gradient in flight being applied
-// more than MaxDelay updates after its version: every arrival is one
-// update, so the last of the k+1 gradients in flight is applied at the
-// latest at t + k, and the oldest version must be within MaxDelay of that.
-func (m *Master) safeToSend() bool {
+// safeToSend reports whether the gradients a reply to worker w adds to
+// those in flight (one, or two for a pipelining worker's first x), computed
+// at the current version, can be in flight without any gradient in flight
+// being applied more than MaxDelay updates after its version: every
+// arrival is one update, so the last of the k+1 gradients in flight is
+// applied at the latest at t + k, and the oldest version must be within
+// MaxDelay of that.
+func (m *Master) safeToSend(w int) bool {
 	oldest := m.t
 	for w := 1; w <= m.cfg.Workers; w++ {
 		if m.vr != nil && m.vr.asked[w] == 1 {
@@ -633,10 +638,38 @@ func (m *Master) safeToSend() bool {
 		}
 	}
 	k := int64(m.computing)
-	if m.cfg.Pipeline {
-		k++ // the pipelined gradient computed at the same x
+	if m.cfg.Pipeline && !m.workers[w].started {
+		k++ // the pipelined gradient computed at the same first x
 	}
 	return m.t+k-oldest <= int64(m.cfg.MaxDelay)
+}
+
+// stalled reports whether no gradient can arrive without a reply the
+// bounded mode withholds: every gradient in flight is held by a
+// pipelining worker that waits for its reply before sending it.
+func (m *Master) stalled() bool {
+	for w := 1; w <= m.cfg.Workers; w++ {
+		if len(m.workers[w].sent) > 0 && !slices.Contains(m.withheld, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// unstall sends the withheld reply whose worker holds the oldest gradient:
+// the bound cannot be kept (MaxDelay is too small for the pipeline), and
+// withholding would stop the run.
+func (m *Master) unstall() {
+	k := 0
+	for i, w := range m.withheld {
+		if s, best := m.workers[w].sent, m.workers[m.withheld[k]].sent; len(s) > 0 && (len(best) == 0 || s[0] < best[0]) {
+			k = i
+		}
+	}
+	w := m.withheld[k]
+	m.withheld = slices.Delete(m.withheld, k, k+1)
+	m.stats.Unstalls++
+	m.send(w)
 }
 
 // send replies to a withheld worker with the current x.

@@ -17,6 +17,10 @@ type MasterStats struct {
 	// SparseGrads counts the gradients that arrived as sparse vectors.
 	SparseGrads int64
 	Barriers    int64
+	// Unstalls counts the replies the bounded mode sent beyond its delay
+	// bound because every gradient in flight waited for one (pipelining
+	// with a MaxDelay too small for it).
+	Unstalls int64
 	// DelayHist[k] counts applied gradients of delay k (the last bucket
 	// counts every delay >= delayBuckets-1).
 	DelayHist []int64

@@ -43,34 +43,63 @@ func newLS(n, d int, seed uint64, sparsity int) *lsProblem {
 	return &lsProblem{a: a, y: y}
 }
 
-// fakeWorker computes real mini-batch gradients of an lsProblem at its copy
-// of x, sparse or dense.
+// fakeWorker is the real worker state machine (algo.Worker) computing
+// mini-batch gradients of an lsProblem, sparse or dense, with the replies
+// it has received and not yet read.
 type fakeWorker struct {
-	id      int
-	model   *algo.Replica
-	sampler *algo.Sampler
-	g       []float64
-	sparse  bool
-	// replies received and not yet consumed, oldest first (pipelining
-	// workers consume the reply to gradient k before sending k+2).
-	inbox []algo.Reply
+	id     int
+	w      *algo.Worker
+	grad   algo.GradFunc
+	inbox  []algo.Reply
+	sparse bool
 }
 
-func (w *fakeWorker) grad(p *lsProblem, b int) *algo.Grad {
-	rows := w.sampler.Next(b)
-	loss := kernels.GradBatchDense(kernels.Squared, p.a, p.y, rows, w.model.X, w.g)
-	g := &algo.Grad{Worker: w.id, TRead: w.model.T, Rows: b, Loss: loss, ComputeNs: 1000}
-	if !w.sparse {
-		g.Dense = slices.Clone(w.g)
-		return g
+func newFakeWorker(t *testing.T, p *lsProblem, id, b int, seed uint64, sparse, pipeline bool) *fakeWorker {
+	t.Helper()
+	n, d := p.a.Rows, p.a.Cols
+	w, err := algo.NewWorker(algo.WorkerConfig{Worker: id, Dim: d, Rows: n, Batch: b, Seed: seed, Pipeline: pipeline})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for j, v := range w.g {
-		if v != 0 {
-			g.Idx = append(g.Idx, int32(j))
-			g.Val = append(g.Val, v)
+	dense := make([]float64, d)
+	f := func(rows []int, x []float64, out *algo.Grad) {
+		out.Rows = len(rows)
+		out.Loss = kernels.GradBatchDense(kernels.Squared, p.a, p.y, rows, x, dense)
+		out.Dense, out.Idx, out.Val = nil, nil, nil
+		if !sparse {
+			out.Dense = dense
+			return
+		}
+		for j, v := range dense {
+			if v != 0 {
+				out.Idx = append(out.Idx, int32(j))
+				out.Val = append(out.Val, v)
+			}
 		}
 	}
-	return g
+	return &fakeWorker{id: id, w: w, grad: f, sparse: sparse}
+}
+
+// read gives the worker its oldest reply and runs it until it waits for
+// the next one: it returns the gradients it sent (copies).
+func (fw *fakeWorker) read() ([]*algo.Grad, error) {
+	r := fw.inbox[0]
+	fw.inbox = fw.inbox[1:]
+	rd, err := fw.w.Step(algo.WorkerEvent{Kind: algo.WorkerReply, Reply: &r})
+	var sent []*algo.Grad
+	for err == nil {
+		if rd.Send != nil {
+			g := *rd.Send
+			g.Dense, g.Idx, g.Val = slices.Clone(g.Dense), slices.Clone(g.Idx), slices.Clone(g.Val)
+			sent = append(sent, &g)
+		}
+		if !rd.Compute {
+			break
+		}
+		fw.w.Compute(fw.grad)
+		rd, err = fw.w.Step(algo.WorkerEvent{Kind: algo.WorkerComputed, Ns: 1000})
+	}
+	return sent, err
 }
 
 func copyReply(r algo.Reply) algo.Reply {
@@ -120,7 +149,7 @@ func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *algo
 	rng := rand.New(rand.NewPCG(seed, 2))
 	workers := make([]*fakeWorker, c.workers+1)
 	for w := 1; w <= c.workers; w++ {
-		workers[w] = &fakeWorker{id: w, model: algo.NewReplica(d), sampler: algo.NewSampler(n, uint64(w)), g: make([]float64, d), sparse: c.sparse}
+		workers[w] = newFakeWorker(t, p, w, b, uint64(w), c.sparse, c.pipeline)
 	}
 	var inflight []*algo.Grad // to the master
 	xAt := map[int64][]float64{}
@@ -140,17 +169,14 @@ func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *algo
 	}
 	snap()
 	deliver(m.Start())
-	// Each worker sends at most one gradient per reply consumed; a
-	// pipelining worker sends its first two gradients from x_0.
-	firstSent := make([]int, c.workers+1)
 	for steps := 0; !m.Done(); steps++ {
 		if steps > 100000 {
 			t.Fatalf("%s: no progress after %d deliveries", c.name, steps)
 		}
-		// Workers with a reply (or a pipelined first gradient) act.
+		// Workers with a reply act.
 		var ready []int
 		for w := 1; w <= c.workers; w++ {
-			if len(workers[w].inbox) > 0 || (c.pipeline && firstSent[w] == 1) {
+			if len(workers[w].inbox) > 0 {
 				ready = append(ready, w)
 			}
 		}
@@ -163,29 +189,22 @@ func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *algo
 			if c.slow == w.id && rng.IntN(8) != 0 && len(inflight) > 0 {
 				continue
 			}
-			if c.pipeline && firstSent[w.id] == 1 {
-				firstSent[w.id] = 2
-				inflight = append(inflight, w.grad(p, b))
-				continue
-			}
-			r := w.inbox[0]
-			w.inbox = w.inbox[1:]
-			if err := w.model.Apply(&r); err != nil {
+			tr := w.inbox[0].T
+			sent, err := w.read()
+			if err != nil {
 				t.Fatalf("%s: worker %d: %v", c.name, w.id, err)
 			}
-			want, ok := xAt[r.T]
+			want, ok := xAt[tr]
 			if !ok {
-				t.Fatalf("%s: reply at unknown version %d", c.name, r.T)
+				t.Fatalf("%s: reply at unknown version %d", c.name, tr)
 			}
+			x := w.w.X()
 			for j := range want {
-				if math.Abs(w.model.X[j]-want[j]) > 1e-12*(1+math.Abs(want[j])) {
-					t.Fatalf("%s: worker %d copy of x_%d differs at %d: %v vs %v (reply %v)", c.name, w.id, r.T, j, w.model.X[j], want[j], r.Kind)
+				if math.Abs(x[j]-want[j]) > 1e-12*(1+math.Abs(want[j])) {
+					t.Fatalf("%s: worker %d copy of x_%d differs at %d: %v vs %v", c.name, w.id, tr, j, x[j], want[j])
 				}
 			}
-			inflight = append(inflight, w.grad(p, b))
-			if c.pipeline && firstSent[w.id] == 0 {
-				firstSent[w.id] = 1
-			}
+			inflight = append(inflight, sent...)
 			continue
 		}
 		k := rng.IntN(len(inflight))
@@ -359,14 +378,15 @@ func TestMasterP1IsSerialProxSGD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &fakeWorker{id: 1, model: algo.NewReplica(d), sampler: algo.NewSampler(n, 9), g: make([]float64, d)}
+	w := newFakeWorker(t, p, 1, b, 9, false, false)
 	rd := m.Start()
 	for !m.Done() {
-		r := copyReply(rd.Replies[0])
-		if err := w.model.Apply(&r); err != nil {
-			t.Fatal(err)
+		w.inbox = append(w.inbox, copyReply(rd.Replies[0]))
+		sent, err := w.read()
+		if err != nil || len(sent) != 1 {
+			t.Fatalf("worker: %d gradients, %v", len(sent), err)
 		}
-		rd, err = m.Step(algo.Event{Kind: algo.EventGrad, Grad: w.grad(p, b)})
+		rd, err = m.Step(algo.Event{Kind: algo.EventGrad, Grad: sent[0]})
 		if err != nil {
 			t.Fatal(err)
 		}

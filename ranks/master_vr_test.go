@@ -95,18 +95,14 @@ func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem,
 	if err != nil {
 		t.Fatal(err)
 	}
-	type worker struct {
-		model   *algo.Replica
-		sampler *algo.Sampler
-		gc      *gradComputer
-		vr      *workerVR
-		inbox   []algo.Reply
-	}
-	ws := make([]*worker, P+1)
+	ws := make([]*fakeWorker, P+1)
 	for w := 1; w <= P; w++ {
 		cfg := &Config{Loss: kernels.Squared}
-		ws[w] = &worker{model: algo.NewReplica(d), sampler: algo.NewSampler(shards[w].a.Rows, uint64(w)), gc: newGradComputer(cfg, shards[w]),
-			vr: newWorkerVR(d, shards[w].a.Rows)}
+		aw, err := algo.NewWorker(algo.WorkerConfig{Worker: w, Dim: d, Rows: shards[w].a.Rows, Batch: b, Seed: uint64(w), VR: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws[w] = &fakeWorker{id: w, w: aw, grad: newGradComputer(cfg, shards[w]).compute}
 	}
 	rng := rand.New(rand.NewPCG(seed, 3))
 	xAt := map[int64][]float64{}
@@ -143,25 +139,20 @@ func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem,
 			id := ready[rng.IntN(len(ready))]
 			w := ws[id]
 			r := w.inbox[0]
-			w.inbox = w.inbox[1:]
-			if ctl, err := w.vr.control(&r); err != nil {
-				t.Fatal(err)
-			} else if ctl {
-				continue
-			}
-			if err := w.model.Apply(&r); err != nil {
+			sent, err := w.read()
+			if err != nil {
 				t.Fatal(err)
 			}
-			want := xAt[r.T]
+			if len(sent) == 0 {
+				continue // a snapshot or an activation: no x
+			}
+			want, x := xAt[r.T], w.w.X()
 			for j := range want {
-				if math.Abs(w.model.X[j]-want[j]) > 1e-12*(1+math.Abs(want[j])) {
+				if math.Abs(x[j]-want[j]) > 1e-12*(1+math.Abs(want[j])) {
 					t.Fatalf("worker %d copy of x_%d differs at %d", id, r.T, j)
 				}
 			}
-			g := &algo.Grad{Worker: id, TRead: w.model.T, Snap: -1}
-			w.vr.compute(w.gc, w.sampler.Next(b), w.model.X, g)
-			g.Dense, g.Idx, g.Val = slices.Clone(g.Dense), slices.Clone(g.Idx), slices.Clone(g.Val)
-			inflight = append(inflight, g)
+			inflight = append(inflight, sent...)
 			continue
 		}
 		k := rng.IntN(len(inflight))

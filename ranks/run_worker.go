@@ -97,18 +97,22 @@ func (gc *gradComputer) sparseOrDense(out *algo.Grad) {
 	out.Dense = gc.dense
 }
 
-// workerTrain is the worker's loop: read x, sample a mini-batch of the
-// shard, compute the gradient, send it — until the master says stop. With
-// Pipeline it computes the next gradient while the reply to the previous
-// one is in flight.
+// workerTrain is the worker's socket loop around its state machine
+// (algo.Worker): read a reply, step, compute, send — until the master says
+// stop. The worker decides what to compute and send (pipelining and svrg
+// included); this loop does the I/O, computes with the shard's gradient
+// function, and measures the time waited and spent computing.
 //
 // It returns the Base of the master's stop (stopRounds, stopEvalP2P or
 // stopLeft). Once interrupt is cancelled it sends a leave notice instead
-// of its next gradient and waits for the stop.
+// of computing its next gradient and waits for the stop.
 func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *shard) (int64, error) {
 	rank := c.Rank()
-	model := algo.NewReplica(s.d)
-	sampler := algo.NewSampler(s.a.Rows, cfg.Seed*1_000_003+uint64(rank))
+	w, err := algo.NewWorker(algo.WorkerConfig{Worker: rank, Dim: s.d, Rows: s.a.Rows, Batch: cfg.Batch,
+		Seed: cfg.Seed*1_000_003 + uint64(rank), Pipeline: cfg.Pipeline, VR: cfg.Method == solver.MethodSVRG})
+	if err != nil {
+		return 0, err
+	}
 	gc := newGradComputer(cfg, s)
 	actx, stopAdopter := context.WithCancel(ctx)
 	defer stopAdopter()
@@ -118,50 +122,7 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 	var sl sleeper
 	var in, out comm.Msg
 	var reply algo.Reply
-	var g algo.Grad
-	g.Worker, g.Snap = rank, -1
-	var vr *workerVR
-	if cfg.Method == solver.MethodSVRG {
-		vr = newWorkerVR(s.d, s.a.Rows)
-	}
 
-	// recv waits for the next reply and applies it; it reports a stop.
-	var base int64
-	var recv func() (bool, error)
-	recvNext := func() (bool, error) { return recv() }
-	recv = func() (bool, error) {
-		if err := c.Recv(ctx, 0, tagModel, &in); err != nil {
-			return false, err
-		}
-		if err := decodeReply(&in, &reply, s.d); err != nil {
-			return false, err
-		}
-		if vr != nil {
-			if ctl, err := vr.control(&reply); ctl || err != nil {
-				if err != nil {
-					return false, err
-				}
-				return recvNext()
-			}
-		}
-		if reply.Kind == algo.ReplyStop {
-			base = reply.Base
-			return true, nil
-		}
-		return false, model.Apply(&reply)
-	}
-	// leave sends a leave notice and waits for the master's stop.
-	leave := func() (int64, error) {
-		if err := c.Send(ctx, 0, tagGrad, &comm.Msg{Ints: []int64{leaveNotice}}); err != nil {
-			return 0, err
-		}
-		for {
-			stop, err := recv()
-			if err != nil || stop {
-				return base, err
-			}
-		}
-	}
 	// adopted swaps in the lost shards the master handed over (adopt.go).
 	adopted := func() error {
 		select {
@@ -169,21 +130,18 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 			if a.err != nil {
 				return a.err
 			}
-			sampler = algo.NewSampler(a.s.a.Rows, cfg.Seed*1_000_003+uint64(rank)+uint64(a.from)<<32)
+			w.Adopt(a.s.a.Rows, cfg.Seed*1_000_003+uint64(rank)+uint64(a.from)<<32)
 			gc = newGradComputer(cfg, a.s)
 			return nil
 		default:
 			return nil
 		}
 	}
-	compute := func() {
+	// compute runs the worker's computation and returns the time it is
+	// accounted (with --slow, --dilate and --jitter's sleeps).
+	compute := func() int64 {
 		t0 := time.Now()
-		g.TRead = model.T
-		if vr != nil {
-			vr.compute(gc, sampler.Next(cfg.Batch), model.X, &g)
-		} else {
-			gc.compute(sampler.Next(cfg.Batch), model.X, &g)
-		}
+		w.Compute(gc.compute)
 		el := time.Since(t0)
 		extra := time.Duration(0)
 		if slow > 1 {
@@ -198,60 +156,47 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 		if extra > 0 {
 			sl.sleep(extra)
 		}
-		g.ComputeNs = int64(el + extra)
-	}
-	send := func() error {
-		encodeGrad(&out, &g, s.d)
-		return c.Send(ctx, 0, tagGrad, &out)
+		return int64(el + extra)
 	}
 
-	idle := time.Now()
-	stop, err := recv()
-	if err != nil || stop {
-		return base, err
-	}
-	if cfg.Pipeline {
-		g.IdleNs = int64(time.Since(idle))
-		compute()
-		if err := send(); err != nil {
-			return base, err
-		}
-		for {
-			if interrupt.Err() != nil {
-				return leave()
-			}
-			if err := adopted(); err != nil {
-				return base, err
-			}
-			g.IdleNs = 0
-			compute()
-			idle = time.Now()
-			stop, err := recv()
-			if err != nil || stop {
-				return base, err
-			}
-			g.IdleNs = int64(time.Since(idle))
-			if err := send(); err != nil {
-				return base, err
-			}
-		}
-	}
+	var rd algo.WorkerReady
 	for {
-		if interrupt.Err() != nil {
-			return leave()
+		if rd.Send != nil {
+			encodeGrad(&out, rd.Send, s.d)
+			if err := c.Send(ctx, 0, tagGrad, &out); err != nil {
+				return 0, err
+			}
 		}
-		if err := adopted(); err != nil {
-			return base, err
+		var ev algo.WorkerEvent
+		switch {
+		case rd.Stop:
+			return rd.StopBase, nil
+		case rd.Compute && interrupt.Err() != nil:
+			// Leave: a notice instead of the next gradient, then wait
+			// for the master's stop.
+			if err := c.Send(ctx, 0, tagGrad, &comm.Msg{Ints: []int64{leaveNotice}}); err != nil {
+				return 0, err
+			}
+			w.Leave()
+			rd = algo.WorkerReady{}
+			continue
+		case rd.Compute:
+			if err := adopted(); err != nil {
+				return 0, err
+			}
+			ev = algo.WorkerEvent{Kind: algo.WorkerComputed, Ns: compute()}
+		default:
+			t0 := time.Now()
+			if err := c.Recv(ctx, 0, tagModel, &in); err != nil {
+				return 0, err
+			}
+			if err := decodeReply(&in, &reply, s.d); err != nil {
+				return 0, err
+			}
+			ev = algo.WorkerEvent{Kind: algo.WorkerReply, Reply: &reply, Ns: int64(time.Since(t0))}
 		}
-		g.IdleNs = int64(time.Since(idle))
-		compute()
-		if err := send(); err != nil {
-			return base, err
-		}
-		idle = time.Now()
-		stop, err := recv()
-		if err != nil || stop {
-			return base, err
+		if rd, err = w.Step(ev); err != nil {
+			return 0, err
 		}
 	}
 }

@@ -1,17 +1,15 @@
-package ranks
+package algo
 
 import (
 	"fmt"
 	"slices"
-
-	"github.com/asyncmb/asyncmb/algo"
 )
 
 // workerVR is a worker's side of solver.MethodSVRG (see VRConfig): the
 // active snapshot its differences use and the pending one it was asked
 // for, and the buffers of the difference. It is generic over the worker's
-// gradient function (gradComputer.compute): a difference is two calls on
-// the same rows.
+// gradient function (GradFunc): a difference is two calls on the same
+// rows.
 type workerVR struct {
 	activeID, pendingID int64
 	active, pending     []float64
@@ -32,15 +30,15 @@ func newWorkerVR(d, rows int) *workerVR {
 }
 
 // control handles a snapshot or activation reply; it reports whether r was one.
-func (v *workerVR) control(r *algo.Reply) (bool, error) {
+func (v *workerVR) control(r *Reply) (bool, error) {
 	switch r.Kind {
-	case algo.ReplySnapshot:
+	case ReplySnapshot:
 		copy(v.pending, r.Dense)
 		v.pendingID, v.needFull = r.T, true
 		return true, nil
-	case algo.ReplyActivate:
+	case ReplyActivate:
 		if r.T != v.pendingID {
-			return true, fmt.Errorf("ranks: activation of snapshot %d, but the pending one is %d", r.T, v.pendingID)
+			return true, fmt.Errorf("algo: activation of snapshot %d, but the pending one is %d", r.T, v.pendingID)
 		}
 		v.active, v.pending = v.pending, v.active
 		v.activeID, v.pendingID = r.T, -1
@@ -50,23 +48,25 @@ func (v *workerVR) control(r *algo.Reply) (bool, error) {
 }
 
 // compute fills out with the worker's next message at x: the shard's full
-// gradient at the pending snapshot when one was asked for, else the
-// difference at the active snapshot over rows (a plain gradient before any).
-func (v *workerVR) compute(gc *gradComputer, rows []int, x []float64, out *algo.Grad) {
+// gradient (over its n rows) at the pending snapshot when one was asked
+// for, else the difference at the active snapshot over the rows next
+// draws (a plain gradient before any).
+func (v *workerVR) compute(f GradFunc, n int, next func() []int, x []float64, out *Grad) {
 	if v.needFull {
 		v.needFull = false
-		if n := gc.s.a.Rows; len(v.all) != n { // an adopted shard grew it
+		if len(v.all) != n { // an adopted shard grew it
 			v.all = v.all[:0]
 			for i := range n {
 				v.all = append(v.all, i)
 			}
 		}
-		gc.compute(v.all, v.pending, out)
-		out.Kind, out.Snap = algo.GradFull, v.pendingID
+		f(v.all, v.pending, out)
+		out.Kind, out.Snap = GradFull, v.pendingID
 		return
 	}
-	gc.compute(rows, x, out)
-	out.Kind, out.Snap = algo.GradBatch, v.activeID
+	rows := next()
+	f(rows, x, out)
+	out.Kind, out.Snap = GradBatch, v.activeID
 	if v.activeID < 0 {
 		return
 	}
@@ -78,7 +78,7 @@ func (v *workerVR) compute(gc *gradComputer, rows []int, x []float64, out *algo.
 		v.iA = append(v.iA[:0], out.Idx...)
 		v.vA = append(v.vA[:0], out.Val...)
 	}
-	gc.compute(rows, v.active, out)
+	f(rows, v.active, out)
 	switch {
 	case denseA && out.Dense != nil:
 		for j, g := range out.Dense {
