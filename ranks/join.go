@@ -101,23 +101,23 @@ func (r *masterRun) joinedSummary() []JoinedWorker {
 func runJoiner(interrupt context.Context, c *comm.Comm, cfg *Config) error {
 	ctx := context.WithoutCancel(interrupt)
 	if err := c.Send(ctx, 0, tagGrad, &comm.Msg{Ints: []int64{joinNotice}}); err != nil {
-		return err
+		return phase("setup", err)
 	}
 	var r comm.Msg
 	if err := c.Recv(ctx, 0, tagSetup, &r); err != nil {
-		return err
+		return phase("setup", err)
 	}
 	sf, err := parseSetupReply(&r)
 	if err != nil {
-		return err
+		return phase("setup", err)
 	}
 	ds, err := workerData(cfg, c.Rank(), c.Size()-1)
 	if err != nil {
-		return err
+		return phase("setup", err)
 	}
 	s, err := newShard(cfg, ds, sf)
 	if err != nil {
-		return err
+		return phase("setup", err)
 	}
 	return workerRun(ctx, interrupt, c, cfg, s, !cfg.Replicate || c.Rank() == 1)
 }

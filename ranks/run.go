@@ -42,6 +42,16 @@ func Run(ctx context.Context, c *comm.Comm, cfg *Config) error {
 
 var errNoPhiStar = errors.New("ranks: --target needs the optimal value phi* (from the reference cache or a reference solve)")
 
+// phase wraps err (nil: none) with the phase of the run it ended:
+// "setup", "estimate L", "train" or "evaluate" (errors.Is and errors.As
+// still see through it).
+func phase(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
 // Result is what the master hands back besides the files it writes.
 type Result struct {
 	Summary *Summary
@@ -87,21 +97,21 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	wallStart := time.Now()
 	f, err := masterSetup(ctx, c, cfg)
 	if err != nil {
-		return nil, err
+		return nil, phase("setup", err)
 	}
 	d := f.d
 	if err := f.resolveGroups(cfg); err != nil {
-		return nil, abortRounds(ctx, c, err)
+		return nil, abortRounds(ctx, c, phase("setup", err))
 	}
 	if err := cfg.Reg.Validate(d); err != nil {
-		return nil, abortRounds(ctx, c, err)
+		return nil, abortRounds(ctx, c, phase("setup", err))
 	}
 	x0 := make([]float64, d)
 	cfg.Reg.Init(x0)
 
 	hash, err := data.FileHash(cfg.Data)
 	if err != nil {
-		return nil, abortRounds(ctx, c, err)
+		return nil, abortRounds(ctx, c, phase("setup", err))
 	}
 	// The full problem on the master, only when the target evaluator or a
 	// reference solve needs it.
@@ -110,22 +120,22 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	if cfg.Target > 0 || cfg.Tol > 0 || cfg.NeedFull || (math.IsNaN(phiStar) && cfg.Reference != nil) {
 		full, err = loadFull(cfg, f)
 		if err != nil {
-			return nil, abortRounds(ctx, c, err)
+			return nil, abortRounds(ctx, c, phase("setup", err))
 		}
 		if math.IsNaN(phiStar) && cfg.Reference != nil {
 			phiStar, err = cfg.Reference(full, hash)
 			if err != nil {
-				return nil, abortRounds(ctx, c, err)
+				return nil, abortRounds(ctx, c, phase("setup", err))
 			}
 		}
 	}
 	if cfg.Target > 0 && math.IsNaN(phiStar) {
-		return nil, abortRounds(ctx, c, errNoPhiStar)
+		return nil, abortRounds(ctx, c, phase("setup", errNoPhiStar))
 	}
 	var test *heldOut
 	if cfg.Test != "" {
 		if test, err = loadHeldOut(cfg, f); err != nil {
-			return nil, abortRounds(ctx, c, err)
+			return nil, abortRounds(ctx, c, phase("setup", err))
 		}
 	}
 
@@ -140,10 +150,10 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		L, sigma, err = masterEstimate(ctx, c, cfg, f, x0)
 	}
 	if err != nil {
-		return nil, err
+		return nil, phase("estimate L", err)
 	}
 	if err := endRounds(ctx, c); err != nil {
-		return nil, err
+		return nil, phase("estimate L", err)
 	}
 	sched, avg, err := schedule(cfg, P, d, L, sigma)
 	if cfg.Method == solver.MethodSVRG {
@@ -151,7 +161,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		avg, err = vrAverage(cfg)
 	}
 	if err != nil {
-		return nil, stopWorkers(ctx, c, err)
+		return nil, stopWorkers(ctx, c, phase("setup", err))
 	}
 	mc := algo.MasterConfig{
 		Workers: P, X0: x0, Reg: cfg.Reg, Schedule: sched, Average: avg,
@@ -182,11 +192,11 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	}
 	oldTrace, err := resume(cfg, hash, d, &mc)
 	if err != nil {
-		return nil, stopWorkers(ctx, c, err)
+		return nil, stopWorkers(ctx, c, phase("setup", err))
 	}
 	m, err := algo.NewMaster(mc)
 	if err != nil {
-		return nil, stopWorkers(ctx, c, err)
+		return nil, stopWorkers(ctx, c, phase("setup", err))
 	}
 	rec, err := newRecorder(cfg, f)
 	var wallBaseNs int64
@@ -194,7 +204,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		wallBaseNs, err = continueTrace(cfg, oldTrace, m.T(), rec.tw)
 	}
 	if err != nil {
-		return nil, stopWorkers(ctx, c, err)
+		return nil, stopWorkers(ctx, c, phase("setup", err))
 	}
 	tw, tracePath := rec.tw, rec.partial
 
@@ -212,7 +222,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	if cfg.Target > 0 || cfg.Tol > 0 {
 		if run.ev, err = newEvaluator(full, d); err != nil {
 			tw.close()
-			return nil, stopWorkers(ctx, c, err)
+			return nil, stopWorkers(ctx, c, phase("setup", err))
 		}
 	}
 	loopErr := run.loop(ctx, interrupt)
@@ -226,7 +236,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		run.ev.close()
 	}
 	if loopErr != nil {
-		return nil, loopErr
+		return nil, phase("train", loopErr)
 	}
 
 	// After the run: evaluate the trace on the full data (on the workers'
@@ -234,7 +244,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	// outputs.
 	rows, model, err := run.evaluate(ctx, tracePath, f, phiStar, test)
 	if err != nil {
-		return nil, err
+		return nil, phase("evaluate", err)
 	}
 	if run.ev != nil && run.ev.hit.Load() {
 		model = run.ev.hitX
@@ -245,14 +255,14 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		sum.Step.Metric = plan.metricName()
 	}
 	if model, err = run.finish(ctx, sum, f, model, sched, L, test, rows); err != nil {
-		return nil, err
+		return nil, phase("evaluate", err)
 	}
 	if err := gatherPeakRSS(ctx, c, sum, !run.p2p); err != nil {
-		return nil, err
+		return nil, phase("evaluate", err)
 	}
 	if !run.p2p {
 		if err := endRounds(ctx, c); err != nil {
-			return nil, err
+			return nil, phase("evaluate", err)
 		}
 	}
 	sum.LostWorkers = append([]LostWorker{}, run.lost...)
@@ -261,7 +271,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 		sum.Status = StatusFailed
 	}
 	if err := rec.write(sum, rows, model); err != nil {
-		return nil, err
+		return nil, phase("evaluate", err)
 	}
 	if run.giveUp != nil {
 		return &Result{Summary: sum}, run.giveUp

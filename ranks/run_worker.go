@@ -25,11 +25,11 @@ func runWorker(interrupt context.Context, c *comm.Comm, cfg *Config) error {
 	ctx := context.WithoutCancel(interrupt)
 	s, err := workerSetup(interrupt, c, cfg)
 	if err != nil {
-		return err
+		return phase("setup", err)
 	}
 	contribute := !cfg.Replicate || c.Rank() == 1
 	if err := workerServe(interrupt, c, cfg, s, contribute); err != nil {
-		return err
+		return phase("estimate L", err)
 	}
 	return workerRun(ctx, interrupt, c, cfg, s, contribute)
 }
@@ -39,13 +39,13 @@ func workerRun(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *sha
 	base, err := workerTrain(ctx, interrupt, c, cfg, s)
 	switch {
 	case err != nil:
-		return err
+		return phase("train", err)
 	case base == stopLeft:
 		return fmt.Errorf("ranks: rank %d left the run: %w", c.Rank(), context.Cause(interrupt))
 	case base == stopEvalP2P:
-		return workerServeP2P(ctx, c, cfg, s, contribute)
+		return phase("evaluate", workerServeP2P(ctx, c, cfg, s, contribute))
 	}
-	return workerServe(ctx, c, cfg, s, contribute)
+	return phase("evaluate", workerServe(ctx, c, cfg, s, contribute))
 }
 
 // gradComputer computes one worker's mini-batch gradients.
