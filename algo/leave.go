@@ -31,7 +31,7 @@ func (m *Master) leave(w int) error {
 	m.withheld = slices.DeleteFunc(m.withheld, func(x int) bool { return x == w })
 	if m.shares != nil {
 		m.activeShare -= m.shares[w]
-		m.lostGrads += m.stats.Workers[w].Grads
+		m.lostGrads += m.gradsOf[w]
 	}
 	if m.done || m.active == 0 {
 		return nil

@@ -329,8 +329,13 @@ type Master struct {
 	shares      []float64 // Shares, as moved by Adopt (nil without)
 	activeShare float64   // sum of shares over the workers in the run
 	lostGrads   int64     // gradients applied from workers that left
-	roundW      float64   // sync: the weight summed into gbuf this round
-	roundShort  bool      // sync: a gradient of this round was refused
+	// grads and gradsOf[w] count the gradients received (all, and from
+	// worker w) for the reweighting: algorithm state, apart from the
+	// telemetry in stats.
+	grads      int64
+	gradsOf    []int64
+	roundW     float64 // sync: the weight summed into gbuf this round
+	roundShort bool    // sync: a gradient of this round was refused
 }
 
 type mworker struct {
@@ -384,6 +389,7 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 		m.nextBarrier = cfg.SyncEvery
 	}
 	m.stats.init(cfg.Workers)
+	m.gradsOf = make([]int64, cfg.Workers+1)
 	m.active = cfg.Workers
 	m.shares = slices.Clone(cfg.Shares)
 	for _, s := range cfg.Shares {
@@ -520,7 +526,7 @@ func (m *Master) stepGrad(g *Grad) error {
 		return nil
 	}
 	if m.vrDrop(g) {
-		m.stats.observe(g, m.t-g.TRead)
+		m.observe(g, m.t-g.TRead)
 	} else if err := m.apply(g); err != nil {
 		return err
 	}
@@ -560,7 +566,7 @@ func (m *Master) checkGrad(g *Grad) error {
 // apply is one asynchronous update with g.
 func (m *Master) apply(g *Grad) error {
 	delay := m.t - g.TRead
-	m.stats.observe(g, delay)
+	m.observe(g, delay)
 	alpha := m.cfg.Schedule.Alpha(m.t, int(delay))
 	w := m.reweight(g.Worker)
 	if m.vr != nil {
@@ -691,7 +697,7 @@ func (m *Master) send(w int) {
 // stepSync gathers one gradient per worker into their mean; the last one
 // triggers the update and the replies to all.
 func (m *Master) stepSync(g *Grad) {
-	m.stats.observe(g, m.t-g.TRead)
+	m.observe(g, m.t-g.TRead)
 	inv := 1 / float64(m.cfg.Workers)
 	if m.shares != nil {
 		inv = m.shares[g.Worker]
@@ -744,6 +750,14 @@ func (m *Master) syncUpdate() {
 	}
 }
 
+// observe counts gradient g, delay updates stale, for the reweighting and
+// in the statistics.
+func (m *Master) observe(g *Grad, delay int64) {
+	m.grads++
+	m.gradsOf[g.Worker]++
+	m.stats.observe(g, delay)
+}
+
 // reweight is the correction factor of worker w's gradient (see
 // MasterConfig.Shares); 1 without shares. The gradient being applied is
 // already counted in the statistics.
@@ -751,14 +765,14 @@ func (m *Master) reweight(w int) float64 {
 	if m.shares == nil {
 		return 1
 	}
-	P, share, grads := float64(m.cfg.Workers), m.shares[w], m.stats.Grads
+	P, share, grads := float64(m.cfg.Workers), m.shares[w], m.grads
 	if m.active < m.cfg.Workers {
 		// The shards of the workers that left are gone: the others'
 		// shares and gradients make the whole.
 		P, share, grads = float64(m.active), share/m.activeShare, grads-m.lostGrads
 	}
 	// Add-one smoothing: equal rates until gradients have been counted.
-	frac := (float64(m.stats.Workers[w].Grads) + 1) / (float64(grads) + P)
+	frac := (float64(m.gradsOf[w]) + 1) / (float64(grads) + P)
 	r := share / frac
 	return min(max(r, 1/MaxReweight), MaxReweight)
 }

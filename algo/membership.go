@@ -47,7 +47,7 @@ func (m *Master) join(w, from int) error {
 			m.activeShare += share
 		}
 		m.shares[w] = share
-		m.lostGrads -= m.stats.Workers[w].Grads
+		m.lostGrads -= m.gradsOf[w]
 	}
 	if m.done {
 		return nil

@@ -209,6 +209,11 @@ type netRun struct {
 	flight   []*Grad
 	q        []*quadGrad
 	released int // replies a departure released
+	// stopAt ends run at that update (0: when the master stops); log,
+	// if set, sees every event given to the master and its Ready.
+	stopAt  int64
+	log     func(Event, Ready)
+	started bool
 }
 
 func newNetRun(t *testing.T, cfg MasterConfig, batch int) *netRun {
@@ -262,9 +267,13 @@ func (r *netRun) leave(t *testing.T, w int) {
 	r.gone[w] = true
 	r.inbox[w] = nil
 	r.flight = slices.DeleteFunc(r.flight, func(g *Grad) bool { return g.Worker == w })
-	rd, err := r.m.Step(Event{Kind: EventLeave, Worker: w})
+	ev := Event{Kind: EventLeave, Worker: w}
+	rd, err := r.m.Step(ev)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.log != nil {
+		r.log(ev, rd)
 	}
 	r.released += len(rd.Replies)
 	r.deliver(rd)
@@ -276,8 +285,14 @@ func (r *netRun) leave(t *testing.T, w int) {
 // stall.
 func (r *netRun) run(t *testing.T, rng *rand.Rand, leaver int, leaveAt int64) {
 	t.Helper()
-	r.deliver(r.m.Start())
+	if !r.started {
+		r.started = true
+		r.deliver(r.m.Start())
+	}
 	for steps := 0; !r.m.Done(); steps++ {
+		if r.stopAt > 0 && r.m.T() >= r.stopAt {
+			return
+		}
 		if steps > 200000 {
 			t.Fatalf("no progress at t=%d", r.m.T())
 		}
@@ -301,9 +316,13 @@ func (r *netRun) run(t *testing.T, rng *rand.Rand, leaver int, leaveAt int64) {
 		k := rng.IntN(len(r.flight))
 		g := r.flight[k]
 		r.flight = slices.Delete(r.flight, k, k+1)
-		rd, err := r.m.Step(Event{Kind: EventGrad, Grad: g})
+		ev := Event{Kind: EventGrad, Grad: g, Now: int64(steps)}
+		rd, err := r.m.Step(ev)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if r.log != nil {
+			r.log(ev, rd)
 		}
 		r.deliver(rd)
 	}

@@ -24,6 +24,12 @@ type Checkpoint struct {
 	Schedule Schedule  // the step-size policy (with t it is the whole schedule state)
 	Avg      Averager  // the averaging state, including its vectors
 	X        []float64 // the current iterate
+	// Ext is the rest of the state of the algorithm that wrote the
+	// checkpoint, in that algorithm's own encoding (algo.Master.State:
+	// its per-worker versions, withheld replies, lazy, svrg and stopping
+	// state); nil for serial SGD. A checkpoint with Ext is written in
+	// version 2, one without in version 1.
+	Ext []byte
 }
 
 // The checkpoint file format, version 1. All integers and floats are
@@ -37,13 +43,15 @@ type Checkpoint struct {
 //	        average: kind uint8 | t0 float64 | horizon, n int64 | w float64 | curN, prevN int64
 //	        d uint64 | x: d float64
 //	        vectors uint8 (bit 0: Cur follows, bit 1: Prev follows) | Cur: d float64 | Prev: d float64
+//	        version 2 only: ext: uint64 length + bytes (Checkpoint.Ext)
 //	trailer CRC-32C (Castagnoli) uint32 of header and body
 //
 // The header layout is the same in every version, so any version is
-// recognised and a newer one refused with ErrCheckpointVersion.
+// recognised and a newer one refused with ErrCheckpointVersion; version 1
+// files (without Ext) are still read.
 const (
 	checkpointMagic   = "ASYNCMBK"
-	CheckpointVersion = 1
+	CheckpointVersion = 2
 	headerLen         = 8 + 2 + 2 + 8
 	// MaxCheckpointTag bounds the tag so that a corrupt length is caught
 	// before allocating.
@@ -74,7 +82,11 @@ func (c *Checkpoint) MarshalBinary() ([]byte, error) {
 	}
 	b := make([]byte, headerLen, headerLen+256+8*3*d)
 	copy(b, checkpointMagic)
-	binary.LittleEndian.PutUint16(b[8:], CheckpointVersion)
+	version := uint16(1)
+	if len(c.Ext) > 0 {
+		version = 2
+	}
+	binary.LittleEndian.PutUint16(b[8:], version)
 	le := binary.LittleEndian
 	b = le.AppendUint32(b, uint32(len(c.Tag)))
 	b = append(b, c.Tag...)
@@ -109,6 +121,10 @@ func (c *Checkpoint) MarshalBinary() ([]byte, error) {
 	b = append(b, vecs)
 	b = appendFloats(b, a.Cur)
 	b = appendFloats(b, a.Prev)
+	if version == 2 {
+		b = le.AppendUint64(b, uint64(len(c.Ext)))
+		b = append(b, c.Ext...)
+	}
 	le.PutUint64(b[12:], uint64(len(b)-headerLen))
 	return le.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
@@ -145,8 +161,9 @@ func (c *Checkpoint) UnmarshalBinary(b []byte) error {
 	if want, got := le.Uint32(b[end:]), crc32.Checksum(b[:end], castagnoli); want != got {
 		return fmt.Errorf("%w: stored %08x, computed %08x", ErrCheckpointChecksum, want, got)
 	}
-	if v := le.Uint16(b[8:]); v != CheckpointVersion {
-		return fmt.Errorf("%w: version %d, this build reads %d", ErrCheckpointVersion, v, CheckpointVersion)
+	version := le.Uint16(b[8:])
+	if version < 1 || version > CheckpointVersion {
+		return fmt.Errorf("%w: version %d, this build reads 1 to %d", ErrCheckpointVersion, version, CheckpointVersion)
 	}
 	r := reader{b: b[headerLen:end]}
 	var out Checkpoint
@@ -176,6 +193,11 @@ func (c *Checkpoint) UnmarshalBinary(b []byte) error {
 	}
 	if vecs&2 != 0 {
 		a.Prev = r.floats(d)
+	}
+	if version == 2 {
+		if ext := r.take(r.u64()); r.err == nil {
+			out.Ext = append([]byte(nil), ext...)
+		}
 	}
 	switch {
 	case r.err != nil:

@@ -56,7 +56,7 @@ func TestCheckpointBadFiles(t *testing.T) {
 		return b
 	}
 	newer := bytes.Clone(good)
-	binary.LittleEndian.PutUint16(newer[8:], 2)
+	binary.LittleEndian.PutUint16(newer[8:], solver.CheckpointVersion+1)
 	// Re-checksum so that only the version is wrong.
 	end := len(newer) - 4
 	binary.LittleEndian.PutUint32(newer[end:], crc32c(newer[:end]))
