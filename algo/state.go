@@ -19,12 +19,10 @@ import (
 // state). Restore puts it into a fresh master; both then continue
 // bit-identically. The statistics (MasterStats) are telemetry and not
 // included. With the lazy update State synchronizes the iterate and
-// restarts its history (the live master then equals a restored one).
-// svrg's state is not included yet: State fails for a svrg master.
+// restarts its history (the live master then equals a restored one). For
+// svrg it adds the snapshots, full gradients, the refresh in progress and
+// the adaptive step's state (appendVR).
 func (m *Master) State() (*solver.Checkpoint, error) {
-	if m.vr != nil {
-		return nil, errors.New("algo: the svrg master's state is not checkpointed")
-	}
 	c := m.Export()
 	if m.lazy != nil {
 		// The exported means, not the lazy sums, are the state: rebuild
@@ -74,6 +72,7 @@ const stateVersion = 1
 //	log: logBase i64 | logStart n u64 + n i64 | logIdx n u64 + n i32
 //	gbuf: d f64
 //	tol: present u8 [refPhi f64 | refSamples i64 | started u8 | last f64]
+//	svrg: present u8 [appendVR's fields]
 func (m *Master) appendExt(b []byte) []byte {
 	le := binary.LittleEndian
 	i64 := func(v int64) { b = le.AppendUint64(b, uint64(v)) }
@@ -142,7 +141,11 @@ func (m *Master) appendExt(b []byte) []byte {
 	} else {
 		b = append(b, 0)
 	}
-	return b
+	if m.vr != nil {
+		b = append(b, 1)
+		return m.appendVR(b)
+	}
+	return append(b, 0)
 }
 
 // extReader decodes appendExt's fields; the first short read sets err.
@@ -161,6 +164,12 @@ func (r *extReader) take(n int) []byte {
 	p := r.b[:n]
 	r.b = r.b[n:]
 	return p
+}
+
+func (r *extReader) fail(msg string) {
+	if r.err == nil {
+		r.err = errors.New(msg)
+	}
 }
 
 func (r *extReader) u8() byte     { return r.take(1)[0] }
@@ -248,10 +257,17 @@ func (m *Master) readExt(b []byte) error {
 	for j := range m.gbuf {
 		m.gbuf[j] = r.f64()
 	}
-	if r.u8() == 1 && m.tol != nil {
+	if hasTol := r.u8() == 1; hasTol && m.tol == nil {
+		r.fail("algo: the master state has a --tol state, the configuration no --tol")
+	} else if hasTol {
 		m.tol.refPhi, m.tol.refSamples = r.f64(), r.i64()
 		m.tol.started = r.u8() != 0
 		m.tol.Last = r.f64()
+	}
+	if hasVR := r.u8() == 1; hasVR != (m.vr != nil) {
+		r.fail("algo: the master state's svrg part does not match the configuration")
+	} else if hasVR {
+		m.readVR(r)
 	}
 	switch {
 	case r.err != nil:

@@ -64,6 +64,8 @@ func TestMasterStateRestore(t *testing.T) {
 		{"shares", func(c *MasterConfig) { c.Shares = []float64{0, 0.1, 0.2, 0.3, 0.4} }},
 		{"delta none", func(c *MasterConfig) { c.Reg = solver.Reg{Kind: solver.RegNone} }},
 		{"time and tol", func(c *MasterConfig) { c.TimeNs, c.Tol, c.Rows = 1e6, 1e-9, 20 }},
+		{"svrg", func(c *MasterConfig) { c.VR = testVR(P, d, false) }},
+		{"svrg-sparse-bounded", func(c *MasterConfig) { c.VR, c.Mode, c.MaxDelay = testVR(P, d, true), ModeBounded, 3 }},
 	} {
 		for _, update := range []Update{UpdateLazy, UpdateEager} {
 			for _, avg := range []solver.AvgKind{solver.AvgUniform, solver.AvgTail} {
@@ -122,6 +124,11 @@ func TestMasterStateRestore(t *testing.T) {
 							t.Fatalf("restored run ends at %v, uninterrupted %v", x2, x1)
 						}
 					}
+					a1, j1 := r.m.VRSnapshots()
+					a2, j2 := m2.VRSnapshots()
+					if a1 != a2 || j1 != j2 || r.m.VRAlpha() != m2.VRAlpha() || (cfg.VR != nil && a1 < 5) {
+						t.Fatalf("svrg: %d/%d snapshots, %d/%d rejected, step %v/%v (want at least 5 snapshots)", a1, a2, j1, j2, r.m.VRAlpha(), m2.VRAlpha())
+					}
 					if r.m.T() != m2.T() || r.m.StopReason() != m2.StopReason() || r.m.SamplesDone() != m2.SamplesDone() {
 						t.Fatalf("t %d/%d, stop %v/%v", r.m.T(), m2.T(), r.m.StopReason(), m2.StopReason())
 					}
@@ -129,6 +136,22 @@ func TestMasterStateRestore(t *testing.T) {
 			}
 		}
 	}
+}
+
+// testVR is an adaptive svrg configuration with a refresh every 30
+// updates (the snapshot of x0 first), dense or sparse.
+func testVR(P, d int, sparse bool) *VRConfig {
+	vc := &VRConfig{Alpha: 0.05, Every: 30, Adapt: true, Sparse: sparse, FullShare: make([]float64, P+1)}
+	for w := 1; w <= P; w++ {
+		vc.FullShare[w] = 1 / float64(P)
+	}
+	if sparse {
+		vc.Weights = make([]float64, d)
+		for j := range vc.Weights {
+			vc.Weights[j] = 1
+		}
+	}
+	return vc
 }
 
 // TestRestoreRefuses: a checkpoint without master state, or one for

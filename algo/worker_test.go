@@ -225,7 +225,7 @@ func newNetRun(t *testing.T, cfg MasterConfig, batch int) *netRun {
 	P := cfg.Workers
 	r := &netRun{m: m, ws: make([]*Worker, P+1), inbox: make([][]Reply, P+1), gone: make([]bool, P+1), q: make([]*quadGrad, P+1)}
 	for w := 1; w <= P; w++ {
-		r.ws[w] = newTestWorker(t, WorkerConfig{Worker: w, Dim: len(cfg.X0), Rows: 20, Batch: batch, Seed: uint64(w), Pipeline: cfg.Pipeline})
+		r.ws[w] = newTestWorker(t, WorkerConfig{Worker: w, Dim: len(cfg.X0), Rows: 20, Batch: batch, Seed: uint64(w), Pipeline: cfg.Pipeline, VR: cfg.VR != nil})
 		r.q[w] = &quadGrad{}
 	}
 	return r

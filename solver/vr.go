@@ -369,6 +369,16 @@ func NewVRRate(alpha float64) *VRRate {
 	return &VRRate{Alpha: alpha, Max: VRMaxGrowth * alpha, top: VRMaxGrowth * alpha}
 }
 
+// State returns the rate's internal state beside its exported fields
+// (for checkpoints): whether a snapshot was accepted, the first cap, and
+// the accepted snapshots in a row at the cap.
+func (r *VRRate) State() (have bool, top float64, streak int) { return r.have, r.top, r.streak }
+
+// SetState restores what State returned.
+func (r *VRRate) SetState(have bool, top float64, streak int) {
+	r.have, r.top, r.streak = have, top, streak
+}
+
 // Snapshot takes the new snapshot x (len d), its full gradient mu and
 // phi(x), and returns the step to use until the next one. revert says the
 // snapshot is rejected: the caller must go back to PrevX (as x and x~) and
