@@ -27,13 +27,7 @@ const estGrad = 8
 
 // polishes reports whether the polish applies to r: the regularizers whose
 // prox sets coordinates (or groups) to zero.
-func polishes(r solver.Reg) bool {
-	switch r.Kind {
-	case solver.RegL1, solver.RegElastic, solver.RegL1Box, solver.RegGroup:
-		return true
-	}
-	return false
-}
+func polishes(r solver.Reg) bool { return r.Sparsifying() }
 
 // PolishInfo is summary.json's record of the polish.
 type PolishInfo struct {

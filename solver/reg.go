@@ -252,6 +252,16 @@ func (r Reg) Drift() (lambda1, lambda2 float64, ok bool) {
 	return 0, 0, false
 }
 
+// Sparsifying reports whether Prox sets coordinates (or groups) to
+// exactly zero: l1, elastic, l1box and group.
+func (r Reg) Sparsifying() bool {
+	switch r.Kind {
+	case RegL1, RegElastic, RegL1Box, RegGroup:
+		return true
+	}
+	return false
+}
+
 // Still reports whether Step leaves a coordinate whose gradient entry is
 // zero where it is (none, box, nonneg, on a feasible x): only the
 // gradient's support moves, so a copy of x is brought up to date by the

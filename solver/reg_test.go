@@ -549,3 +549,19 @@ func TestRegDrift(t *testing.T) {
 		}
 	}
 }
+
+// TestRegSparsifying: the regularizers Sparsifying names set small
+// coordinates to exactly zero in Prox; the others leave them nonzero.
+func TestRegSparsifying(t *testing.T) {
+	for _, r := range []solver.Reg{
+		{Kind: solver.RegNone}, {Kind: solver.RegL1, Lambda: 0.5}, {Kind: solver.RegL2, Lambda: 0.5},
+		{Kind: solver.RegElastic, Lambda: 0.5, Lambda2: 0.1}, {Kind: solver.RegBox, Lo: -5, Hi: 5},
+		{Kind: solver.RegL1Box, Lambda: 0.5, Lo: -5, Hi: 5},
+	} {
+		v := []float64{0.01, -0.02, 3}
+		r.Prox(v, 1)
+		if zero := v[0] == 0 && v[1] == 0; zero != r.Sparsifying() {
+			t.Errorf("%v: prox %v, Sparsifying %v", r.Kind, v, r.Sparsifying())
+		}
+	}
+}
