@@ -1,14 +1,15 @@
 // Package sim predicts training runs beyond one machine: the real master
 // state machine (algo.Master) and step-size policies, with real
-// mini-batch gradients computed on the data, driven by a discrete-event
-// model of P workers (compute-time distribution, the master's service
-// time, message latency and the master's link bandwidth). Time is
-// simulated, in seconds; the package opens no socket or file and reads no
-// clock.
+// mini-batch gradients computed on the data by real algo.Workers, driven
+// by a discrete-event model of P workers (compute-time distribution, the
+// master's service time, message latency and the master's link
+// bandwidth). The event loop is memnet's (the in-memory network); sim adds
+// the timing model (Model, as a memnet.Timing), its calibration from real
+// runs and the reporting. Time is simulated, in seconds; the package opens
+// no socket or file and reads no clock.
 package sim
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"math"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/memnet"
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/solver"
 )
@@ -98,46 +100,6 @@ type Result struct {
 	Trace     []Point
 }
 
-// arrival is a gradient reaching the master.
-type arrival struct {
-	at float64
-	w  int
-	// seq breaks ties in the order gradients were sent.
-	seq int64
-}
-
-type arrivals []arrival
-
-func (a arrivals) Len() int { return len(a) }
-func (a arrivals) Less(i, j int) bool {
-	if a[i].at != a[j].at {
-		return a[i].at < a[j].at
-	}
-	return a[i].seq < a[j].seq
-}
-func (a arrivals) Swap(i, j int) { a[i], a[j] = a[j], a[i] }
-func (a *arrivals) Push(x any)   { *a = append(*a, x.(arrival)) }
-func (a *arrivals) Pop() any {
-	old := *a
-	x := old[len(old)-1]
-	*a = old[:len(old)-1]
-	return x
-}
-
-// worker is one simulated worker: its shard, sampler and the gradient in
-// flight.
-type worker struct {
-	lo, n   int // first row and rows of its shard
-	sampler *algo.Sampler
-	g       algo.Grad
-	dense   []float64
-	idx     []int32
-	val     []float64
-	factor  float64 // compute slow-down
-	sentAt  float64 // when its last gradient was sent (for idle time)
-	sent    bool
-}
-
 // headerBytes approximates a message's framing: the 40-byte frame header
 // and the words of the message header (versions, rows, loss, times).
 const headerBytes = 40 + 8*6
@@ -181,69 +143,141 @@ func Run(cfg *Config) (*Result, error) {
 	if tc.Epochs > 0 {
 		mc.Samples = int64(math.Ceil(tc.Epochs * float64(n)))
 	}
-	ws := make([]worker, P+1)
-	for w := 1; w <= P; w++ {
-		lo, hi := 0, n
-		if !tc.Replicate {
-			lo, hi = (w-1)*n/P, w*n/P
-		}
-		if hi == lo {
-			return nil, fmt.Errorf("sim: %d workers for %d rows leave worker %d an empty shard (use replicated data)", P, n, w)
-		}
-		ws[w] = worker{lo: lo, n: hi - lo, sampler: algo.NewSampler(hi-lo, tc.Seed*1_000_003+uint64(w)), factor: 1}
-		if f, ok := tc.Slow[w]; ok {
-			ws[w].factor = f
-		}
-		ws[w].g.Worker = w
+	shards, err := memnet.Shards(n, P, tc.Replicate)
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
 	}
 	if !tc.Replicate && !tc.NoReweight && P > 1 {
 		mc.Shares = make([]float64, P+1)
 		for w := 1; w <= P; w++ {
-			mc.Shares[w] = float64(ws[w].n) / float64(n)
+			mc.Shares[w] = float64(shards[w].N) / float64(n)
 		}
 	}
 	m, err := algo.NewMaster(mc)
 	if err != nil {
 		return nil, err
 	}
-	s := &state{cfg: cfg, m: m, ws: ws, d: d, x: make([]float64, d), out: make([]float64, d),
-		rng: rand.New(rand.NewPCG(tc.Seed, 0x51)), sparse: d > 2048 && prob.A.CSR != nil}
-	if s.sparse {
-		s.acc = kernels.NewSparseAcc(d)
+	var acc *kernels.SparseAcc
+	if d > 2048 && prob.A.CSR != nil {
+		acc = kernels.NewSparseAcc(d)
+	}
+	ws, grads := make([]*algo.Worker, P+1), make([]algo.GradFunc, P+1)
+	tm := &timing{mod: &cfg.Model, rng: rand.New(rand.NewPCG(tc.Seed, 0x51)), factor: make([]float64, P+1), f: make([]float64, P+1)}
+	for w := 1; w <= P; w++ {
+		ws[w], err = algo.NewWorker(algo.WorkerConfig{Worker: w, Dim: d, Rows: shards[w].N, Batch: tc.Batch, Seed: tc.Seed*1_000_003 + uint64(w)})
+		if err != nil {
+			return nil, err
+		}
+		grads[w] = memnet.ProblemGrad(prob, shards[w], acc)
+		tm.factor[w] = 1
+		if f, ok := tc.Slow[w]; ok {
+			tm.factor[w] = f
+		}
+	}
+	s := &state{cfg: cfg, m: m, out: make([]float64, d), sentAt: make([]float64, P+1), sent: make([]bool, P+1)}
+	s.net, err = memnet.New(memnet.Config{Master: m, Workers: ws, Grads: grads, Timing: tm, Sent: s.sent1, Observe: s.observe})
+	if err != nil {
+		return nil, err
 	}
 	return s.run()
 }
 
-type state struct {
-	cfg    *Config
-	m      *algo.Master
-	ws     []worker
-	d      int
-	x, out []float64
+// timing is the Model as a memnet.Timing: one lognormal factor, drawn
+// when a reply leaves the master, stretches the whole turnaround it
+// starts (reply latency, compute, gradient latency): on a shared machine
+// a descheduled process is late in all three.
+type timing struct {
+	mod    *Model
 	rng    *rand.Rand
-	sparse bool
-	acc    *kernels.SparseAcc
-	sv     kernels.SparseVec
-	q      arrivals
-	seq    int64
-	idleS  float64
-	grads  int64
+	factor []float64 // per worker: its compute slow-down (--slow)
+	f      []float64 // per worker: the factor of its turnaround
 }
 
-// lognormal draws a time of mean mean and coefficient of variation cv.
-func (s *state) lognormal(mean, cv float64) float64 {
-	if cv == 0 || mean == 0 {
-		return mean
+func (t *timing) Compute(w int) float64 { return t.mod.ComputeS * t.factor[w] * t.f[w] }
+
+func (t *timing) Latency(w int, toMaster bool) float64 {
+	if !toMaster {
+		t.f[w] = memnet.Lognormal(t.rng, 1, t.mod.ComputeCV)
 	}
-	sl := math.Sqrt(math.Log1p(cv * cv))
-	return mean * math.Exp(sl*s.rng.NormFloat64()-sl*sl/2)
+	return t.mod.LatencyS * t.f[w]
 }
 
-func (s *state) gradBytes(w *worker) float64 {
-	if w.g.Dense != nil {
-		return headerBytes + 8*float64(len(w.g.Dense))
+func (t *timing) Receive(g *algo.Grad) float64 {
+	if t.mod.Bandwidth == 0 {
+		return 0
 	}
-	return headerBytes + 12*float64(len(w.g.Idx))
+	if g.Dense != nil {
+		return (headerBytes + 8*float64(len(g.Dense))) / t.mod.Bandwidth
+	}
+	return (headerBytes + 12*float64(len(g.Idx))) / t.mod.Bandwidth
+}
+
+func (t *timing) Service(*algo.Grad) float64 { return t.mod.ServiceS }
+
+func (t *timing) Send(r *algo.Reply) float64 {
+	if t.mod.Bandwidth == 0 || r.Kind == algo.ReplyStop {
+		return 0
+	}
+	return replyBytes(r) / t.mod.Bandwidth
+}
+
+type state struct {
+	cfg     *Config
+	m       *algo.Master
+	net     *memnet.Net
+	out     []float64
+	sentAt  []float64 // per worker: when its last gradient was sent
+	sent    []bool
+	idleS   float64
+	targets []float64
+	reached int
+	res     *Result
+	maxUpd  int64
+}
+
+// sent1 accounts the idle time: from a worker's last gradient to the
+// arrival of the reply that carries its next x.
+func (s *state) sent1(m *memnet.Msg) {
+	switch {
+	case m.Grad != nil:
+		s.sentAt[m.W], s.sent[m.W] = m.At, true
+	case m.Reply.Kind != algo.ReplyStop && s.sent[m.W]:
+		s.idleS += m.Arrive - s.sentAt[m.W]
+	}
+}
+
+func (s *state) eval(now float64) {
+	cfg, res := s.cfg, s.res
+	s.m.Output(s.out)
+	rel := math.NaN()
+	if !math.IsNaN(cfg.PhiStar) {
+		rel = (cfg.Problem.Objective(s.out) - cfg.PhiStar) / math.Abs(cfg.PhiStar)
+	}
+	res.Trace = append(res.Trace, Point{T: s.m.T(), SimS: now, Rel: rel})
+	res.FinalRel = rel
+	for s.reached < len(s.targets) && rel <= s.targets[s.reached] {
+		res.TimeTo[s.reached], res.UpdatesTo[s.reached] = now, s.m.T()
+		s.reached++
+	}
+}
+
+// observe follows each master step: it evaluates the snapshots and
+// applies the simulator's own stopping rules.
+func (s *state) observe(_ algo.Event, rd algo.Ready, free float64) bool {
+	if rd.Snapshot {
+		s.eval(free)
+	}
+	switch {
+	case len(s.targets) > 0 && s.reached == len(s.targets):
+		s.res.StopReason = "target"
+	case s.cfg.MaxSimS > 0 && free >= s.cfg.MaxSimS:
+		s.res.StopReason = "time"
+	case s.m.T() >= s.maxUpd:
+		s.res.StopReason = "max-updates"
+	default:
+		return s.m.Done()
+	}
+	return true
 }
 
 func replyBytes(r *algo.Reply) float64 {
@@ -253,144 +287,36 @@ func replyBytes(r *algo.Reply) float64 {
 	return headerBytes + 12*float64(len(r.Idx))
 }
 
-// dispatch delivers the replies of rd, sent at time at: each worker computes
-// its next gradient at the x it receives (the master's iterate now) and
-// sends it. It returns the link time the replies took at the master.
-func (s *state) dispatch(rd algo.Ready, at float64) float64 {
-	mod := &s.cfg.Model
-	var link float64
-	haveX := false
-	for i := range rd.Replies {
-		r := &rd.Replies[i]
-		if r.Kind == algo.ReplyStop {
-			continue
-		}
-		if mod.Bandwidth > 0 {
-			link += replyBytes(r) / mod.Bandwidth
-		}
-		if !haveX {
-			s.m.Iterate(s.x)
-			haveX = true
-		}
-		w := &s.ws[r.Worker]
-		rows := w.sampler.Next(s.cfg.Train.Batch)
-		for k := range rows {
-			rows[k] += w.lo
-		}
-		g := &w.g
-		g.TRead, g.Rows = r.T, len(rows)
-		g.Dense, g.Idx, g.Val = nil, nil, nil
-		if s.sparse {
-			g.Loss = s.acc.GradBatchCSR(s.cfg.Problem.Loss, s.cfg.Problem.A.CSR, s.cfg.Problem.Y, rows, s.x, &s.sv)
-			w.idx, w.val = append(w.idx[:0], s.sv.Idx...), append(w.val[:0], s.sv.Val...)
-			g.Idx, g.Val = w.idx, w.val
-		} else {
-			if w.dense == nil {
-				w.dense = make([]float64, s.d)
-			}
-			g.Loss = s.cfg.Problem.GradBatch(rows, s.x, w.dense)
-			g.Dense = w.dense
-		}
-		for k := range rows {
-			rows[k] -= w.lo
-		}
-		// One lognormal factor stretches the whole turnaround (reply,
-		// compute, gradient): on a shared machine a descheduled process
-		// is late in all three.
-		f := s.lognormal(1, mod.ComputeCV)
-		c, lat := mod.ComputeS*w.factor*f, mod.LatencyS*f
-		g.ComputeNs = int64(c * 1e9)
-		recv := at + link + lat
-		if w.sent {
-			s.idleS += recv - w.sentAt
-		}
-		send := recv + c
-		w.sentAt, w.sent = send, true
-		s.seq++
-		heap.Push(&s.q, arrival{at: send + lat, w: r.Worker, seq: s.seq})
-	}
-	return link
-}
-
 func (s *state) run() (*Result, error) {
 	cfg := s.cfg
-	mod := &cfg.Model
-	targets := slices.Clone(cfg.Targets)
-	slices.Sort(targets)
-	slices.Reverse(targets)
-	res := &Result{Workers: cfg.Workers, TimeTo: make([]float64, len(targets)), UpdatesTo: make([]int64, len(targets)), FinalRel: math.NaN()}
-	for j := range targets {
+	s.targets = slices.Clone(cfg.Targets)
+	slices.Sort(s.targets)
+	slices.Reverse(s.targets)
+	res := &Result{Workers: cfg.Workers, TimeTo: make([]float64, len(s.targets)), UpdatesTo: make([]int64, len(s.targets)), FinalRel: math.NaN()}
+	s.res = res
+	for j := range s.targets {
 		res.TimeTo[j], res.UpdatesTo[j] = math.NaN(), -1
 	}
-	maxUpd := cfg.MaxUpdates
-	if maxUpd <= 0 {
-		maxUpd = 1e8
+	s.maxUpd = cfg.MaxUpdates
+	if s.maxUpd <= 0 {
+		s.maxUpd = 1e8
 	}
-	var free, busy float64
-	reached := 0
-	eval := func(now float64) {
-		s.m.Output(s.out)
-		rel := math.NaN()
-		if !math.IsNaN(cfg.PhiStar) {
-			rel = (cfg.Problem.Objective(s.out) - cfg.PhiStar) / math.Abs(cfg.PhiStar)
-		}
-		res.Trace = append(res.Trace, Point{T: s.m.T(), SimS: now, Rel: rel})
-		res.FinalRel = rel
-		for reached < len(targets) && rel <= targets[reached] {
-			res.TimeTo[reached], res.UpdatesTo[reached] = now, s.m.T()
-			reached++
-		}
-	}
-	rd := s.m.Start()
-	eval(0)
-	free = s.dispatch(rd, 0)
-	busy = free
+	s.eval(0)
 	res.StopReason = "epochs"
-	for !s.m.Done() {
-		if s.q.Len() == 0 {
-			return nil, errors.New("sim: no gradient in flight and the master is not done (a deadlock in the mode's rules)")
-		}
-		ev := heap.Pop(&s.q).(arrival)
-		start := max(ev.at, free)
-		w := &s.ws[ev.w]
-		link := 0.0
-		if mod.Bandwidth > 0 {
-			link = s.gradBytes(w) / mod.Bandwidth
-		}
-		rd, err := s.m.Step(algo.Event{Kind: algo.EventGrad, Now: int64(start * 1e9), Grad: &w.g})
-		if err != nil {
-			return nil, err
-		}
-		s.grads++
-		end := start + link + mod.ServiceS
-		end += s.dispatch(rd, end)
-		busy += end - start
-		free = end
-		if rd.Snapshot {
-			eval(free)
-		}
-		switch {
-		case len(targets) > 0 && reached == len(targets):
-			res.StopReason = "target"
-		case cfg.MaxSimS > 0 && free >= cfg.MaxSimS:
-			res.StopReason = "time"
-		case s.m.T() >= maxUpd:
-			res.StopReason = "max-updates"
-		default:
-			continue
-		}
-		break
+	if err := s.net.Run(0); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
 	}
 	if s.m.StopReason() == algo.StopIters {
 		res.StopReason = "iters"
 	}
+	free := s.net.Free()
 	if n := len(res.Trace); n == 0 || res.Trace[n-1].T != s.m.T() {
-		eval(free)
+		s.eval(free)
 	}
 	st := s.m.Stats()
 	res.Updates, res.Grads, res.SimS = s.m.T(), st.Grads, free
 	if free > 0 {
-		res.UpdPerS, res.MasterUtil = float64(res.Updates)/free, busy/free
+		res.UpdPerS, res.MasterUtil = float64(res.Updates)/free, s.net.Stats().MasterBusyS/free
 	}
 	res.DelayMean, res.DelayP50, res.DelayP99, res.DelayMax = st.MeanDelay(), st.DelayQuantile(0.5), st.DelayQuantile(0.99), st.DelayMax
 	last := 0

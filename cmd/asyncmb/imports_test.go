@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -12,7 +13,7 @@ var plotDeps = []string{"gonum.org/v1/plot", "codeberg.org/go-fonts", "codeberg.
 
 // TestImportGraph keeps the architecture visible (STYLE rule 1): kernels
 // and comm import nothing of ours, solver only kernels, data only kernels,
-// algo only solver and kernels, problem joins data and solver, launch at
+// algo only solver and kernels, memnet only algo and what it may, problem joins data and solver, launch at
 // most comm, ranks joins algo, comm, data, kernels and solver, the bench
 // packages sit beside what they time, and only cmd/asyncmb imports
 // urfave/cli. Test files are not counted.
@@ -20,6 +21,8 @@ func TestImportGraph(t *testing.T) {
 	const mod = "github.com/asyncmb/asyncmb/"
 	gonum, compress, sys := "gonum.org/v1/gonum", "github.com/klauspost/compress", "golang.org/x/sys"
 	ranksDeps := []string{mod + "ranks", mod + "algo", mod + "comm", mod + "data", mod + "kernels", mod + "solver", gonum, compress, sys}
+	// simDeps: the simulator runs on memnet and takes its settings from ranks.
+	simDeps := append([]string{mod + "sim", mod + "memnet"}, ranksDeps...)
 	for pkg, allowed := range map[string][]string{
 		"kernels": {gonum},
 		"data":    {mod + "kernels", gonum},
@@ -34,10 +37,14 @@ func TestImportGraph(t *testing.T) {
 		// study starts processes and reads their files: the ranks' output
 		// types, the simulator (asyncmb simulate) and gonum/plot with its
 		// font, image and vector backends.
-		"study": append(append([]string{mod + "sim"}, ranksDeps...), plotDeps...),
-		// sim drives the real state machines in simulated time: no sockets,
-		// files or clocks of its own (checked below on its direct imports).
-		"sim": ranksDeps,
+		"study": append(slices.Clone(simDeps), plotDeps...),
+		// memnet runs the state machines on a virtual clock: algo and what
+		// algo may import, no comm, no ranks (and no IO: TestMemnetNoIO).
+		"memnet": {mod + "algo", mod + "kernels", mod + "solver", gonum},
+		// sim drives the real state machines in simulated time through
+		// memnet: no sockets, files or clocks of its own (checked below on
+		// its direct imports).
+		"sim": simDeps,
 		// The `asyncmb bench` drivers sit beside what they time. Those of
 		// kernels and comm import only what their parent may plus the
 		// measured package itself (kernelbench gets its matrices from the
@@ -48,7 +55,7 @@ func TestImportGraph(t *testing.T) {
 		// solverbench reads liblinear's model files with ranks.ReadModel.
 		"solver/solverbench": append([]string{mod + "problem"}, ranksDeps...),
 		"ranks/trainbench":   append([]string{mod + "problem", mod + "solver/solverbench"}, ranksDeps...),
-		"sim/simbench":       append(append([]string{mod + "sim", mod + "study"}, ranksDeps...), plotDeps...),
+		"sim/simbench":       append(append([]string{mod + "study"}, simDeps...), plotDeps...),
 	} {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()
 		if err != nil {
@@ -76,6 +83,12 @@ func TestImportGraph(t *testing.T) {
 // does).
 func TestSimNoIO(t *testing.T) {
 	checkNoIO(t, "sim")
+}
+
+// TestMemnetNoIO: the in-memory network imports no network, file or clock
+// package: its time is virtual, so its runs are deterministic.
+func TestMemnetNoIO(t *testing.T) {
+	checkNoIO(t, "memnet")
 }
 
 // TestAlgoNoIO: the algorithm's state machines import no network, file or
