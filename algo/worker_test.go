@@ -1,12 +1,9 @@
 package algo
 
 import (
-	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
-
-	"github.com/asyncmb/asyncmb/solver"
 )
 
 // quadGrad is the gradient of f(x) = 1/2 ||x - c_i||^2 averaged over rows
@@ -200,7 +197,9 @@ func TestWorkerLeave(t *testing.T) {
 }
 
 // netRun is an in-memory network of a master and P real workers
-// delivering messages in random order (deterministic for the seed).
+// delivering messages in random order (deterministic for the seed), for
+// TestStateRestore's checkpoint in mid-run. The protocol tests with
+// timing, reordering, drops and leaves run on package memnet.
 type netRun struct {
 	m        *Master
 	ws       []*Worker
@@ -325,59 +324,5 @@ func (r *netRun) run(t *testing.T, rng *rand.Rand, leaver int, leaveAt int64) {
 			r.log(ev, rd)
 		}
 		r.deliver(rd)
-	}
-}
-
-// TestNetworkWorkerLeaves: a worker that leaves mid-run — while the
-// others wait for its gradient in a sync round, at a --sync-every barrier,
-// or under the bounded mode's delay bound, pipelined or not — does not
-// stall the others: the run reaches its iterations, nothing of the leaver
-// is applied afterwards, and the bounded mode keeps its bound.
-func TestNetworkWorkerLeaves(t *testing.T) {
-	for _, c := range []struct {
-		name     string
-		mod      func(*MasterConfig)
-		releases bool // some departure must have released replies to the others
-	}{
-		{"sync", func(c *MasterConfig) { c.Mode = ModeSync }, true},
-		{"barrier", func(c *MasterConfig) { c.SyncEvery = 5 }, true},
-		{"bounded", func(c *MasterConfig) { c.Mode, c.MaxDelay = ModeBounded, 1 }, false},
-		{"bounded-pipeline", func(c *MasterConfig) { c.Mode, c.MaxDelay, c.Pipeline = ModeBounded, 3, true }, false},
-		{"async-pipeline", func(c *MasterConfig) { c.Pipeline = true }, false},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			released := 0
-			for seed := uint64(1); seed <= 20; seed++ {
-				const P, iters = 4, 300
-				cfg := MasterConfig{Workers: P, X0: make([]float64, 3), Reg: solver.Reg{Kind: solver.RegL2, Lambda: 0.1},
-					Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.05}, Iters: iters}
-				c.mod(&cfg)
-				r := newNetRun(t, cfg, 2)
-				rng := rand.New(rand.NewPCG(seed, 9))
-				leaver := 1 + int(seed%P)
-				r.run(t, rng, leaver, int64(20+seed*7))
-				if r.m.T() != iters || r.m.StopReason() != StopIters {
-					t.Fatalf("seed %d: stopped at t=%d (%v), want %d iterations", seed, r.m.T(), r.m.StopReason(), iters)
-				}
-				st := r.m.Stats()
-				if !r.gone[leaver] || r.m.Active() != P-1 {
-					t.Fatalf("seed %d: worker %d never left", seed, leaver)
-				}
-				if cfg.Mode == ModeBounded && st.DelayMax > int64(cfg.MaxDelay) {
-					t.Errorf("seed %d: max delay %d beyond the bound %d", seed, st.DelayMax, cfg.MaxDelay)
-				}
-				x := make([]float64, 3)
-				r.m.Iterate(x)
-				for _, v := range x {
-					if math.IsNaN(v) || math.IsInf(v, 0) {
-						t.Fatalf("seed %d: x = %v", seed, x)
-					}
-				}
-				released += r.released
-			}
-			if c.releases && released == 0 {
-				t.Error("no departure released a reply: the test never left while the others waited")
-			}
-		})
 	}
 }
