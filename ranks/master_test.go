@@ -10,6 +10,7 @@ import (
 
 	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/memnet"
 	"github.com/asyncmb/asyncmb/solver"
 )
 
@@ -122,11 +123,13 @@ type netCase struct {
 	wide     bool // d = 400 with about 7 nonzeros a row (delta replies pay)
 }
 
-// runNet drives a master and fake workers over an in-memory network that
-// delivers the messages in flight in random order, until iters updates.
-// After every step it checks that each worker's copy equals the master's
-// x at the version the reply carries, and it fails on a deadlock (nothing
-// in flight, run not over).
+// runNet drives a master and fake workers over memnet, the in-memory
+// network, until iters updates: random compute times (the slow worker 8x
+// slower) and link latencies (cv 1) reorder the messages across links;
+// each link is FIFO, as TCP is. Each time a worker computes, it checks
+// that the worker's copy equals the master's x at the version the worker
+// holds; a deadlock (nothing in flight, run not over) is memnet's
+// ErrStalled.
 func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *algo.Master {
 	t.Helper()
 	n, d, b, sparsity := 200, 30, 8, 3
@@ -146,81 +149,68 @@ func runNet(t *testing.T, c netCase, iters int64, seed uint64, eager bool) *algo
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(seed, 2))
 	workers := make([]*fakeWorker, c.workers+1)
 	for w := 1; w <= c.workers; w++ {
 		workers[w] = newFakeWorker(t, p, w, b, uint64(w), c.sparse, c.pipeline)
 	}
-	var inflight []*algo.Grad // to the master
+	compute := make([]float64, c.workers+1)
+	for w := range compute {
+		compute[w] = 1
+		if w == c.slow {
+			compute[w] = 8
+		}
+	}
+	runMemnet(t, c.name, m, workers, memnet.NewRandom(seed, memnet.Random{ComputeS: compute, ComputeCV: 0.5, LatencyS: []float64{0.5}, LatencyCV: 1}), nil)
+	return m
+}
+
+// runMemnet runs master m and the workers on memnet under tm until m is
+// done, checking every worker's copy of x whenever it computes; observe,
+// if set, sees every master step (before the copy of x is recorded).
+func runMemnet(t *testing.T, name string, m *algo.Master, workers []*fakeWorker, tm memnet.Timing, observe func(algo.Event, algo.Ready)) {
+	t.Helper()
+	P := len(workers) - 1
+	d := len(workers[1].w.X())
 	xAt := map[int64][]float64{}
 	snap := func() {
 		x := make([]float64, d)
 		m.Iterate(x)
 		xAt[m.T()] = x
 	}
-	deliver := func(rd algo.Ready) {
-		for _, r := range rd.Replies {
-			if r.Kind == algo.ReplyStop {
-				continue
+	ws, grads := make([]*algo.Worker, P+1), make([]algo.GradFunc, P+1)
+	for w := 1; w <= P; w++ {
+		fw := workers[w]
+		ws[w] = fw.w
+		grads[w] = func(rows []int, x []float64, out *algo.Grad) {
+			tr := fw.w.T()
+			want, ok := xAt[tr]
+			if !ok {
+				t.Fatalf("%s: worker %d holds unknown version %d", name, fw.id, tr)
 			}
-			w := workers[r.Worker]
-			w.inbox = append(w.inbox, copyReply(r))
+			copyX := fw.w.X()
+			for j := range want {
+				if math.Abs(copyX[j]-want[j]) > 1e-12*(1+math.Abs(want[j])) {
+					t.Fatalf("%s: worker %d copy of x_%d differs at %d: %v vs %v", name, fw.id, tr, j, copyX[j], want[j])
+				}
+			}
+			fw.grad(rows, x, out)
 		}
 	}
 	snap()
-	deliver(m.Start())
-	for steps := 0; !m.Done(); steps++ {
-		if steps > 100000 {
-			t.Fatalf("%s: no progress after %d deliveries", c.name, steps)
-		}
-		// Workers with a reply act.
-		var ready []int
-		for w := 1; w <= c.workers; w++ {
-			if len(workers[w].inbox) > 0 {
-				ready = append(ready, w)
+	net, err := memnet.New(memnet.Config{Master: m, Workers: ws, Grads: grads, Timing: tm,
+		Observe: func(ev algo.Event, rd algo.Ready, _ float64) bool {
+			if observe != nil {
+				observe(ev, rd)
 			}
-		}
-		if len(ready) == 0 && len(inflight) == 0 {
-			t.Fatalf("%s: deadlock at t=%d: nothing in flight", c.name, m.T())
-		}
-		// Pick: a worker action or a delivery to the master.
-		if len(ready) > 0 && (len(inflight) == 0 || rng.IntN(2) == 0) {
-			w := workers[ready[rng.IntN(len(ready))]]
-			if c.slow == w.id && rng.IntN(8) != 0 && len(inflight) > 0 {
-				continue
-			}
-			tr := w.inbox[0].T
-			sent, err := w.read()
-			if err != nil {
-				t.Fatalf("%s: worker %d: %v", c.name, w.id, err)
-			}
-			want, ok := xAt[tr]
-			if !ok {
-				t.Fatalf("%s: reply at unknown version %d", c.name, tr)
-			}
-			x := w.w.X()
-			for j := range want {
-				if math.Abs(x[j]-want[j]) > 1e-12*(1+math.Abs(want[j])) {
-					t.Fatalf("%s: worker %d copy of x_%d differs at %d: %v vs %v", c.name, w.id, tr, j, x[j], want[j])
-				}
-			}
-			inflight = append(inflight, sent...)
-			continue
-		}
-		k := rng.IntN(len(inflight))
-		if c.slow > 0 && inflight[k].Worker == c.slow && rng.IntN(8) != 0 && len(inflight) > 1 {
-			k = (k + 1) % len(inflight)
-		}
-		g := inflight[k]
-		inflight = slices.Delete(inflight, k, k+1)
-		rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: g})
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		snap()
-		deliver(rd)
+			snap()
+			return false
+		}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return m
+	if err := net.Run(0); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
 }
 
 func TestMasterOverRandomNetwork(t *testing.T) {

@@ -3,12 +3,11 @@ package ranks
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/memnet"
 	"github.com/asyncmb/asyncmb/solver"
 )
 
@@ -104,73 +103,19 @@ func runVRNet(t *testing.T, p *lsProblem, shards []*shard, full *solver.Problem,
 		}
 		ws[w] = &fakeWorker{id: w, w: aw, grad: newGradComputer(cfg, shards[w]).compute}
 	}
-	rng := rand.New(rand.NewPCG(seed, 3))
-	xAt := map[int64][]float64{}
-	snap := func() {
-		x := make([]float64, d)
-		m.Iterate(x)
-		xAt[m.T()] = x
-	}
-	deliver := func(rd algo.Ready) {
-		for _, r := range rd.Replies {
-			if r.Kind != algo.ReplyStop {
-				ws[r.Worker].inbox = append(ws[r.Worker].inbox, copyReply(r))
-			}
-		}
-	}
-	snap()
-	deliver(m.Start())
-	var inflight []*algo.Grad
 	fullsDone := 0
-	for steps := 0; !m.Done(); steps++ {
-		if steps > 200000 {
-			t.Fatalf("no progress at t=%d", m.T())
-		}
-		var ready []int
-		for w := 1; w <= P; w++ {
-			if len(ws[w].inbox) > 0 {
-				ready = append(ready, w)
-			}
-		}
-		if len(ready) == 0 && len(inflight) == 0 {
-			t.Fatalf("deadlock at t=%d", m.T())
-		}
-		if len(ready) > 0 && (len(inflight) == 0 || rng.IntN(2) == 0) {
-			id := ready[rng.IntN(len(ready))]
-			w := ws[id]
-			r := w.inbox[0]
-			sent, err := w.read()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(sent) == 0 {
-				continue // a snapshot or an activation: no x
-			}
-			want, x := xAt[r.T], w.w.X()
-			for j := range want {
-				if math.Abs(x[j]-want[j]) > 1e-12*(1+math.Abs(want[j])) {
-					t.Fatalf("worker %d copy of x_%d differs at %d", id, r.T, j)
-				}
-			}
-			inflight = append(inflight, sent...)
-			continue
-		}
-		k := rng.IntN(len(inflight))
-		g := inflight[k]
-		inflight = slices.Delete(inflight, k, k+1)
-		if g.Kind == algo.GradFull {
+	// Every worker's first message is its part of the first refresh: no
+	// update may be applied before all P have arrived.
+	observe := func(ev algo.Event, _ algo.Ready) {
+		if ev.Kind == algo.EventGrad && ev.Grad.Kind == algo.GradFull {
 			fullsDone++
-			if fullsDone <= P && m.T() != 0 {
+			if fullsDone < P && m.T() != 0 {
 				t.Fatalf("update %d applied before the first snapshot was complete", m.T())
 			}
 		}
-		rd, err := m.Step(algo.Event{Kind: algo.EventGrad, Grad: g})
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap()
-		deliver(rd)
 	}
+	tm := memnet.NewRandom(seed, memnet.Random{ComputeS: []float64{1, 1, 2, 1}, ComputeCV: 0.5, LatencyS: []float64{0.5}, LatencyCV: 1})
+	runMemnet(t, "svrg", m, ws, tm, observe)
 	x := make([]float64, d)
 	m.Output(x)
 	phi := full.Objective(x)
