@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/asyncmb/asyncmb/algo"
-	"github.com/asyncmb/asyncmb/data"
 	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 )
 
@@ -20,17 +20,11 @@ import (
 // optimum phi* from testdata/reference.jsonl.
 func heart(t *testing.T) (*solver.Problem, float64) {
 	t.Helper()
-	ds, err := data.Read("../testdata/heart_scale", data.Options{})
+	lp, err := problem.Config{Data: "../testdata/heart_scale", Loss: kernels.Logistic, Reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.01}}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ds.ToBinary(); err != nil {
-		t.Fatal(err)
-	}
-	p, err := solver.NewProblem(kernels.Matrix{CSR: &ds.X}, ds.Y, kernels.Logistic, solver.Reg{Kind: solver.RegL1, Lambda: 0.01}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := lp.Problem
 	f, err := os.Open("../testdata/reference.jsonl")
 	if err != nil {
 		t.Fatal(err)
