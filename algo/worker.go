@@ -2,7 +2,8 @@ package algo
 
 import (
 	"fmt"
-	"math/rand/v2"
+
+	"github.com/asyncmb/asyncmb/solver"
 )
 
 // Replica is a worker's copy of the master's x, kept up to date by the
@@ -84,48 +85,10 @@ func checkEntries(idx []int32, val []float64, d int) error {
 	return nil
 }
 
-// Sampler draws mini-batches of a shard's rows without replacement,
-// reshuffling at every epoch (a pass over the shard); a batch that would
-// cross an epoch's end is completed from the next permutation. It is
-// deterministic for a seed. Not safe for concurrent use.
-type Sampler struct {
-	perm  []int
-	pos   int
-	rng   *rand.Rand
-	batch []int
-	Epoch int64 // completed passes over the shard
-}
+// Sampler is solver's mini-batch sampler, the one serial SGD uses: a
+// worker draws its batches with Next (a batch that would cross an epoch's
+// end is completed from the next permutation).
+type Sampler = solver.Sampler
 
 // NewSampler returns a sampler over rows [0, n) with the given seed.
-func NewSampler(n int, seed uint64) *Sampler {
-	s := &Sampler{perm: make([]int, n), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
-	for i := range s.perm {
-		s.perm[i] = i
-	}
-	s.shuffle()
-	return s
-}
-
-func (s *Sampler) shuffle() {
-	s.rng.Shuffle(len(s.perm), func(i, j int) { s.perm[i], s.perm[j] = s.perm[j], s.perm[i] })
-	s.pos = 0
-}
-
-// Next returns the next b row indices (a slice owned by the sampler, valid
-// until the next call). b larger than the shard repeats rows across epochs.
-func (s *Sampler) Next(b int) []int {
-	s.batch = s.batch[:0]
-	if len(s.perm) == 0 {
-		return s.batch
-	}
-	for len(s.batch) < b {
-		if s.pos == len(s.perm) {
-			s.Epoch++
-			s.shuffle()
-		}
-		take := min(b-len(s.batch), len(s.perm)-s.pos)
-		s.batch = append(s.batch, s.perm[s.pos:s.pos+take]...)
-		s.pos += take
-	}
-	return s.batch
-}
+func NewSampler(n int, seed uint64) *Sampler { return solver.NewSampler(n, seed) }

@@ -3,8 +3,6 @@ package solver
 import (
 	"fmt"
 	"math"
-	"math/bits"
-	"math/rand/v2"
 )
 
 // SGDConfig configures serial proximal SGD.
@@ -54,11 +52,9 @@ type SGD struct {
 	T        int64     // updates applied
 	Samples  int64     // rows used so far (Samples/n epochs)
 
-	pcg      *rand.PCG
-	epochRNG []byte // the generator's state when the current epoch's permutation was drawn
-	perm     []int
-	pos      int // next position in perm
-	g        []float64
+	smp *Sampler // NextInEpoch: batches never cross an epoch
+	n   int
+	g   []float64
 }
 
 // NewSGD starts SGD on p from x0 (copied; nil means Reg.Init).
@@ -73,8 +69,8 @@ func NewSGD(p *Problem, cfg SGDConfig, x0 []float64) (*SGD, error) {
 		Schedule: cfg.Schedule,
 		Avg:      Averager{Kind: cfg.Average.Kind, T0: cfg.Average.T0, Horizon: cfg.Average.Horizon},
 		X:        make([]float64, d),
-		pcg:      rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15),
-		perm:     make([]int, n),
+		smp:      NewSampler(n, cfg.Seed),
+		n:        n,
 		g:        make([]float64, d),
 	}
 	if x0 != nil {
@@ -88,56 +84,13 @@ func NewSGD(p *Problem, cfg SGDConfig, x0 []float64) (*SGD, error) {
 	if math.IsInf(p.Reg.Value(s.X), 1) {
 		return nil, fmt.Errorf("solver: the starting point is outside the domain of the %s regularizer", p.Reg.Kind)
 	}
-	s.newEpoch()
 	return s, nil
-}
-
-// newEpoch records the generator state and draws the epoch's permutation.
-func (s *SGD) newEpoch() {
-	st, err := s.pcg.MarshalBinary()
-	if err != nil {
-		panic("solver: PCG state: " + err.Error())
-	}
-	s.epochRNG = st
-	shuffle(s.pcg, s.perm)
-	s.pos = 0
-}
-
-// shuffle sets perm to a uniform random permutation of 0..len(perm)-1
-// (Fisher-Yates with Lemire's unbiased bounded integers), a fixed algorithm
-// so that a checkpoint's generator state replays the same permutation on any
-// Go version.
-func shuffle(src *rand.PCG, perm []int) {
-	for i := range perm {
-		perm[i] = i
-	}
-	for i := len(perm) - 1; i > 0; i-- {
-		j := boundedN(src, uint64(i+1))
-		perm[i], perm[j] = perm[j], perm[i]
-	}
-}
-
-// boundedN returns a uniform integer in [0, n), n > 0.
-func boundedN(src *rand.PCG, n uint64) uint64 {
-	hi, lo := bits.Mul64(src.Uint64(), n)
-	if lo < n {
-		thresh := -n % n
-		for lo < thresh {
-			hi, lo = bits.Mul64(src.Uint64(), n)
-		}
-	}
-	return hi
 }
 
 // Step applies one update and returns the mini-batch loss at the point
 // where the gradient was taken.
 func (s *SGD) Step() float64 {
-	if s.pos >= len(s.perm) {
-		s.newEpoch()
-	}
-	end := min(s.pos+s.Batch, len(s.perm))
-	rows := s.perm[s.pos:end]
-	s.pos = end
+	rows := s.smp.NextInEpoch(s.Batch)
 	loss := s.p.GradBatch(rows, s.X, s.g)
 	s.p.Reg.Step(s.X, s.g, s.Schedule.Alpha(s.T, 0))
 	s.T++
@@ -147,7 +100,7 @@ func (s *SGD) Step() float64 {
 }
 
 // Epochs is the number of passes over the data so far (Samples / n).
-func (s *SGD) Epochs() float64 { return float64(s.Samples) / float64(len(s.perm)) }
+func (s *SGD) Epochs() float64 { return float64(s.Samples) / float64(s.n) }
 
 // Output writes the run's output (the average chosen by the config, or the
 // last iterate) into dst (len d).
@@ -157,7 +110,7 @@ func (s *SGD) Output(dst []float64) { s.Avg.Value(s.X, dst) }
 // returns false. hook (may be nil) is called after every every-th update
 // (every <= 0: never) and once at the end; it may read s but not step it.
 func (s *SGD) Run(epochs float64, every int64, hook func(*SGD) bool) {
-	limit := int64(math.Ceil(epochs * float64(len(s.perm))))
+	limit := int64(math.Ceil(epochs * float64(s.n)))
 	for s.Samples < limit {
 		s.Step()
 		if every > 0 && s.T%every == 0 && hook != nil && !hook(s) {
@@ -173,13 +126,14 @@ func (s *SGD) Run(epochs float64, every int64, hook func(*SGD) bool) {
 // problem's cache key) so that Restore can refuse a foreign checkpoint. The
 // slices are copies.
 func (s *SGD) Checkpoint(tag string) *Checkpoint {
+	rng, pos := s.smp.State()
 	c := &Checkpoint{
 		Tag:      tag,
 		T:        s.T,
 		Samples:  s.Samples,
-		Pos:      int64(s.pos),
+		Pos:      int64(pos),
 		Batch:    int64(s.Batch),
-		RNG:      append([]byte(nil), s.epochRNG...),
+		RNG:      append([]byte(nil), rng...),
 		Schedule: s.Schedule,
 		Avg:      s.Avg,
 		X:        append([]float64(nil), s.X...),
@@ -226,8 +180,7 @@ func RestoreSGD(p *Problem, c *Checkpoint, tag string) (*SGD, error) {
 		X:        append([]float64(nil), c.X...),
 		T:        c.T,
 		Samples:  c.Samples,
-		pcg:      &rand.PCG{},
-		perm:     make([]int, n),
+		n:        n,
 		g:        make([]float64, d),
 	}
 	if c.Avg.Cur != nil {
@@ -236,10 +189,11 @@ func RestoreSGD(p *Problem, c *Checkpoint, tag string) (*SGD, error) {
 	if c.Avg.Prev != nil {
 		s.Avg.Prev = append([]float64(nil), c.Avg.Prev...)
 	}
-	if err := s.pcg.UnmarshalBinary(c.RNG); err != nil {
-		return nil, fmt.Errorf("solver: checkpoint generator state: %w", err)
+	// Replays the permutation drawn at the start of the epoch.
+	smp, err := RestoreSampler(n, c.RNG, int(c.Pos))
+	if err != nil {
+		return nil, err
 	}
-	s.newEpoch() // replays the permutation drawn at the start of the epoch
-	s.pos = int(c.Pos)
+	s.smp = smp
 	return s, nil
 }

@@ -3,7 +3,6 @@ package solver
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 )
 
@@ -147,9 +146,8 @@ type SVRG struct {
 	Reverts int64     // snapshots rejected by the step adaptation
 
 	step     VRStep
-	pcg      *rand.PCG
-	perm     []int
-	pos      int
+	smp      *Sampler // NextInEpoch, as SGD
+	n        int
 	g1, g2   []float64
 	mark     []bool
 	idx      []int32
@@ -177,7 +175,7 @@ func NewSVRG(p *Problem, cfg SVRGConfig, x0 []float64) (*SVRG, error) {
 		return nil, err
 	}
 	s := &SVRG{p: p, cfg: cfg, X: make([]float64, d), Snap: make([]float64, d),
-		pcg: rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15), perm: make([]int, n),
+		smp: NewSampler(n, cfg.Seed), n: n,
 		g1: make([]float64, d), g2: make([]float64, d)}
 	s.step = VRStep{Reg: p.Reg, C: cfg.Metric, Mu: make([]float64, d)}
 	if cfg.Sparse {
@@ -200,7 +198,6 @@ func NewSVRG(p *Problem, cfg SVRGConfig, x0 []float64) (*SVRG, error) {
 	if s.every == 0 {
 		s.every = int64((n + cfg.Batch - 1) / cfg.Batch)
 	}
-	shuffle(s.pcg, s.perm)
 	return s, nil
 }
 
@@ -231,13 +228,7 @@ func (s *SVRG) Step() float64 {
 	if s.T == s.nextSnap {
 		s.snapshot()
 	}
-	if s.pos >= len(s.perm) {
-		shuffle(s.pcg, s.perm)
-		s.pos = 0
-	}
-	end := min(s.pos+s.cfg.Batch, len(s.perm))
-	rows := s.perm[s.pos:end]
-	s.pos = end
+	rows := s.smp.NextInEpoch(s.cfg.Batch)
 	loss := s.p.GradBatch(rows, s.X, s.g1)
 	if s.rate != nil && s.rate.Exploded(loss) {
 		// The step is too large: back to the snapshot, a smaller step,
@@ -297,7 +288,7 @@ func appendSupport(p *Problem, rows []int, mark []bool, idx []int32) []int32 {
 
 // Epochs is the number of passes over the data so far, full-gradient
 // passes included (Samples / n).
-func (s *SVRG) Epochs() float64 { return float64(s.Samples) / float64(len(s.perm)) }
+func (s *SVRG) Epochs() float64 { return float64(s.Samples) / float64(s.n) }
 
 // Alpha is the step in use.
 func (s *SVRG) Alpha() float64 { return s.alpha }
