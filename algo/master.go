@@ -629,25 +629,41 @@ func (m *Master) release() {
 // safeToSend reports whether the gradients a reply to worker w adds to
 // those in flight (one, or two for a pipelining worker's first x), computed
 // at the current version, can be in flight without any gradient in flight
-// being applied more than MaxDelay updates after its version: every
-// arrival is one update, so the last of the k+1 gradients in flight is
-// applied at the latest at t + k, and the oldest version must be within
-// MaxDelay of that.
+// being applied more than MaxDelay updates after its version: with u
+// updates still to come from what is in flight, the last is applied at the
+// latest at t + u - 1, and the oldest version must be within MaxDelay of
+// that. Every mini-batch gradient is one update. The svrg refresh parts
+// (answers to a snapshot) are one update together at most: the jump back
+// when the completed snapshot is rejected. Counting each part as an
+// update, as this did, held all but MaxDelay+1 workers at t = 0 for ever
+// (the first snapshot needs every worker's part before any update).
 func (m *Master) safeToSend(w int) bool {
 	oldest := m.t
-	for w := 1; w <= m.cfg.Workers; w++ {
-		if m.vr != nil && m.vr.asked[w] == 1 {
-			continue // computing a refresh part, which applies no gradient
+	u, parts := int64(m.computing), false
+	for v := 1; v <= m.cfg.Workers; v++ {
+		if m.vr != nil && m.vr.asked[v] == 1 {
+			if len(m.workers[v].sent) > 0 {
+				u-- // its refresh part
+				parts = true
+			}
+			continue
 		}
-		if s := m.workers[w].sent; len(s) > 0 && s[0] < oldest {
+		if s := m.workers[v].sent; len(s) > 0 && s[0] < oldest {
 			oldest = s[0]
 		}
 	}
-	k := int64(m.computing)
-	if m.cfg.Pipeline && !m.workers[w].started {
-		k++ // the pipelined gradient computed at the same first x
+	if m.vr != nil && m.vr.pending >= 0 && m.vr.asked[w] == 0 {
+		parts = true // the reply asks w for its part
+	} else {
+		u++ // the reply's gradient is a mini-batch one
 	}
-	return m.t+k-oldest <= int64(m.cfg.MaxDelay)
+	if parts {
+		u++ // the jump back, if the snapshot they complete is rejected
+	}
+	if m.cfg.Pipeline && !m.workers[w].started {
+		u++ // the pipelined gradient computed at the same first x
+	}
+	return m.t+u-1-oldest <= int64(m.cfg.MaxDelay)
 }
 
 // stalled reports whether no gradient can arrive without a reply the
