@@ -13,6 +13,7 @@ import (
 
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/comm/commbench"
+	"github.com/asyncmb/asyncmb/job"
 	"github.com/asyncmb/asyncmb/launch"
 	"github.com/urfave/cli/v2"
 )
@@ -103,7 +104,7 @@ func benchCommRankAction(c *cli.Context) error {
 	}
 	cfg.Codec = codec
 	if dir := c.String("cpuprofile"); dir != "" {
-		stop, err := startCPUProfile(filepath.Join(dir, fmt.Sprintf("rank-%d.prof", cfg.Rank)))
+		stop, err := job.StartCPUProfile(filepath.Join(dir, fmt.Sprintf("rank-%d.prof", cfg.Rank)))
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/asyncmb/asyncmb/job"
 	"github.com/asyncmb/asyncmb/sim/simbench"
 	"github.com/urfave/cli/v2"
 )
@@ -51,5 +52,5 @@ func benchSimulateAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return interrupted(ctx, simbench.Run(ctx, o, c.App.Writer, c.App.ErrWriter))
+	return job.Interrupted(ctx, simbench.Run(ctx, o, c.App.Writer, c.App.ErrWriter))
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncmb/asyncmb/job"
 	"github.com/asyncmb/asyncmb/launch"
 	"github.com/asyncmb/asyncmb/solver"
 )
@@ -25,7 +26,7 @@ type handJob struct {
 	env   []string // the job's identity (size, id, store, secret)
 	args  []string
 	procs []*exec.Cmd
-	errs  []*syncWriter
+	errs  []*job.SyncWriter
 	bufs  []*bytes.Buffer
 }
 
@@ -48,7 +49,7 @@ func (j *handJob) spawn(r int, extra ...string) int {
 	cmd := exec.Command(os.Args[0], append(append([]string(nil), j.args...), extra...)...)
 	cmd.Env = append(j.env, launch.EnvRank+"="+fmt.Sprint(r))
 	buf := &bytes.Buffer{}
-	w := &syncWriter{w: buf}
+	w := &job.SyncWriter{W: buf}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		j.t.Fatal(err)
@@ -69,9 +70,9 @@ func startHand(t *testing.T, np int, args ...string) *handJob {
 
 func (j *handJob) output(r int) string {
 	w := j.errs[r]
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return j.bufs[r].String()
+	var s string
+	w.Locked(func() { s = j.bufs[r].String() })
+	return s
 }
 
 // waitFor waits until rank r has printed s, and returns when.

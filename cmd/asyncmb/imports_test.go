@@ -15,7 +15,8 @@ var plotDeps = []string{"gonum.org/v1/plot", "codeberg.org/go-fonts", "codeberg.
 // and comm import nothing of ours, solver only kernels, data only kernels,
 // algo only solver and kernels, memnet only algo and what it may, problem joins data and solver, launch at
 // most comm, ranks joins algo, comm, data, kernels and solver, the bench
-// packages sit beside what they time, and only cmd/asyncmb imports
+// packages sit beside what they time, job joins launch, ranks, problem and
+// study for a training job, and only cmd/asyncmb imports
 // urfave/cli. Test files are not counted.
 func TestImportGraph(t *testing.T) {
 	const mod = "github.com/asyncmb/asyncmb/"
@@ -56,6 +57,10 @@ func TestImportGraph(t *testing.T) {
 		"solver/solverbench": append([]string{mod + "problem"}, ranksDeps...),
 		"ranks/trainbench":   append([]string{mod + "problem", mod + "solver/solverbench"}, ranksDeps...),
 		"sim/simbench":       append(append([]string{mod + "study"}, simDeps...), plotDeps...),
+		// job runs a training job: it joins launch (starting the ranks),
+		// ranks (one rank's run), problem (the phi* solve) and study (the
+		// run's figures).
+		"job": append(append([]string{mod + "launch", mod + "problem", mod + "study"}, simDeps...), plotDeps...),
 	} {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()
 		if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -62,10 +61,8 @@ func planLaunch(c *cli.Context) (*launch.Plan, error) {
 }
 
 // rankIdentity reads a rank's identity from its flags, then the
-// environment (see launch.Identify), and the secret from stdin when the
-// ssh launcher sends it there; the channel, not nil then, is closed when
-// stdin closes (the launcher's way to stop the rank).
-func rankIdentity(c *cli.Context) (launch.Identity, <-chan struct{}, error) {
+// environment (see launch.Identify).
+func rankIdentity(c *cli.Context) (launch.Identity, error) {
 	flagOf := map[string]string{launch.EnvRank: "rank", launch.EnvSize: "size", launch.EnvJobID: "job-id",
 		launch.EnvAddr: "addr", launch.EnvStoreDir: "store-dir", launch.EnvBind: "bind",
 		launch.EnvRendezvous: "rendezvous", launch.EnvPort: "port", launch.EnvPortRange: "port-range"}
@@ -85,19 +82,7 @@ func rankIdentity(c *cli.Context) (launch.Identity, <-chan struct{}, error) {
 	}
 	id, err := launch.Identify(look)
 	if err != nil {
-		return id, nil, usagef("%v", err)
+		return id, usagef("%v", err)
 	}
-	if id.Procs > 0 && os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(id.Procs)
-	}
-	var eof <-chan struct{}
-	if os.Getenv(launch.EnvSecretIn) == "1" {
-		if id.Config.Secret, eof, err = launch.ReadSecret(os.Stdin); err != nil {
-			return id, nil, err
-		}
-		if err := id.Config.Validate(); err != nil {
-			return id, nil, usagef("launch: %v", err)
-		}
-	}
-	return id, eof, nil
+	return id, nil
 }

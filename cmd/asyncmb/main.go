@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/asyncmb/asyncmb/job"
 	"github.com/asyncmb/asyncmb/problem"
 	"github.com/urfave/cli/v2"
 )
@@ -24,11 +25,11 @@ import (
 // Exit codes, documented in --help and the README.
 const (
 	exitOK         = 0
-	exitFailure    = 1 // the run failed (bad data, I/O error, ...)
-	exitUsage      = 2 // bad flags or arguments
-	exitRendezvous = 3 // ranks did not all meet before the deadline
-	exitLostPeer   = 4 // a rank died or stopped answering during the run
-	exitInterrupt  = 130
+	exitFailure    = job.ExitFailure // the run failed (bad data, I/O error, ...)
+	exitUsage      = job.ExitUsage   // bad flags or arguments
+	exitRendezvous = 3               // ranks did not all meet before the deadline
+	exitLostPeer   = 4               // a rank died or stopped answering during the run
+	exitInterrupt  = job.ExitInterrupt
 )
 
 // version is set at link time: -ldflags "-X main.version=...".
@@ -128,8 +129,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fe := (*problem.FieldError)(nil); errors.As(err, &fe) {
 		err = problemError(fe) // a problem's field decided after reading the data
 	}
-	var ee exitErr
-	if err != nil && !(errors.As(err, &ee) && ee.quiet) {
+	if ue := (*job.UsageError)(nil); errors.As(err, &ue) {
+		err = fieldError("", ue.Err, trainFields) // a training job's setting
+	}
+	var ee job.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.Quiet) {
 		fmt.Fprintf(stderr, "asyncmb: %v\n", err)
 	}
 	return exitCode(err)

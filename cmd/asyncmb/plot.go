@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/asyncmb/asyncmb/study"
 	"github.com/urfave/cli/v2"
@@ -12,19 +11,6 @@ import (
 func figuresFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "figures", EnvVars: envs("figures"), Value: true,
 		Usage: "draw the run's figures into --out after it (subopt_time, subopt_updates, delay_hist; PNG and SVG); --figures=false: none"}
-}
-
-// drawFigures draws a finished training run's figures when --figures is
-// on; runErr is the run's error, returned unchanged (a figure that cannot
-// be drawn is only a warning: the run's outputs are written).
-func drawFigures(c *cli.Context, dir string, runErr error) error {
-	if runErr != nil || !c.Bool("figures") {
-		return runErr
-	}
-	if err := study.DrawRunDir(dir); err != nil {
-		fmt.Fprintf(c.App.ErrWriter, "asyncmb: figures: %v\n", err)
-	}
-	return nil
 }
 
 func init() {

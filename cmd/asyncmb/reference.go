@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"errors"
+	"github.com/asyncmb/asyncmb/job"
 	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/asyncmb/asyncmb/solver/solverbench"
@@ -85,7 +86,7 @@ func referenceAction(c *cli.Context) error {
 	defer stop()
 	err = lp.Reference(ctx, problem.RefOptions{Tol: tol, MaxIter: maxIter, Method: method, Recompute: c.Bool("recompute"), CacheDir: dir}, c.App.Writer)
 	if errors.Is(err, problem.ErrInterrupted) {
-		return exitErr{code: exitInterrupt, err: err}
+		return job.ExitError{Code: exitInterrupt, Err: err}
 	}
 	return err
 }

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/asyncmb/asyncmb/job"
 )
 
 // startAsyncmb starts the test binary as asyncmb with args and returns the
@@ -19,15 +21,15 @@ func startAsyncmb(t *testing.T, args ...string) (*exec.Cmd, func() string) {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "ASYNCMB_TEST_MAIN=1")
 	var buf bytes.Buffer
-	se := &syncWriter{w: &buf}
+	se := &job.SyncWriter{W: &buf}
 	cmd.Stderr, cmd.Stdout = se, se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	return cmd, func() string {
-		se.mu.Lock()
-		defer se.mu.Unlock()
-		return buf.String()
+		var s string
+		se.Locked(func() { s = buf.String() })
+		return s
 	}
 }
 

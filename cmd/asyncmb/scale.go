@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/asyncmb/asyncmb/job"
 	"github.com/asyncmb/asyncmb/study"
 	"github.com/urfave/cli/v2"
 )
@@ -167,7 +168,7 @@ func scaleAction(c *cli.Context) error {
 	defer stop()
 	res, err := sp.Execute(ctx)
 	if err != nil {
-		return interrupted(ctx, err)
+		return job.Interrupted(ctx, err)
 	}
 	fmt.Fprint(c.App.Writer, res.Markdown())
 	fmt.Fprintf(c.App.Writer, "\nwrote %s, %s and figures in %s\n", filepath.Join(sp.Out, "scale.csv"), filepath.Join(sp.Out, "scale.md"), sp.Out)

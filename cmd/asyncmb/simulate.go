@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"math"
 
 	"github.com/asyncmb/asyncmb/ranks"
@@ -80,8 +81,8 @@ func simulateAction(c *cli.Context) error {
 		return err
 	}
 	phi := tc.cfg.PhiStar
-	if math.IsNaN(phi) && tc.cfg.Reference != nil {
-		if phi, err = tc.cfg.Reference(lp.Problem, lp.Hash); err != nil {
+	if math.IsNaN(phi) && tc.phiStar != nil {
+		if phi, err = tc.phiStar(context.Background(), lp.Problem, lp.Hash); err != nil {
 			return err
 		}
 	}

@@ -2,26 +2,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
+	"github.com/asyncmb/asyncmb/job"
 	"github.com/asyncmb/asyncmb/launch"
 	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 )
 
 // commit is set at link time: -ldflags "-X main.commit=...".
@@ -92,7 +87,7 @@ type trainConfig struct {
 	cfg     ranks.Config
 	comm    func(*comm.Config)
 	problem problem.Config
-	ctx     context.Context // stops the phi* solve; set once signals are caught (nil: never)
+	phiStar job.PhiStarFunc // nil: no phi* unless cfg.PhiStar
 }
 
 // trainFields maps ranks.Config's fields to their flags where the name
@@ -138,7 +133,7 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 		return nil, fieldError("", err, trainFields)
 	}
 	if cfg.BatchSet {
-		if err := checkBatchBound(cfg.Data, cfg.Batch); err != nil {
+		if err := job.CheckBatchBound(cfg.Data, cfg.Batch); err != nil {
 			return nil, err
 		}
 	}
@@ -182,11 +177,7 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg.Reference = func(p *solver.Problem, hash string) (float64, error) {
-			ctx := tc.ctx
-			if ctx == nil {
-				ctx = context.Background()
-			}
+		tc.phiStar = func(ctx context.Context, p *solver.Problem, hash string) (float64, error) {
 			return pc.Of(p, hash).PhiStar(ctx, cacheDir, c.App.ErrWriter)
 		}
 	}
@@ -218,10 +209,10 @@ func stepSpecFrom(c *cli.Context) (ranks.StepSpec, error) {
 }
 
 // manifest is what summary.json records of the command line.
-func manifest(c *cli.Context, np int) map[string]any {
+func manifest(c *cli.Context) map[string]any {
 	host, _ := os.Hostname()
 	return map[string]any{"version": version, "commit": commit, "command": c.Command.Name,
-		"flags": forwardFlags(c), "np": np, "host": host, "gomaxprocs": os.Getenv("GOMAXPROCS")}
+		"flags": forwardFlags(c), "host": host, "gomaxprocs": os.Getenv("GOMAXPROCS")}
 }
 
 // npFlag is --np: train's number of processes (rank accepts and ignores it,
@@ -285,94 +276,10 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	np := plan.NP
-	for w := range tc.cfg.Slow {
-		if w >= np && np > 1 {
-			return usagef("--slow names rank %d, but the workers are ranks 1..%d", w, np-1)
-		}
-	}
-	if err := launch.CheckOutDir(tc.cfg.Out); err != nil {
-		return usagef("--out: %v", err)
-	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	tc.ctx = ctx
-	if np == 1 && plan.Kind == "local" {
-		cfg := &tc.cfg
-		cfg.Manifest = manifest(c, 1)
-		cfg.Manifest["launcher"] = "local"
-		cfg.Summary = c.App.Writer
-		_, err := ranks.RunSerial(ctx, cfg)
-		if err == nil && ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return interrupted(ctx, drawFigures(c, cfg.Out, err))
-	}
-	if _, err := os.Stat(tc.cfg.Data); err != nil {
-		return err
-	}
-	args := append([]string{"rank"}, forwardFlags(c, append([]string{"figures"}, launchOnly...)...)...)
-	args = append(args, "--out="+tc.cfg.Out)
-	if tc.cfg.Reference != nil {
-		// Solve for phi* here, with every core, rather than in rank 0,
-		// which the launcher gives only CPUs/N of them.
-		lp, err := tc.problem.Load()
-		if err != nil {
-			return err
-		}
-		phi, err := tc.cfg.Reference(lp.Problem, lp.Hash)
-		if err != nil {
-			return interrupted(ctx, err)
-		}
-		args = append(args, "--phi-star="+strconv.FormatFloat(phi, 'g', -1, 64))
-	}
-	// A terminal or file is handed to the ranks as it is (the master's
-	// progress line then sees a terminal); any other writer is shared by
-	// the ranks' copying goroutines and must be locked.
-	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	if _, ok := stdout.(*os.File); !ok {
-		stdout = &syncWriter{w: stdout}
-	}
-	if _, ok := stderr.(*os.File); !ok {
-		stderr = &syncWriter{w: stderr}
-	}
-	return interrupted(ctx, drawFigures(c, tc.cfg.Out, plan.Run(ctx, args, stdout, stderr)))
+	t := job.Train{Config: &tc.cfg, Problem: tc.problem, Plan: plan, PhiStar: tc.phiStar, Figures: c.Bool("figures"), Manifest: manifest(c),
+		RankArgs: append([]string{"rank"}, forwardFlags(c, append([]string{"figures"}, launchOnly...)...)...), Stdout: c.App.Writer, Stderr: c.App.ErrWriter}
+	return t.Run(c.Context)
 }
-
-// syncWriter serializes writes to w.
-type syncWriter struct {
-	mu sync.Mutex // guards w
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
-
-// interrupted turns the error of a run stopped by Ctrl-C into exit 130.
-func interrupted(ctx context.Context, err error) error {
-	if errors.Is(err, problem.ErrSolveInterrupted) {
-		return exitErr{code: exitInterrupt, err: err}
-	}
-	if err != nil && ctx.Err() != nil {
-		return exitErr{code: exitInterrupt, err: errors.New("interrupted (the outputs of what was trained are written)")}
-	}
-	return err
-}
-
-// exitErr carries an exit code; a quiet one is not printed (another
-// process has reported the cause).
-type exitErr struct {
-	code  int
-	err   error
-	quiet bool
-}
-
-func (e exitErr) Error() string { return e.err.Error() }
-func (e exitErr) Unwrap() error { return e.err }
-func (e exitErr) ExitCode() int { return e.code }
 
 // forwardFlags renders the flags set on c (on the command line or in the
 // environment) as --name=value arguments, except skip.
@@ -415,69 +322,11 @@ func rankAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	id, stdinEOF, err := rankIdentity(c)
+	id, err := rankIdentity(c)
 	if err != nil {
 		return err
 	}
-	tc.comm(&id.Config)
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := launch.StopOnEOF(ctx, stdinEOF, exitInterrupt)
-	defer cancel()
-	tc.ctx = ctx
-	if err := id.Resolve(ctx); err != nil {
-		if ctx.Err() != nil {
-			return rankExit(ctx, id.Config.Rank, err) // a signal while waiting: 130
-		}
-		return err
-	}
-	cc := id.Config
-	if c.Bool("join") {
-		if cc.Rank == 0 {
-			return usagef("--join: rank 0 (the master) cannot join a running job")
-		}
-		cc.Rejoin, tc.cfg.Join = true, true
-	}
-	if len(cc.Secret) < comm.MinSecretLen && cc.Size > 1 {
-		return usagef("the job secret (%s or %s) has %d bytes, want at least %d", launch.EnvSecret, launch.EnvSecretFile, len(cc.Secret), comm.MinSecretLen)
-	}
-	cc.Log = c.App.ErrWriter
-	cfg := &tc.cfg
-	if cc.Rank == 0 {
-		cfg.Manifest = manifest(c, cc.Size)
-		id.AddManifest(cfg.Manifest)
-		cfg.Summary = c.App.Writer
-		cfg.Log = c.App.ErrWriter
-		switch c.String("progress") {
-		case "auto":
-			cfg.Progress = c.App.ErrWriter
-			cfg.ProgressTTY = isTerminal(c.App.ErrWriter)
-		case "line":
-			cfg.Progress = c.App.ErrWriter
-		}
-	}
-	if p := os.Getenv("ASYNCMB_CPUPROFILE"); p != "" {
-		// ASYNCMB_CPUPROFILE=FILE profiles every rank into FILE.<rank>.
-		stop, err := startCPUProfile(fmt.Sprintf("%s.%d", p, cc.Rank))
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	cm, err := comm.New(ctx, cc)
-	if err != nil {
-		return rankExit(ctx, cc.Rank, id.Explain(err))
-	}
-	defer cm.Close()
-	return rankExit(ctx, cc.Rank, ranks.Run(ctx, cm, cfg))
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	r := job.Rank{Config: &tc.cfg, Identity: id, Comm: tc.comm, Join: c.Bool("join"), Progress: c.String("progress"), PhiStar: tc.phiStar,
+		Manifest: manifest(c), CPUProfile: os.Getenv("ASYNCMB_CPUPROFILE"), Stdout: c.App.Writer, Stderr: c.App.ErrWriter}
+	return r.Run(c.Context)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/asyncmb/asyncmb/data"
+	"github.com/asyncmb/asyncmb/job"
 	"github.com/asyncmb/asyncmb/kernels"
 	"github.com/asyncmb/asyncmb/launch"
 	"github.com/asyncmb/asyncmb/ranks"
@@ -425,12 +426,12 @@ func startTraining(t *testing.T, args ...string) (*exec.Cmd, func() string) {
 	cmd := exec.Command(os.Args[0], append([]string{"train"}, args...)...)
 	cmd.Env = append(os.Environ(), "ASYNCMB_TEST_MAIN=1")
 	var buf bytes.Buffer
-	se := &syncWriter{w: &buf}
+	se := &job.SyncWriter{W: &buf}
 	cmd.Stderr, cmd.Stdout = se, se
 	output := func() string {
-		se.mu.Lock()
-		defer se.mu.Unlock()
-		return buf.String()
+		var s string
+		se.Locked(func() { s = buf.String() })
+		return s
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
