@@ -160,7 +160,7 @@ func Local(ctx context.Context, spec Spec) error {
 	}
 	defer os.RemoveAll(dir)
 
-	base := filterEnv(os.Environ(), identityVars)
+	base := WithoutEnv(os.Environ(), identityVars)
 	base = append(base, spec.Env...)
 	if !hasVar(base, "GOMAXPROCS") {
 		procs := spec.ProcsPerRank
@@ -237,7 +237,9 @@ func hasVar(env []string, name string) bool {
 	return false
 }
 
-func filterEnv(env, drop []string) []string {
+// WithoutEnv is env (NAME=VALUE entries) without the variables named in
+// drop; env is not modified.
+func WithoutEnv(env, drop []string) []string {
 	out := env[:0:0]
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")

@@ -266,7 +266,7 @@ func Srun(ctx context.Context, spec SrunSpec) error {
 	}
 	args = append(append(args, spec.Path), spec.Args...)
 	cmd := exec.Command(spec.Srun[0], args...)
-	cmd.Env = append(filterEnv(os.Environ(), identityVars), spec.Env...)
+	cmd.Env = append(WithoutEnv(os.Environ(), identityVars), spec.Env...)
 	cmd.Env = append(cmd.Env, EnvSecret+"="+NewSecret(), EnvLauncher+"=srun")
 	sv := newSupervisor(spec.Stdout, spec.Stderr, false, spec.Grace)
 	if err := sv.startNamed(0, "srun", cmd, nil); err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -265,4 +266,17 @@ func (pc Config) loadMulti(lp *Loaded) error {
 	lp.Problem = p
 	lp.Key = solver.MultiProblemKey(lp.Hash, a.Cols, pc.Bias, mc, reg)
 	return nil
+}
+
+// CacheDir is the directory of cached reference optima: dir (--cache-dir
+// or ASYNCMB_CACHE_DIR) when given, else os.UserCacheDir()/asyncmb.
+func CacheDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no --cache-dir and no user cache directory: %w", err)
+	}
+	return filepath.Join(base, "asyncmb"), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/asyncmb/asyncmb/solver"
@@ -132,4 +133,24 @@ func printRef(w io.Writer, e solver.RefEntry, cache string) error {
 	_, err := fmt.Fprintf(w, "phi*       %.15g\nnnz(x*)    %d\nmethod     %s\niterations %d\ntime       %.3fs\nmapping    %.3g\ncache      %s\n",
 		e.Phi, e.NNZ, e.Method, e.Iters, e.Seconds, e.MapNorm, cache)
 	return err
+}
+
+// DescribeSGD is a one-line summary of c's step policy; sigma and r are
+// the convex schedule's noise and distance bound (0 otherwise).
+func DescribeSGD(c solver.SGDConfig, sigma, r float64) string {
+	s := c.Schedule
+	var b strings.Builder
+	fmt.Fprintf(&b, "step=%s batch=%d average=%s", s.Kind, c.Batch, c.Average.Kind)
+	switch s.Kind {
+	case solver.StepConst, solver.StepInvSqrt:
+		fmt.Fprintf(&b, " alpha0=%g", s.Alpha0)
+	case solver.StepConvex:
+		fmt.Fprintf(&b, " L=%.4g tau=%d sigma=%.4g R=%.4g beta=%.4g", s.L, s.Tau, sigma, r, s.Beta)
+	case solver.StepStrong:
+		fmt.Fprintf(&b, " L=%.4g tau=%d mu=%g t0=%.4g", s.L, s.Tau, s.Mu, s.T0)
+	}
+	if s.Tau0 > 0 {
+		fmt.Fprintf(&b, " tau0=%g", s.Tau0)
+	}
+	return b.String()
 }

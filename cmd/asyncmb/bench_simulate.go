@@ -7,6 +7,7 @@ import (
 
 	"github.com/asyncmb/asyncmb/job"
 	"github.com/asyncmb/asyncmb/sim/simbench"
+	"github.com/asyncmb/asyncmb/study"
 	"github.com/urfave/cli/v2"
 )
 
@@ -38,9 +39,9 @@ func init() {
 }
 
 func benchSimulateAction(c *cli.Context) error {
-	workers, err := intList(c, "workers")
+	workers, err := study.ParseInts("workers", c.String("workers"))
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	o := simbench.Options{Data: c.String("data"), Lambda: c.Float64("lambda"), PhiStar: c.Float64("phi-star"), Workers: workers,
 		Rounds: c.Int("rounds"), Target: c.Float64("target"), CalibIters: c.Int64("calib-iters"), Tau0: c.Float64("tau0"), Dilate: c.Float64("dilate")}

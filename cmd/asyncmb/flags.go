@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/urfave/cli/v2"
 	"strings"
 	"unicode"
 )
@@ -14,6 +15,17 @@ func envVar(flag string) string {
 
 // envs is the EnvVars slice for a flag name.
 func envs(flag string) []string { return []string{envVar(flag)} }
+
+// envNames are the ASYNCMB_* variables of flags: scale's runs get every
+// value as a flag, and a list such as ASYNCMB_BATCH=64,256 would not parse
+// as train's --batch.
+func envNames(flags []cli.Flag) []string {
+	var names []string
+	for _, f := range flags {
+		names = append(names, envVar(f.Names()[0]))
+	}
+	return names
+}
 
 // fieldError turns a config's Validate error, which starts with the name of
 // the field ("Reps 0: want N >= 1"), into a usage error naming the flag: the

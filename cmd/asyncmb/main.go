@@ -15,9 +15,9 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/asyncmb/asyncmb/job"
+	"github.com/asyncmb/asyncmb/launch"
 	"github.com/asyncmb/asyncmb/problem"
 	"github.com/urfave/cli/v2"
 )
@@ -38,23 +38,20 @@ var version = "dev"
 var commands []*cli.Command
 
 // register adds a command to the app; each command file calls it from init.
-// A command's flag parse errors become usage errors (exit 2).
-func register(c *cli.Command) {
-	if c.OnUsageError == nil {
-		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
-	}
-	commands = append(commands, c)
-}
+func register(c *cli.Command) { commands = append(commands, usageOnError(c)) }
 
 var benchCommands []*cli.Command
 
 // registerBench adds a subcommand to `asyncmb bench` (kernels, comm, rates,
 // train, ...); each benchmark file calls it from init.
-func registerBench(c *cli.Command) {
+func registerBench(c *cli.Command) { benchCommands = append(benchCommands, usageOnError(c)) }
+
+// usageOnError makes c's flag parse errors usage errors (exit 2).
+func usageOnError(c *cli.Command) *cli.Command {
 	if c.OnUsageError == nil {
 		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 	}
-	benchCommands = append(benchCommands, c)
+	return c
 }
 
 // usageError marks an error caused by the user's flags or arguments (exit 2).
@@ -160,29 +157,10 @@ func permuteArgs(app *cli.App, args []string) []string {
 	if cmd == nil || len(cmd.Subcommands) > 0 {
 		return args
 	}
-	out := append([]string(nil), args[:i]...)
-	var pos []string
-	for ; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			pos = append(pos, args[i:]...)
-			i = len(args)
-		case len(a) > 1 && a[0] == '-':
-			out = append(out, a)
-			name := strings.TrimLeft(a, "-")
-			if strings.Contains(name, "=") {
-				continue
-			}
-			if f := findFlag(cmd.Flags, name); f != nil && takesValue(f) && i+1 < len(args) {
-				i++
-				out = append(out, args[i])
-			}
-		default:
-			pos = append(pos, a)
-		}
-	}
-	return append(out, pos...)
+	return append(args[:i:i], launch.FlagsFirst(args[i:], func(name string) bool {
+		f := findFlag(cmd.Flags, name)
+		return f != nil && takesValue(f)
+	})...)
 }
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/asyncmb/asyncmb/kernels"
@@ -96,18 +93,8 @@ func cacheDirFlag() cli.Flag {
 		Usage:       "the `DIR` of cached reference optima phi* (one small JSON file per problem, keyed by the data's SHA-256 and the problem)"}
 }
 
-// cacheDir resolves --cache-dir: the flag or ASYNCMB_CACHE_DIR, else
-// os.UserCacheDir()/asyncmb.
-func cacheDir(c *cli.Context) (string, error) {
-	if d := c.String("cache-dir"); d != "" {
-		return d, nil
-	}
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no --cache-dir and no user cache directory: %w", err)
-	}
-	return filepath.Join(base, "asyncmb"), nil
-}
+// cacheDir resolves --cache-dir (problem.CacheDir).
+func cacheDir(c *cli.Context) (string, error) { return problem.CacheDir(c.String("cache-dir")) }
 
 // stepFlags are the flags of the step-size policy, the mini-batch and the
 // averaging (sgd here; train reuses them).
@@ -215,23 +202,4 @@ func stepConfigFrom(c *cli.Context, p *solver.Problem, defaultTau int) (stepConf
 		return sc, usagef("%v", err)
 	}
 	return sc, nil
-}
-
-// describe is a one-line summary of the step policy.
-func (sc stepConfig) describe() string {
-	s := sc.Schedule
-	var b strings.Builder
-	fmt.Fprintf(&b, "step=%s batch=%d average=%s", s.Kind, sc.Batch, sc.Average.Kind)
-	switch s.Kind {
-	case solver.StepConst, solver.StepInvSqrt:
-		fmt.Fprintf(&b, " alpha0=%g", s.Alpha0)
-	case solver.StepConvex:
-		fmt.Fprintf(&b, " L=%.4g tau=%d sigma=%.4g R=%.4g beta=%.4g", s.L, s.Tau, sc.Sigma, sc.R, s.Beta)
-	case solver.StepStrong:
-		fmt.Fprintf(&b, " L=%.4g tau=%d mu=%g t0=%.4g", s.L, s.Tau, s.Mu, s.T0)
-	}
-	if s.Tau0 > 0 {
-		fmt.Fprintf(&b, " tau0=%g", s.Tau0)
-	}
-	return b.String()
 }

@@ -2,17 +2,16 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/asyncmb/asyncmb/job"
+	"github.com/asyncmb/asyncmb/launch"
 	"github.com/asyncmb/asyncmb/study"
 	"github.com/urfave/cli/v2"
 )
@@ -84,33 +83,9 @@ func init() {
 
 func scaleAction(c *cli.Context) error {
 	var sp study.Spec
-	var err error
-	if sp.Workers, err = intList(c, "workers"); err != nil {
-		return err
-	}
-	sp.Modes = study.SplitList(c.String("mode"))
-	sp.Methods = study.SplitList(c.String("method"))
-	if sp.Steps, sp.StepArgs, err = study.ParseStepAxis(c.String("step")); err != nil {
+	if err := sp.ParseAxes(study.Axes{Workers: c.String("workers"), Modes: c.String("mode"), Methods: c.String("method"), Steps: c.String("step"),
+		Batches: c.String("batch"), Targets: c.String("targets"), Slowdowns: c.String("slowdown"), NetDelays: c.String("net-delay")}); err != nil {
 		return usageError{err}
-	}
-	if sp.Batches, err = intList(c, "batch"); err != nil {
-		return err
-	}
-	if sp.Targets, err = floatList(c, "targets"); err != nil {
-		return err
-	}
-	if sp.Slowdowns, err = floatList(c, "slowdown"); err != nil {
-		return err
-	}
-	for _, s := range study.SplitList(c.String("net-delay")) {
-		d, err := time.ParseDuration(s)
-		if s == "0" {
-			d, err = 0, nil
-		}
-		if err != nil || d < 0 {
-			return usagef("--net-delay %q: want durations >= 0 such as 0,200us,1ms", s)
-		}
-		sp.NetDelays = append(sp.NetDelays, d)
 	}
 	sp.Repeat, sp.Seed0, sp.MaxDelay = c.Int("repeat"), c.Uint64("seed"), c.Int("max-delay")
 	sp.Weak, sp.WeakRows, sp.GenArgs = c.Bool("weak"), c.Int("weak-rows"), strings.Fields(c.String("gen"))
@@ -121,30 +96,15 @@ func scaleAction(c *cli.Context) error {
 	if _, err := os.Stat(sp.Data); err != nil {
 		return err
 	}
-	switch l := c.String("launcher"); l {
-	case "auto":
-		sp.Launcher = "local"
-		if os.Getenv("SLURM_JOB_ID") != "" {
-			sp.Launcher = "srun"
-		}
-	case "local", "srun":
-		sp.Launcher = l
-	default:
-		return usagef("--launcher %q: want auto, local or srun", l)
+	if err := sp.ResolveLauncher(c.String("launcher")); err != nil {
+		return usageError{err}
 	}
 	skip := append(append([]string{"data"}, scaleOwn...), scaleSkip...)
 	if c.IsSet("slow") {
-		if slices.ContainsFunc(sp.Slowdowns, func(f float64) bool { return f != 1 }) {
-			return usagef("give either --slow (every run) or --slowdown (a sweep of worker 1's factor), not both")
-		}
-		// --slow 1=F alone is the slowdown axis with one value, so that
-		// the table's column shows it.
-		if v := c.StringSlice("slow"); len(v) == 1 && strings.HasPrefix(v[0], "1=") {
-			f, err := strconv.ParseFloat(v[0][2:], 64)
-			if err != nil || !(f >= 1) {
-				return usagef("--slow %q: want RANK=FACTOR with FACTOR >= 1", v[0])
-			}
-			sp.Slowdowns, skip = []float64{f}, append(skip, "slow")
+		if axis, err := sp.SlowAxis(c.StringSlice("slow")); err != nil {
+			return usageError{err}
+		} else if axis {
+			skip = append(skip, "slow")
 		}
 	}
 	if sp.Weak && c.IsSet("phi-star") {
@@ -154,11 +114,12 @@ func scaleAction(c *cli.Context) error {
 	if sp.Out = c.String("out"); sp.Out == "" {
 		sp.Out = filepath.Join("out", "scale-"+time.Now().UTC().Format("20060102-150405"))
 	}
+	var err error
 	if sp.Exe, err = os.Executable(); err != nil {
 		return err
 	}
 	sp.Log = c.App.ErrWriter
-	sp.Env = childEnv(c.Command.Flags)
+	sp.Env = launch.WithoutEnv(os.Environ(), envNames(c.Command.Flags))
 	runs, err := sp.Plan()
 	if err != nil {
 		return usagef("%v", err)
@@ -173,52 +134,4 @@ func scaleAction(c *cli.Context) error {
 	fmt.Fprint(c.App.Writer, res.Markdown())
 	fmt.Fprintf(c.App.Writer, "\nwrote %s, %s and figures in %s\n", filepath.Join(sp.Out, "scale.csv"), filepath.Join(sp.Out, "scale.md"), sp.Out)
 	return nil
-}
-
-// childEnv is this process's environment without the ASYNCMB_* variables of
-// scale's flags: the runs get every value as a flag, and a list such as
-// ASYNCMB_BATCH=64,256 would not parse as train's --batch.
-func childEnv(flags []cli.Flag) []string {
-	drop := map[string]bool{}
-	for _, f := range flags {
-		drop[envVar(f.Names()[0])] = true
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[k] {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func intList(c *cli.Context, name string) ([]int, error) {
-	var out []int
-	for _, f := range study.SplitList(c.String(name)) {
-		v, err := strconv.Atoi(f)
-		if err != nil || v < 1 {
-			return nil, usagef("--%s %q: want a comma-separated list of integers >= 1", name, c.String(name))
-		}
-		out = append(out, v)
-	}
-	if len(out) == 0 {
-		return nil, usagef("--%s: empty list", name)
-	}
-	return out, nil
-}
-
-func floatList(c *cli.Context, name string) ([]float64, error) {
-	var out []float64
-	for _, f := range study.SplitList(c.String(name)) {
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil || !(v > 0) || math.IsInf(v, 0) {
-			return nil, usagef("--%s %q: want a comma-separated list of positive numbers", name, c.String(name))
-		}
-		out = append(out, v)
-	}
-	if len(out) == 0 {
-		return nil, usagef("--%s: empty list", name)
-	}
-	return out, nil
 }

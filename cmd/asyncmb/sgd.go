@@ -52,8 +52,8 @@ func sgdAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "problem %s\nsgd     %s seed=%d\n", lp.Describe(), sc.describe(), sc.Seed)
+	w, cfg := c.App.Writer, solver.SGDConfig{Batch: sc.Batch, Schedule: sc.Schedule, Average: sc.Average, Seed: sc.Seed}
+	fmt.Fprintf(w, "problem %s\nsgd     %s seed=%d\n", lp.Describe(), problem.DescribeSGD(cfg, sc.Sigma, sc.R), sc.Seed)
 	phiStar := math.NaN()
 	if c.Bool("target") {
 		dir, err := cacheDir(c)
@@ -67,6 +67,5 @@ func sgdAction(c *cli.Context) error {
 		phiStar = e.Phi
 		fmt.Fprintf(w, "phi*    %.15g (cached=%v)\n", phiStar, cached)
 	}
-	return lp.SGD(problem.SGDOptions{Config: solver.SGDConfig{Batch: sc.Batch, Schedule: sc.Schedule, Average: sc.Average, Seed: sc.Seed},
-		Epochs: epochs, PhiStar: phiStar, Checkpoint: ckPath, Resume: c.Bool("resume")}, w)
+	return lp.SGD(problem.SGDOptions{Config: cfg, Epochs: epochs, PhiStar: phiStar, Checkpoint: ckPath, Resume: c.Bool("resume")}, w)
 }

@@ -56,13 +56,13 @@ func simulateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	workers, err := intList(c, "workers")
+	workers, err := study.ParseInts("workers", c.String("workers"))
 	if err != nil {
-		return err
+		return usageError{err}
 	}
-	targets, err := floatList(c, "targets")
+	targets, err := study.ParseFloats("targets", c.String("targets"))
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	o := study.SimSpec{Data: tc.problem.Data, Train: tc.cfg, Workers: workers, Targets: targets, MaxSimS: c.Float64("max-sim-time"),
 		MaxUpdates: c.Int64("max-updates"), Bandwidth: c.Float64("bandwidth"), Out: c.String("out"), Log: c.App.ErrWriter}
