@@ -1,21 +1,8 @@
 package main
 
 import (
-	"time"
-
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
-)
-
-// defaultMaxEpochs caps a --target or --tol run that gives no --epochs,
-// --iters or --time: a run that cannot reach its target stops there and
-// fails instead of running for ever. The default cap binds only after
-// defaultMaxEpochsMinTime of training, so that small data sets, whose
-// epochs take milliseconds (digits and wine need 1300-5300 epochs, 1-7 s),
-// are not cut short.
-const (
-	defaultMaxEpochs        = 1000
-	defaultMaxEpochsMinTime = 60 * time.Second
 )
 
 // stopFlags are train's stopping rules that need no phi*, the epoch cap,

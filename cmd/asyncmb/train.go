@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
@@ -132,41 +130,11 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fieldError("", err, trainFields)
 	}
-	if cfg.BatchSet {
-		if err := job.CheckBatchBound(cfg.Data, cfg.Batch); err != nil {
-			return nil, err
-		}
-	}
-	if !c.IsSet("max-epochs") && (cfg.Target > 0 || cfg.Tol > 0) && cfg.Epochs == 0 && cfg.Iters == 0 && cfg.Time == 0 {
-		cfg.MaxEpochs, cfg.MaxEpochsMinTime = defaultMaxEpochs, defaultMaxEpochsMinTime
-	}
-	if cfg.Iters == 0 && cfg.Epochs == 0 && cfg.Time == 0 && cfg.Target == 0 && cfg.Tol == 0 && cfg.MaxEpochs == 0 {
-		cfg.Epochs = 20
-	}
-	if cfg.Out == "" {
-		cfg.Out = filepath.Join("out", "train-"+time.Now().UTC().Format("20060102-150405"))
-	}
-	cfg.PhiStar = math.NaN()
-	codec, err := comm.ParseCodec(c.String("codec"))
+	tc.comm, err = job.Settle(cfg, job.Settings{MaxEpochsSet: c.IsSet("max-epochs"), Codec: c.String("codec"), Progress: c.String("progress"),
+		HeartbeatTimeout: c.Duration("heartbeat-timeout"), RendezvousTimeout: c.Duration("rendezvous-timeout"),
+		NetDelay: c.Duration("net-delay"), NetJitter: c.Duration("net-jitter")})
 	if err != nil {
-		return nil, usagef("--codec: %v", err)
-	}
-	hb, rv := c.Duration("heartbeat-timeout"), c.Duration("rendezvous-timeout")
-	if hb <= comm.DefaultHeartbeatInterval || rv <= 0 {
-		return nil, usagef("--heartbeat-timeout must exceed %v and --rendezvous-timeout must be > 0", comm.DefaultHeartbeatInterval)
-	}
-	nd, nj := c.Duration("net-delay"), c.Duration("net-jitter")
-	if nd < 0 || nj < 0 {
-		return nil, usagef("--net-delay and --net-jitter must be >= 0")
-	}
-	tc.comm = func(cc *comm.Config) {
-		cc.Codec, cc.HeartbeatTimeout, cc.RendezvousTimeout = codec, hb, rv
-		cc.NetDelay, cc.NetJitter = nd, nj
-	}
-	switch p := c.String("progress"); p {
-	case "auto", "line", "none":
-	default:
-		return nil, usagef("--progress %q: want auto, line or none", p)
+		return nil, err
 	}
 	if c.IsSet("phi-star") {
 		if cfg.PhiStar = c.Float64("phi-star"); math.IsNaN(cfg.PhiStar) || math.IsInf(cfg.PhiStar, 0) {
