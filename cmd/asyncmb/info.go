@@ -7,9 +7,7 @@ import (
 
 func init() {
 	register(&cli.Command{
-		Name:      "info",
-		Usage:     "describe a LIBSVM file: samples, features, nonzeros, density, labels and their -1/+1 mapping, size and SHA-256",
-		ArgsUsage: "FILE",
+		Name: "info", ArgsUsage: "FILE", Usage: "describe a LIBSVM file: samples, features, nonzeros, density, labels and their -1/+1 mapping, size and SHA-256",
 		Description: "Reads the whole file (and checks every token: a defect is reported as FILE:LINE:COL and exit code 1).\n" +
 			"Labels: up to 10 distinct values are listed with their counts; two values give the binary mapping\n" +
 			"a classification loss uses (smaller -> -1, larger -> +1); more than two integer labels are a multiclass file\n" +

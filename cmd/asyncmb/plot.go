@@ -15,9 +15,7 @@ func figuresFlag() cli.Flag {
 
 func init() {
 	register(&cli.Command{
-		Name:      "plot",
-		Usage:     "redraw the figures of a finished training run (train --out DIR) or sweep (scale --out DIR)",
-		ArgsUsage: "DIR",
+		Name: "plot", ArgsUsage: "DIR", Usage: "redraw the figures of a finished training run (train --out DIR) or sweep (scale --out DIR)",
 		Description: "A sweep's directory (scale.csv) gets subopt_time, subopt_updates, speedup, delay_hist, async_vs_sync and\n" +
 			"heterogeneity; a run's (trace.csv, summary.json) gets subopt_time, subopt_updates and delay_hist. PNG and SVG each.",
 		Action: plotAction,

@@ -7,9 +7,7 @@ import (
 
 func init() {
 	register(&cli.Command{
-		Name:      "predict",
-		Usage:     "score a model (asyncmb's or liblinear-train's) on a LIBSVM file: accuracy, log-loss, AUC or RMSE",
-		ArgsUsage: " ",
+		Name: "predict", ArgsUsage: " ", Usage: "score a model (asyncmb's or liblinear-train's) on a LIBSVM file: accuracy, log-loss, AUC or RMSE",
 		Description: "Reads a linear model in LIBLINEAR's format and a LIBSVM test file (features beyond the model's are\n" +
 			"ignored, as liblinear-predict does). Classification models: accuracy, log-loss (logistic models) and AUC;\n" +
 			"K-class models (nr_class K > 2, predicting the argmax class): accuracy, per-class precision and recall,\n" +

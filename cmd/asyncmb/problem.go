@@ -33,8 +33,7 @@ func problemFlags() []cli.Flag {
 		&cli.StringFlag{Name: "groups", EnvVars: envs("groups"),
 			Usage: "the groups `SPEC` of group lasso (required for it): G for contiguous groups of G features (the last one shorter)," +
 				" or sizes s1,s2,... adding up to the number of features; with --bias the bias is a group of its own"},
-		&cli.BoolFlag{Name: "bias", EnvVars: envs("bias"),
-			Usage: "append a constant-1 feature (an intercept); it is regularized like the other weights, as liblinear -B does"},
+		&cli.BoolFlag{Name: "bias", EnvVars: envs("bias"), Usage: "append a constant-1 feature (an intercept); it is regularized like the other weights, as liblinear -B does"},
 		&cli.IntFlag{Name: "features", EnvVars: envs("features"), Usage: "fix the dimension to `N` (an index beyond it is an error); 0: the largest index in the file"},
 		multiclassFlag(),
 	}
@@ -109,13 +108,10 @@ func stepFlags() []cli.Flag {
 			Usage: "the Lipschitz constant `L` of grad f; 0: estimated by the power method on A^T A/n times the loss's curvature (1/4 logistic, 1 squared, 2 sqhinge)"},
 		&cli.Float64Flag{Name: "sigma", EnvVars: envs("sigma"),
 			Usage: "the per-sample gradient noise `SIGMA` of convex; 0: estimated at the starting point (sgd: from 32 mini-batches; train: exactly, from every row of the shards)"},
-		&cli.Float64Flag{Name: "dist", EnvVars: envs("dist"),
-			Usage: "the distance bound `R` >= ||x0 - x*|| of convex; 0: sqrt(d), i.e. x* assumed to have coordinates of size about 1"},
+		&cli.Float64Flag{Name: "dist", EnvVars: envs("dist"), Usage: "the distance bound `R` >= ||x0 - x*|| of convex; 0: sqrt(d), i.e. x* assumed to have coordinates of size about 1"},
 		&cli.Float64Flag{Name: "mu", EnvVars: envs("mu"), Usage: "the strong-convexity modulus `MU` of strong; 0: the regularizer's (lambda for l2, lambda2 for elastic)"},
-		&cli.IntFlag{Name: "tau", EnvVars: envs("tau"), Value: -1,
-			Usage: "the delay bound `TAU` in the convex and strong step sizes; -1: the number of workers (0 for serial sgd)"},
-		&cli.Float64Flag{Name: "tau0", EnvVars: envs("tau0"),
-			Usage: "> 0 makes the step delay-adaptive: the step of an update with delay tau(t) is alpha(t)/(1 + tau(t)/`TAU0`)"},
+		&cli.IntFlag{Name: "tau", EnvVars: envs("tau"), Value: -1, Usage: "the delay bound `TAU` in the convex and strong step sizes; -1: the number of workers (0 for serial sgd)"},
+		&cli.Float64Flag{Name: "tau0", EnvVars: envs("tau0"), Usage: "> 0 makes the step delay-adaptive: the step of an update with delay tau(t) is alpha(t)/(1 + tau(t)/`TAU0`)"},
 		&cli.StringFlag{Name: "average", EnvVars: envs("average"), Value: "auto",
 			Usage: "the output `A`: last, uniform, weighted ((t+t0)-weighted), tail (the last half or more, restarted at powers of two) or auto (weighted for strong, else uniform)"},
 		&cli.Uint64Flag{Name: "seed", EnvVars: envs("seed"), Value: 1, Usage: "the `SEED` of the mini-batch sampling and the estimates"},
@@ -202,4 +198,23 @@ func stepConfigFrom(c *cli.Context, p *solver.Problem, defaultTau int) (stepConf
 		return sc, usagef("%v", err)
 	}
 	return sc, nil
+}
+
+// multiclassFlag is --multiclass, shared by the problem-defining commands.
+func multiclassFlag() cli.Flag {
+	return &cli.StringFlag{Name: "multiclass", EnvVars: envs("multiclass"), Value: "softmax",
+		Usage: "the model `M` of a file with K > 2 integer labels and --loss logistic: softmax (one multinomial model W, d x K)" +
+			" or ovr (K binary one-vs-rest problems in the same run); a two-class file is always binary"}
+}
+
+// multiclassFrom reads --multiclass: true for ovr.
+func multiclassFrom(c *cli.Context) (bool, error) {
+	switch v := c.String("multiclass"); v {
+	case "softmax":
+		return false, nil
+	case "ovr":
+		return true, nil
+	default:
+		return false, usagef("--multiclass %q: want softmax or ovr", v)
+	}
 }

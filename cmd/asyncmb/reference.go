@@ -34,8 +34,7 @@ func init() {
 			"nnz(x*), the iterations and the time, and stores phi* in --cache-dir under the data file's SHA-256 and the problem, so\n" +
 			"that later runs (train --target, the benches) report the suboptimality phi(x) - phi* without solving again. Ctrl-C stops\n" +
 			"the solve (exit 130).",
-		Flags:  flags,
-		Action: referenceAction,
+		Flags: flags, Action: referenceAction,
 	})
 	registerBench(&cli.Command{
 		Name:  "reference",

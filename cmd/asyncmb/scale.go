@@ -44,12 +44,10 @@ func scaleFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "weak", EnvVars: envs("weak"),
 			Usage: "weak scaling: the data grow with P (the first P/maxP of --data's rows, or --weak-rows per worker from asyncmb gen); phi* is solved for per P"},
 		&cli.IntFlag{Name: "weak-rows", EnvVars: envs("weak-rows"), Usage: "with --weak: generate `N` rows per worker with asyncmb gen (its other flags in --gen) instead of cutting --data"},
-		&cli.StringFlag{Name: "gen", EnvVars: envs("gen"), Value: "--features 1000 --density 0.01 --seed 1",
-			Usage: "with --weak-rows: the other flags `FLAGS` of asyncmb gen (space-separated)"},
+		&cli.StringFlag{Name: "gen", EnvVars: envs("gen"), Value: "--features 1000 --density 0.01 --seed 1", Usage: "with --weak-rows: the other flags `FLAGS` of asyncmb gen (space-separated)"},
 		&cli.StringFlag{Name: "slowdown", EnvVars: envs("slowdown"), Value: "1", Usage: "slow-down factors `F,...` of worker 1 to sweep (1: none; train's --slow 1=F)"},
 		&cli.StringFlag{Name: "net-delay", EnvVars: envs("net-delay"), Value: "0", Usage: "message delays `D,...` to sweep (train's --net-delay, e.g. 0,200us,1ms)"},
-		&cli.Float64Flag{Name: "dilate", EnvVars: envs("dilate"), Value: 1,
-			Usage: "time dilation `F` >= 1 of every run (train's --dilate); the table and figures report times divided by F"},
+		&cli.Float64Flag{Name: "dilate", EnvVars: envs("dilate"), Value: 1, Usage: "time dilation `F` >= 1 of every run (train's --dilate); the table and figures report times divided by F"},
 		&cli.StringFlag{Name: "launcher", EnvVars: envs("launcher"), Value: "auto",
 			Usage: "how runs start `L`: local (asyncmb train), srun (asyncmb train --launcher srun, inside an allocation), auto (srun when SLURM_JOB_ID is set)"},
 		&cli.DurationFlag{Name: "run-timeout", EnvVars: envs("run-timeout"), Value: 10 * time.Minute, Usage: "kill a run after `D` (it is recorded as failed)"},
@@ -66,9 +64,7 @@ func scaleFlags() []cli.Flag {
 
 func init() {
 	register(&cli.Command{
-		Name:      "scale",
-		Usage:     "scaling study: sweep workers, modes, methods, batch sizes, stragglers and message delays over real training runs",
-		ArgsUsage: " ",
+		Name: "scale", ArgsUsage: " ", Usage: "scaling study: sweep workers, modes, methods, batch sizes, stragglers and message delays over real training runs",
 		Description: "Runs `asyncmb train` once per configuration and repeat (one at a time), with every training flag given here passed on,\n" +
 			"and records for each run the time and updates to reach each --targets suboptimality (from its trace.csv), speedup and\n" +
 			"efficiency against P = 1 (medians over the repeats), updates/s, delays, the workers' idle fraction and bytes on the wire\n" +
@@ -76,8 +72,7 @@ func init() {
 			"subopt_time, subopt_updates, speedup, delay_hist, async_vs_sync, heterogeneity (when --slowdown or --net-delay vary), rates (with --step).\n" +
 			"Inside a Slurm allocation (SLURM_JOB_ID set) runs start with train --launcher srun; --out must be on a file system every node sees.\n" +
 			"Give phi* with --phi-star where it is known, so that runs do not look it up.",
-		Flags:  scaleFlags(),
-		Action: scaleAction,
+		Flags: scaleFlags(), Action: scaleAction,
 	})
 }
 

@@ -14,8 +14,7 @@ func init() {
 	flags := append(problemFlags(), stepFlags()...)
 	flags = append(flags,
 		&cli.Float64Flag{Name: "epochs", EnvVars: envs("epochs"), Value: 10, Usage: "stop after `E` passes over the data"},
-		&cli.BoolFlag{Name: "target", EnvVars: envs("target"),
-			Usage: "report the suboptimality phi - phi* each epoch, with phi* from the reference cache (computed and cached if missing)"},
+		&cli.BoolFlag{Name: "target", EnvVars: envs("target"), Usage: "report the suboptimality phi - phi* each epoch, with phi* from the reference cache (computed and cached if missing)"},
 		cacheDirFlag(),
 		&cli.StringFlag{Name: "checkpoint", EnvVars: envs("checkpoint"), Usage: "write the solver state to `FILE` (atomically) after every epoch"},
 		&cli.BoolFlag{Name: "resume", EnvVars: envs("resume"), Usage: "continue from the --checkpoint file instead of starting afresh"},
@@ -26,8 +25,7 @@ func init() {
 		Description: "Each update samples a mini-batch without replacement (a fresh random permutation per epoch, the last batch of an\n" +
 			"epoch holding the n mod B rows left), takes the regularized step x <- argmin <g,u> + Psi(u) + D(u,x)/alpha(t), and\n" +
 			"adds x to the average. Prints phi of the output (the average) after every epoch.",
-		Flags:  flags,
-		Action: sgdAction,
+		Flags: flags, Action: sgdAction,
 	})
 }
 

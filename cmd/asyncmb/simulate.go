@@ -37,17 +37,14 @@ func simulateFlags() []cli.Flag {
 
 func init() {
 	register(&cli.Command{
-		Name:      "simulate",
-		Usage:     "predict time to target, delays and speedup for P up to 1024 and beyond: the real master and gradients, simulated time",
-		ArgsUsage: " ",
+		Name: "simulate", ArgsUsage: " ", Usage: "predict time to target, delays and speedup for P up to 1024 and beyond: the real master and gradients, simulated time",
 		Description: "Runs the real master state machine and step-size policy with real mini-batch gradients on --data, driven by a\n" +
 			"discrete-event model of P workers: lognormal compute times (--compute, --compute-cv), the master's service time per\n" +
 			"gradient (--service), one-way latency (--latency) and the master's link bandwidth (--bandwidth). --calibrate takes\n" +
 			"the times from a short real run's summary.json (at the same P where possible: the latency is fitted so that the\n" +
 			"workers' idle time matches). Times are seconds of simulated time. Training flags are train's (network and output\n" +
 			"flags are accepted and ignored); --workers lists the P to simulate.",
-		Flags:  simulateFlags(),
-		Action: simulateAction,
+		Flags: simulateFlags(), Action: simulateAction,
 	})
 }
 

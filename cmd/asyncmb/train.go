@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/asyncmb/asyncmb/algo"
@@ -51,8 +52,7 @@ func trainFlags() []cli.Flag {
 				" the master then loads the whole data set and evaluates the output beside its update loop; a run that stops before reaching it exits 1 (see --max-epochs)"},
 		&cli.BoolFlag{Name: "reference", EnvVars: envs("reference"), DefaultText: "on with --target, else off",
 			Usage: "report suboptimality against phi* from the reference cache, solving for it first if it is missing (off: report phi only and start training at once)"},
-		&cli.Float64Flag{Name: "phi-star", EnvVars: envs("phi-star"),
-			Usage: "use `PHI` as the optimal value phi* (e.g. from a published table) instead of the reference cache"},
+		&cli.Float64Flag{Name: "phi-star", EnvVars: envs("phi-star"), Usage: "use `PHI` as the optimal value phi* (e.g. from a published table) instead of the reference cache"},
 		cacheDirFlag(),
 		&cli.Int64Flag{Name: "snapshot-every", EnvVars: envs("snapshot-every"), Usage: "record (t, time, x) to the trace every `K` updates; 0: at geometrically spaced t (1, 2, ..., 10, 11, 12, 13, 15, ...: about 25 per decade, for log-log plots)"},
 		&cli.StringFlag{Name: "out", EnvVars: envs("out"), Usage: "output `DIR` (trace.csv, trace.bin, summary.json, model); default out/train-<time>"},
@@ -64,10 +64,8 @@ func trainFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "net-delay", EnvVars: envs("net-delay"), Usage: "hold every message a rank sends for `D` before it goes out (a slow network on loopback)"},
 		&cli.DurationFlag{Name: "net-jitter", EnvVars: envs("net-jitter"), Usage: "hold every message for a further uniform random time in [0, `D`) (order kept)"},
 		&cli.StringFlag{Name: "codec", EnvVars: envs("codec"), Value: "s2", Usage: "message compression `C`: none, s2 or zstd (used only where it shrinks a message)"},
-		&cli.DurationFlag{Name: "heartbeat-timeout", EnvVars: envs("heartbeat-timeout"), Value: comm.DefaultHeartbeatTimeout,
-			Usage: "declare a peer lost after `D` of silence"},
-		&cli.DurationFlag{Name: "rendezvous-timeout", EnvVars: envs("rendezvous-timeout"), Value: comm.DefaultRendezvousTimeout,
-			Usage: "give up when not every rank has arrived after `D`"},
+		&cli.DurationFlag{Name: "heartbeat-timeout", EnvVars: envs("heartbeat-timeout"), Value: comm.DefaultHeartbeatTimeout, Usage: "declare a peer lost after `D` of silence"},
+		&cli.DurationFlag{Name: "rendezvous-timeout", EnvVars: envs("rendezvous-timeout"), Value: comm.DefaultRendezvousTimeout, Usage: "give up when not every rank has arrived after `D`"},
 		&cli.DurationFlag{Name: "checkpoint-every", EnvVars: envs("checkpoint-every"),
 			Usage: "the master writes its state to --out/checkpoint every `D` (atomically; it always does when interrupted by SIGINT/SIGTERM)"},
 		&cli.StringFlag{Name: "resume", EnvVars: envs("resume"),
@@ -206,9 +204,7 @@ func identityFlags() []cli.Flag {
 
 func init() {
 	register(&cli.Command{
-		Name:      "train",
-		Usage:     "train a model with the asynchronous mini-batch algorithm: 1 master + N-1 worker processes on this machine",
-		ArgsUsage: " ",
+		Name: "train", ArgsUsage: " ", Usage: "train a model with the asynchronous mini-batch algorithm: 1 master + N-1 worker processes on this machine",
 		Description: "Starts rank 0 (the master) and ranks 1..N-1 (the workers) as child processes of this one, over loopback TCP with a\n" +
 			"fresh job secret. Each worker reads its byte-range shard of --data and loops: read x, sample a mini-batch (without\n" +
 			"replacement, reshuffled every pass over the shard), compute the gradient, send it. The master applies one regularized\n" +
@@ -217,21 +213,17 @@ func init() {
 			"summary.json (manifest and figures: delays, updates/s, per-worker compute and idle time, bytes on the wire), model\n" +
 			"(LIBLINEAR's format: liblinear-predict reads it). --launcher ssh (with --hostfile) or srun (inside a Slurm allocation)\n" +
 			"starts the ranks on other hosts; any other launcher can start `asyncmb rank` with the same flags in every process.",
-		Flags:  append(append(append(trainFlags(), npFlag(), figuresFlag()), launchFlags()...), rendezvousFlags()...),
-		Action: trainAction,
+		Flags: append(append(append(trainFlags(), npFlag(), figuresFlag()), launchFlags()...), rendezvousFlags()...), Action: trainAction,
 	})
 	register(&cli.Command{
-		Name:      "rank",
-		Usage:     "one process of a training run (started by `asyncmb train`, srun or another launcher)",
-		ArgsUsage: " ",
+		Name: "rank", ArgsUsage: " ", Usage: "one process of a training run (started by `asyncmb train`, srun or another launcher)",
 		Description: "Takes part in a training run as the rank its environment names: ASYNCMB_RANK/ASYNCMB_SIZE (or Slurm's SLURM_PROCID/\n" +
 			"SLURM_NTASKS), ASYNCMB_JOB_ID, rank 0's address ASYNCMB_ADDR or a rendezvous store ASYNCMB_STORE_DIR/ASYNCMB_STORE_ADDR,\n" +
 			"else --rendezvous file://DIR, else under Slurm the first host of SLURM_STEP_NODELIST on --port or a port derived from\n" +
 			"SLURM_JOB_ID and SLURM_STEP_ID; the job secret ASYNCMB_SECRET, ASYNCMB_SECRET_FILE or $SLURM_SUBMIT_DIR/.asyncmb-secret\n" +
 			"(mode 0600; never on the command line), ASYNCMB_BIND (default: the address this host reaches rank 0 from). Every rank must get\n" +
 			"the same training flags; --np is ignored (the size comes from the environment).",
-		Flags:  append(append(append(append(trainFlags(), npFlag()), identityFlags()...), rendezvousFlags()...), joinFlag()),
-		Action: rankAction,
+		Flags: append(append(append(append(trainFlags(), npFlag()), identityFlags()...), rendezvousFlags()...), joinFlag()), Action: rankAction,
 	})
 }
 
@@ -255,7 +247,7 @@ func forwardFlags(c *cli.Context, skip ...string) []string {
 	var out []string
 	for _, f := range c.Command.Flags {
 		name := f.Names()[0]
-		if !c.IsSet(name) || containsStr(skip, name) {
+		if !c.IsSet(name) || slices.Contains(skip, name) {
 			continue
 		}
 		switch v := c.Value(name).(type) {
@@ -274,15 +266,6 @@ func forwardFlags(c *cli.Context, skip ...string) []string {
 		}
 	}
 	return out
-}
-
-func containsStr(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func rankAction(c *cli.Context) error {
