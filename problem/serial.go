@@ -16,14 +16,42 @@ import (
 type SGDOptions struct {
 	Config     solver.SGDConfig
 	Epochs     float64
-	PhiStar    float64 // NaN: unknown
+	PhiStar    float64 // NaN: unknown, unless Target
 	Checkpoint string  // "": none; else written after every epoch
 	Resume     bool    // continue from Checkpoint
+	// Target reports phi - phi* with phi* from the reference cache in
+	// CacheDir (see CacheDir; computed and cached if missing).
+	Target   bool
+	CacheDir string
+}
+
+// Validate checks o before the data are read; an error starts with the
+// name of the field at fault.
+func (o SGDOptions) Validate() error {
+	if !(o.Epochs > 0) || math.IsInf(o.Epochs, 0) {
+		return fmt.Errorf("Epochs %v: want E > 0", o.Epochs)
+	}
+	if o.Resume && o.Checkpoint == "" {
+		return errors.New("Resume needs --checkpoint FILE")
+	}
+	return nil
 }
 
 // SGD runs serial prox-SGD on lp and prints phi of the output after every
 // epoch, and its number of nonzeros at the end, to w.
 func (lp *Loaded) SGD(o SGDOptions, w io.Writer) error {
+	if o.Target {
+		dir, err := CacheDir(o.CacheDir)
+		if err != nil {
+			return err
+		}
+		e, cached, err := lp.Optimum(context.Background(), dir, nil)
+		if err != nil {
+			return err
+		}
+		o.PhiStar = e.Phi
+		fmt.Fprintf(w, "phi*    %.15g (cached=%v)\n", o.PhiStar, cached)
+	}
 	var s *solver.SGD
 	var err error
 	if o.Resume {
@@ -85,6 +113,17 @@ type RefOptions struct {
 	Method    solver.RefMethod
 	Recompute bool
 	CacheDir  string
+}
+
+// Validate checks o; an error starts with the name of the field at fault.
+func (o RefOptions) Validate() error {
+	if !(o.Tol > 0) || o.Tol >= 1 {
+		return fmt.Errorf("Tol %v: want 0 < TOL < 1", o.Tol)
+	}
+	if o.MaxIter < 0 {
+		return fmt.Errorf("MaxIter %d: want N >= 0", o.MaxIter)
+	}
+	return nil
 }
 
 // Reference solves lp for phi* to high accuracy, or reads it from the

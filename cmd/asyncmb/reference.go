@@ -60,31 +60,25 @@ func referenceAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tol, maxIter := c.Float64("tol"), c.Int("max-iter")
-	if !(tol > 0) || tol >= 1 {
-		return usagef("--tol %v: want 0 < TOL < 1", tol)
+	o := problem.RefOptions{Tol: c.Float64("tol"), MaxIter: c.Int("max-iter"), Recompute: c.Bool("recompute")}
+	if err := o.Validate(); err != nil {
+		return fieldError("", err, nil)
 	}
-	if maxIter < 0 {
-		return usagef("--max-iter %d: want N >= 0", maxIter)
-	}
-	method, ok := map[string]solver.RefMethod{"auto": solver.RefAuto, "newton": solver.RefNewton, "fista": solver.RefFISTA}[c.String("method")]
-	if !ok {
+	var ok bool
+	if o.Method, ok = map[string]solver.RefMethod{"auto": solver.RefAuto, "newton": solver.RefNewton, "fista": solver.RefFISTA}[c.String("method")]; !ok {
 		return usagef("--method %q: want auto, newton or fista", c.String("method"))
 	}
-	dir, err := cacheDir(c)
-	if err != nil {
+	if o.CacheDir, err = cacheDir(c); err != nil {
 		return err
 	}
 	lp, err := pc.Load()
 	if err != nil {
 		return err
 	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "problem    %s\n", lp.Describe())
+	fmt.Fprintf(c.App.Writer, "problem    %s\n", lp.Describe())
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = lp.Reference(ctx, problem.RefOptions{Tol: tol, MaxIter: maxIter, Method: method, Recompute: c.Bool("recompute"), CacheDir: dir}, c.App.Writer)
-	if errors.Is(err, problem.ErrInterrupted) {
+	if err = lp.Reference(ctx, o, c.App.Writer); errors.Is(err, problem.ErrInterrupted) {
 		return job.ExitError{Code: exitInterrupt, Err: err}
 	}
 	return err

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"context"
 	"github.com/asyncmb/asyncmb/problem"
 	"github.com/asyncmb/asyncmb/solver"
 	"github.com/urfave/cli/v2"
@@ -34,13 +33,10 @@ func sgdAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	epochs := c.Float64("epochs")
-	if !(epochs > 0) || math.IsInf(epochs, 0) {
-		return usagef("--epochs %v: want E > 0", epochs)
-	}
-	ckPath := c.String("checkpoint")
-	if c.Bool("resume") && ckPath == "" {
-		return usagef("--resume needs --checkpoint FILE")
+	o := problem.SGDOptions{Epochs: c.Float64("epochs"), PhiStar: math.NaN(), Checkpoint: c.String("checkpoint"), Resume: c.Bool("resume"),
+		Target: c.Bool("target"), CacheDir: c.String("cache-dir")}
+	if err := o.Validate(); err != nil {
+		return fieldError("", err, nil)
 	}
 	lp, err := pc.Load()
 	if err != nil {
@@ -50,20 +46,7 @@ func sgdAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	w, cfg := c.App.Writer, solver.SGDConfig{Batch: sc.Batch, Schedule: sc.Schedule, Average: sc.Average, Seed: sc.Seed}
-	fmt.Fprintf(w, "problem %s\nsgd     %s seed=%d\n", lp.Describe(), problem.DescribeSGD(cfg, sc.Sigma, sc.R), sc.Seed)
-	phiStar := math.NaN()
-	if c.Bool("target") {
-		dir, err := cacheDir(c)
-		if err != nil {
-			return err
-		}
-		e, cached, err := lp.Optimum(context.Background(), dir, nil)
-		if err != nil {
-			return err
-		}
-		phiStar = e.Phi
-		fmt.Fprintf(w, "phi*    %.15g (cached=%v)\n", phiStar, cached)
-	}
-	return lp.SGD(problem.SGDOptions{Config: cfg, Epochs: epochs, PhiStar: phiStar, Checkpoint: ckPath, Resume: c.Bool("resume")}, w)
+	o.Config = solver.SGDConfig{Batch: sc.Batch, Schedule: sc.Schedule, Average: sc.Average, Seed: sc.Seed}
+	fmt.Fprintf(c.App.Writer, "problem %s\nsgd     %s seed=%d\n", lp.Describe(), problem.DescribeSGD(o.Config, sc.Sigma, sc.R), sc.Seed)
+	return lp.SGD(o, c.App.Writer)
 }
