@@ -2,6 +2,7 @@ package study
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -29,13 +30,38 @@ type SimSpec struct {
 	MaxUpdates int64
 	Bandwidth  float64
 	// Summary, if not nil, calibrates the model (its dilation Dilate is
-	// divided out); Override then sets the times given explicitly.
-	Summary  *ranks.Summary
-	Dilate   float64
-	Override func(*sim.Model)
-	Out      string    // "": write no sim.csv and sim.md
-	Log      io.Writer // one line per P
+	// divided out; see Calibrate); the times given explicitly (not nil)
+	// then override it, and ComputeCV does when there is no Summary or
+	// ComputeCVSet.
+	Summary                   *ranks.Summary
+	Dilate                    float64
+	Compute, Service, Latency *time.Duration
+	ComputeCV                 float64
+	ComputeCVSet              bool
+	Out                       string    // "": write no sim.csv and sim.md
+	Log                       io.Writer // one line per P
 }
+
+// Calibrate reads Summary and its Dilate from a real run's summary.json
+// at path; without one, some time must be given.
+func (o *SimSpec) Calibrate(path string) error {
+	if path == "" {
+		if o.Compute == nil && o.Service == nil && o.Latency == nil {
+			return ErrNoModel
+		}
+		return nil
+	}
+	var err error
+	if o.Summary, err = ReadSummary(path); err != nil {
+		return err
+	}
+	o.Dilate = ManifestDilate(o.Summary.Manifest)
+	return nil
+}
+
+// ErrNoModel is Calibrate's error when neither a summary nor any time is
+// given.
+var ErrNoModel = errors.New("give --calibrate SUMMARY (a real run's summary.json) or the model's times (--compute, --service, --latency)")
 
 // Simulate runs every P, prints the Markdown table to w and writes sim.md
 // and sim.csv into Out.
@@ -51,8 +77,16 @@ func Simulate(o SimSpec, w io.Writer) ([]*sim.Result, error) {
 				return nil, err
 			}
 		}
-		if o.Override != nil {
-			o.Override(&cfg.Model)
+		for _, t := range []struct {
+			d   *time.Duration
+			dst *float64
+		}{{o.Compute, &cfg.Model.ComputeS}, {o.Service, &cfg.Model.ServiceS}, {o.Latency, &cfg.Model.LatencyS}} {
+			if t.d != nil {
+				*t.dst = t.d.Seconds()
+			}
+		}
+		if o.Summary == nil || o.ComputeCVSet {
+			cfg.Model.ComputeCV = o.ComputeCV
 		}
 		t0 := time.Now()
 		r, err := sim.Run(cfg)

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"math"
+	"time"
 
-	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/asyncmb/asyncmb/sim"
 	"github.com/asyncmb/asyncmb/study"
 	"github.com/urfave/cli/v2"
@@ -62,42 +63,33 @@ func simulateAction(c *cli.Context) error {
 		return usageError{err}
 	}
 	o := study.SimSpec{Data: tc.problem.Data, Train: tc.cfg, Workers: workers, Targets: targets, MaxSimS: c.Float64("max-sim-time"),
-		MaxUpdates: c.Int64("max-updates"), Bandwidth: c.Float64("bandwidth"), Out: c.String("out"), Log: c.App.ErrWriter}
-	var summary *ranks.Summary
-	dilate := 1.0
-	if path := c.String("calibrate"); path != "" {
-		if summary, err = study.ReadSummary(path); err != nil {
-			return err
-		}
-		dilate = study.ManifestDilate(summary.Manifest)
-	} else if !c.IsSet("compute") && !c.IsSet("service") && !c.IsSet("latency") {
-		return usagef("give --calibrate SUMMARY (a real run's summary.json) or the model's times (--compute, --service, --latency)")
+		MaxUpdates: c.Int64("max-updates"), Bandwidth: c.Float64("bandwidth"), Out: c.String("out"), Log: c.App.ErrWriter, Dilate: 1,
+		Compute: durationIf(c, "compute"), Service: durationIf(c, "service"), Latency: durationIf(c, "latency"),
+		ComputeCV: c.Float64("compute-cv"), ComputeCVSet: c.IsSet("compute-cv")}
+	if err := o.Calibrate(c.String("calibrate")); errors.Is(err, study.ErrNoModel) {
+		return usageError{err}
+	} else if err != nil {
+		return err
 	}
 	lp, err := tc.problem.Load()
 	if err != nil {
 		return err
 	}
-	phi := tc.cfg.PhiStar
-	if math.IsNaN(phi) && tc.phiStar != nil {
-		if phi, err = tc.phiStar(context.Background(), lp.Problem, lp.Hash); err != nil {
+	o.Problem, o.PhiStar = lp.Problem, tc.cfg.PhiStar
+	if math.IsNaN(o.PhiStar) && tc.phiStar != nil {
+		if o.PhiStar, err = tc.phiStar(context.Background(), lp.Problem, lp.Hash); err != nil {
 			return err
-		}
-	}
-	o.Problem, o.PhiStar, o.Summary, o.Dilate = lp.Problem, phi, summary, dilate
-	o.Override = func(m *sim.Model) {
-		if c.IsSet("compute") {
-			m.ComputeS = c.Duration("compute").Seconds()
-		}
-		if c.IsSet("service") {
-			m.ServiceS = c.Duration("service").Seconds()
-		}
-		if c.IsSet("latency") {
-			m.LatencyS = c.Duration("latency").Seconds()
-		}
-		if summary == nil || c.IsSet("compute-cv") {
-			m.ComputeCV = c.Float64("compute-cv")
 		}
 	}
 	_, err = study.Simulate(o, c.App.Writer)
 	return err
+}
+
+// durationIf is the value of the duration flag name when it is set.
+func durationIf(c *cli.Context, name string) *time.Duration {
+	if !c.IsSet(name) {
+		return nil
+	}
+	d := c.Duration(name)
+	return &d
 }
