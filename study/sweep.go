@@ -494,3 +494,15 @@ func SplitList(s string) []string {
 	}
 	return out
 }
+
+// Report executes the sweep (Execute) and prints its table and where the
+// outputs went to w.
+func (s *Spec) Report(ctx context.Context, w io.Writer) error {
+	res, err := s.Execute(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(w, res.Markdown())
+	fmt.Fprintf(w, "\nwrote %s, %s and figures in %s\n", filepath.Join(s.Out, "scale.csv"), filepath.Join(s.Out, "scale.md"), s.Out)
+	return nil
+}

@@ -4,8 +4,10 @@
 //
 // This package is thin: it declares commands and flags with urfave/cli/v2,
 // turns flags into the plain config structs of the other packages, and maps
-// errors to exit codes. Each command lives in its own file and adds itself to
-// the app with register from an init function.
+// errors to exit codes. The commands are grouped by file (train.go: train and
+// rank; serial.go: sgd and reference; data.go: info, gen and predict;
+// scale.go: scale, simulate and plot; bench.go: the benchmarks), each file
+// adding its commands to the app with register from its init function.
 package main
 
 import (

@@ -2,10 +2,23 @@ package main
 
 import (
 	"github.com/asyncmb/asyncmb/data"
+	"github.com/asyncmb/asyncmb/ranks"
 	"github.com/urfave/cli/v2"
 )
 
 func init() {
+	register(&cli.Command{
+		Name: "info", ArgsUsage: "FILE", Usage: "describe a LIBSVM file: samples, features, nonzeros, density, labels and their -1/+1 mapping, size and SHA-256",
+		Description: "Reads the whole file (and checks every token: a defect is reported as FILE:LINE:COL and exit code 1).\n" +
+			"Labels: up to 10 distinct values are listed with their counts; two values give the binary mapping\n" +
+			"a classification loss uses (smaller -> -1, larger -> +1); more than two integer labels are a multiclass file\n" +
+			"(\"multiclass: K labels\", the first 20 listed with their counts); non-integer targets are reported as\n" +
+			"regression targets.",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "features", EnvVars: envs("features"), Usage: "fix the dimension to `N` (an index beyond it is an error); 0: the largest index in the file"},
+		},
+		Action: infoAction,
+	})
 	register(&cli.Command{
 		Name:  "gen",
 		Usage: "write a synthetic LIBSVM data set (sparse or dense, classification or regression, Zipf feature popularity)",
@@ -29,6 +42,39 @@ func init() {
 		},
 		Action: genAction,
 	})
+	register(&cli.Command{
+		Name: "predict", ArgsUsage: " ", Usage: "score a model (asyncmb's or liblinear-train's) on a LIBSVM file: accuracy, log-loss, AUC or RMSE",
+		Description: "Reads a linear model in LIBLINEAR's format and a LIBSVM test file (features beyond the model's are\n" +
+			"ignored, as liblinear-predict does). Classification models: accuracy, log-loss (logistic models) and AUC;\n" +
+			"K-class models (nr_class K > 2, predicting the argmax class): accuracy, per-class precision and recall,\n" +
+			"the confusion matrix and the multinomial log-loss (of the softmax of the K scores); regression models\n" +
+			"(squared loss): RMSE.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", EnvVars: envs("model"), Usage: "the model `FILE` (required)"},
+			&cli.StringFlag{Name: "data", EnvVars: envs("data"), Usage: "the LIBSVM test `FILE` (required)"},
+		},
+		Action: predictAction,
+	})
+}
+
+func infoAction(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("info: want exactly one FILE, got %d arguments", c.NArg())
+	}
+	features := c.Int("features")
+	if features < 0 {
+		return usagef("info: --features %d: want N >= 0", features)
+	}
+	path := c.Args().First()
+	d, err := data.Read(path, data.Options{Features: features})
+	if err != nil {
+		return err
+	}
+	hash, err := data.FileHash(path)
+	if err != nil {
+		return err
+	}
+	return data.WriteInfo(c.App.Writer, d, hash, features)
 }
 
 // genFlags builds the generator config from the flags (usage errors for
@@ -41,17 +87,8 @@ func genFlags(c *cli.Context) (data.GenConfig, error) {
 	if err != nil {
 		return data.GenConfig{}, usagef("gen: --task: %v", err)
 	}
-	cfg := data.GenConfig{
-		Rows:     c.Int("rows"),
-		Features: c.Int("features"),
-		Density:  c.Float64("density"),
-		Zipf:     c.Float64("zipf"),
-		Task:     task,
-		Classes:  c.Int("classes"),
-		Noise:    c.Float64("noise"),
-		Seed:     c.Uint64("seed"),
-		Digits:   c.Int("digits"),
-	}
+	cfg := data.GenConfig{Rows: c.Int("rows"), Features: c.Int("features"), Density: c.Float64("density"), Zipf: c.Float64("zipf"), Task: task,
+		Classes: c.Int("classes"), Noise: c.Float64("noise"), Seed: c.Uint64("seed"), Digits: c.Int("digits")}
 	if cfg.Digits < 1 {
 		return cfg, usagef("gen: --digits %d: want 1..17", cfg.Digits)
 	}
@@ -67,4 +104,12 @@ func genAction(c *cli.Context) error {
 		return err
 	}
 	return data.GenerateFile(cfg, c.String("out"), c.App.Writer, c.App.ErrWriter)
+}
+
+func predictAction(c *cli.Context) error {
+	mp, dp := c.String("model"), c.String("data")
+	if mp == "" || dp == "" {
+		return usagef("--model FILE and --data FILE are required")
+	}
+	return ranks.Predict(c.App.Writer, mp, dp)
 }
