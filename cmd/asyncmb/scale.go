@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"os"
 	"os/signal"
@@ -97,35 +96,14 @@ func init() {
 }
 
 func scaleAction(c *cli.Context) error {
-	var sp study.Spec
-	if err := sp.ParseAxes(study.Axes{Workers: c.String("workers"), Modes: c.String("mode"), Methods: c.String("method"), Steps: c.String("step"),
-		Batches: c.String("batch"), Targets: c.String("targets"), Slowdowns: c.String("slowdown"), NetDelays: c.String("net-delay")}); err != nil {
-		return usageError{err}
-	}
+	o := study.ScaleOptions{Axes: study.Axes{Workers: c.String("workers"), Modes: c.String("mode"), Methods: c.String("method"), Steps: c.String("step"),
+		Batches: c.String("batch"), Targets: c.String("targets"), Slowdowns: c.String("slowdown"), NetDelays: c.String("net-delay")},
+		Launcher: c.String("launcher"), Slow: c.StringSlice("slow"), PhiStarSet: c.IsSet("phi-star")}
+	sp := &o.Spec
 	sp.Repeat, sp.Seed0, sp.MaxDelay = c.Int("repeat"), c.Uint64("seed"), c.Int("max-delay")
 	sp.Weak, sp.WeakRows, sp.GenArgs = c.Bool("weak"), c.Int("weak-rows"), strings.Fields(c.String("gen"))
-	sp.Dilate, sp.Timeout = c.Float64("dilate"), c.Duration("run-timeout")
-	if sp.Data = c.String("data"); sp.Data == "" {
-		return usagef("--data FILE is required")
-	}
-	if _, err := os.Stat(sp.Data); err != nil {
-		return err
-	}
-	if err := sp.ResolveLauncher(c.String("launcher")); err != nil {
-		return usageError{err}
-	}
-	skip := append(append([]string{"data"}, scaleOwn...), scaleSkip...)
-	if c.IsSet("slow") {
-		if axis, err := sp.SlowAxis(c.StringSlice("slow")); err != nil {
-			return usageError{err}
-		} else if axis {
-			skip = append(skip, "slow")
-		}
-	}
-	if sp.Weak && c.IsSet("phi-star") {
-		return usagef("--weak: every P has its own data and phi*; leave out --phi-star")
-	}
-	sp.TrainArgs = forwardFlags(c, skip...)
+	sp.Dilate, sp.Timeout, sp.Data, sp.Log = c.Float64("dilate"), c.Duration("run-timeout"), c.String("data"), c.App.ErrWriter
+	sp.TrainArgs = forwardFlags(c, append(append([]string{"data"}, scaleOwn...), scaleSkip...)...)
 	if sp.Out = c.String("out"); sp.Out == "" {
 		sp.Out = filepath.Join("out", "scale-"+time.Now().UTC().Format("20060102-150405"))
 	}
@@ -133,16 +111,10 @@ func scaleAction(c *cli.Context) error {
 	if sp.Exe, err = os.Executable(); err != nil {
 		return err
 	}
-	sp.Log = c.App.ErrWriter
 	sp.Env = launch.WithoutEnv(os.Environ(), envNames(c.Command.Flags))
-	runs, err := sp.Plan()
-	if err != nil {
-		return usagef("%v", err)
-	}
-	fmt.Fprintf(c.App.ErrWriter, "scale: %d runs into %s\n", len(runs), sp.Out)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return job.Interrupted(ctx, sp.Report(ctx, c.App.Writer))
+	return job.Interrupted(ctx, study.Scale(ctx, o, c.App.Writer))
 }
 
 func simulateFlags() []cli.Flag {
