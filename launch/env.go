@@ -66,6 +66,22 @@ type Lookup func(name string) (value, flag string)
 // EnvLookup reads the process environment.
 func EnvLookup(name string) (string, string) { return os.Getenv(name), "" }
 
+// Flag is a command-line flag's value standing in for a variable.
+type Flag struct{ Name, Value string }
+
+// FlagLookup reads the variables given as flags (by variable name) from
+// flags, the others from the environment; a flag whose value is the
+// variable's was set by it and is reported as from the environment.
+func FlagLookup(flags map[string]Flag) Lookup {
+	return func(name string) (string, string) {
+		f, ok := flags[name]
+		if !ok || os.Getenv(name) == f.Value {
+			return os.Getenv(name), ""
+		}
+		return f.Value, f.Name
+	}
+}
+
 // FromEnv builds a rank's comm.Config from the environment that a
 // launcher set (getenv nil means os.Getenv); see Identify.
 func FromEnv(getenv func(string) string) (comm.Config, error) {

@@ -166,28 +166,25 @@ func permuteArgs(app *cli.App, args []string) []string {
 }
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {
-	for _, c := range cmds {
-		if c.Name == name || slices.Contains(c.Aliases, name) {
-			return c
-		}
-	}
-	return nil
+	i := slices.IndexFunc(cmds, func(c *cli.Command) bool { return c.Name == name || slices.Contains(c.Aliases, name) })
+	return index(cmds, i)
 }
 
 func findFlag(flags []cli.Flag, name string) cli.Flag {
-	for _, f := range flags {
-		if slices.Contains(f.Names(), name) {
-			return f
-		}
+	return index(flags, slices.IndexFunc(flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), name) }))
+}
+
+// index is s[i], or the zero value for i < 0.
+func index[T any](s []T, i int) (v T) {
+	if i >= 0 {
+		v = s[i]
 	}
-	return nil
+	return v
 }
 
 func takesValue(f cli.Flag) bool {
-	if df, ok := f.(cli.DocGenerationFlag); ok {
-		return df.TakesValue()
-	}
-	return true
+	df, ok := f.(cli.DocGenerationFlag)
+	return !ok || df.TakesValue()
 }
 
 func main() {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -67,24 +66,17 @@ func planLaunch(c *cli.Context) (*launch.Plan, error) {
 // rankIdentity reads a rank's identity from its flags, then the
 // environment (see launch.Identify).
 func rankIdentity(c *cli.Context) (launch.Identity, error) {
-	flagOf := map[string]string{launch.EnvRank: "rank", launch.EnvSize: "size", launch.EnvJobID: "job-id",
-		launch.EnvAddr: "addr", launch.EnvStoreDir: "store-dir", launch.EnvBind: "bind",
-		launch.EnvRendezvous: "rendezvous", launch.EnvPort: "port", launch.EnvPortRange: "port-range"}
-	look := func(k string) (string, string) {
-		f, ok := flagOf[k]
-		if !ok || !c.IsSet(f) {
-			return os.Getenv(k), ""
+	flags := map[string]launch.Flag{}
+	for k, f := range map[string]string{launch.EnvRank: "rank", launch.EnvSize: "size", launch.EnvJobID: "job-id", launch.EnvAddr: "addr",
+		launch.EnvStoreDir: "store-dir", launch.EnvBind: "bind", launch.EnvRendezvous: "rendezvous", launch.EnvPort: "port", launch.EnvPortRange: "port-range"} {
+		if c.IsSet(f) {
+			flags[k] = launch.Flag{Name: f, Value: c.String(f)}
 		}
-		v := c.String(f)
-		if k == launch.EnvPort {
-			v = strconv.Itoa(c.Int(f))
-		}
-		if os.Getenv(k) == v {
-			return v, "" // set by the environment variable
-		}
-		return v, f
 	}
-	id, err := launch.Identify(look)
+	if c.IsSet("port") {
+		flags[launch.EnvPort] = launch.Flag{Name: "port", Value: strconv.Itoa(c.Int("port"))}
+	}
+	id, err := launch.Identify(launch.FlagLookup(flags))
 	if err != nil {
 		return id, usagef("%v", err)
 	}
