@@ -76,12 +76,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	if len(benchCommands) > 0 {
 		subs := append([]*cli.Command(nil), benchCommands...)
 		sort.Slice(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
-		cmds = append(cmds, &cli.Command{
-			Name:        "bench",
+		cmds = append(cmds, &cli.Command{Name: "bench", Subcommands: subs,
 			Usage:       "measure parsing, kernels, communication, convergence rates and training against baselines measured in the same run",
-			Description: "Each benchmark prints its figures and their ratio to a baseline measured in the same run.",
-			Subcommands: subs,
-		})
+			Description: "Each benchmark prints its figures and their ratio to a baseline measured in the same run."})
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	return &cli.App{
@@ -93,13 +90,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"Every flag can also be set by the ASYNCMB_<FLAG> environment variable shown in its help;\n" +
 			"a command-line value beats the environment, which beats the default.\n\n" +
 			"Exit codes: 0 ok, 1 run failed, 2 usage error, 3 rendezvous timeout, 4 lost peer, 130 interrupted.",
-		Commands:             cmds,
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		EnableBashCompletion: true,
-		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return usageError{err}
-		},
+		Commands: cmds, Writer: stdout, ErrWriter: stderr, EnableBashCompletion: true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 		// run, not urfave/cli, turns errors into exit codes: its default
 		// handler would os.Exit on any error with an ExitCode method.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -111,12 +103,10 @@ func exitCode(err error) int {
 	if err == nil {
 		return exitOK
 	}
-	var ue usageError
-	if errors.As(err, &ue) {
+	if ue := (usageError{}); errors.As(err, &ue) {
 		return exitUsage
 	}
-	var ec exitCoder
-	if errors.As(err, &ec) {
+	if ec := exitCoder(nil); errors.As(err, &ec) {
 		return ec.ExitCode()
 	}
 	return exitFailure

@@ -35,7 +35,9 @@ func problemFlags() []cli.Flag {
 				" or sizes s1,s2,... adding up to the number of features; with --bias the bias is a group of its own"},
 		&cli.BoolFlag{Name: "bias", EnvVars: envs("bias"), Usage: "append a constant-1 feature (an intercept); it is regularized like the other weights, as liblinear -B does"},
 		&cli.IntFlag{Name: "features", EnvVars: envs("features"), Usage: "fix the dimension to `N` (an index beyond it is an error); 0: the largest index in the file"},
-		multiclassFlag(),
+		&cli.StringFlag{Name: "multiclass", EnvVars: envs("multiclass"), Value: "softmax",
+			Usage: "the model `M` of a file with K > 2 integer labels and --loss logistic: softmax (one multinomial model W, d x K)" +
+				" or ovr (K binary one-vs-rest problems in the same run); a two-class file is always binary"},
 	}
 }
 
@@ -96,10 +98,10 @@ func cacheDirFlag() cli.Flag {
 func cacheDir(c *cli.Context) (string, error) { return problem.CacheDir(c.String("cache-dir")) }
 
 // stepFlags are the flags of the step-size policy, the mini-batch and the
-// averaging (sgd here; train reuses them).
-func stepFlags() []cli.Flag {
+// averaging, with the default mini-batch size batch (sgd: 8, train: 64).
+func stepFlags(batch int) []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "batch", EnvVars: envs("batch"), Value: 8, Usage: "the mini-batch size `B` >= 1"},
+		&cli.IntFlag{Name: "batch", EnvVars: envs("batch"), Value: batch, Usage: "the mini-batch size `B` >= 1"},
 		&cli.StringFlag{Name: "step", EnvVars: envs("step"), Value: "convex",
 			Usage: "the step-size policy `P`: const (alpha0), invsqrt (alpha0/sqrt(t+1)), convex (1/(L (tau+1)^2 + beta sqrt(t+1))," +
 				" beta = sigma/(R sqrt(B))) or strong (1/(mu (t+t0)), t0 = L (tau+1)^2/mu)"},
@@ -198,13 +200,6 @@ func stepConfigFrom(c *cli.Context, p *solver.Problem, defaultTau int) (stepConf
 		return sc, usagef("%v", err)
 	}
 	return sc, nil
-}
-
-// multiclassFlag is --multiclass, shared by the problem-defining commands.
-func multiclassFlag() cli.Flag {
-	return &cli.StringFlag{Name: "multiclass", EnvVars: envs("multiclass"), Value: "softmax",
-		Usage: "the model `M` of a file with K > 2 integer labels and --loss logistic: softmax (one multinomial model W, d x K)" +
-			" or ovr (K binary one-vs-rest problems in the same run); a two-class file is always binary"}
 }
 
 // multiclassFrom reads --multiclass: true for ovr.

@@ -24,13 +24,17 @@ var commit = ""
 // trainFlags are the flags of a training run, shared by `train` (the
 // launcher) and `rank` (one process of the run).
 func trainFlags() []cli.Flag {
-	flags := append(append(problemFlags(), stepFlags()...), methodFlags()...)
-	for _, f := range flags {
-		if b, ok := f.(*cli.IntFlag); ok && b.Name == "batch" {
-			b.Value = 64
-		}
-	}
-	return append(append(flags,
+	return append(append(problemFlags(), stepFlags(64)...),
+		&cli.StringFlag{Name: "method", EnvVars: envs("method"), Value: "auto",
+			Usage: "the algorithm `M`: sgd (the paper's asynchronous proximal SGD with --step's policy), svrg (variance-reduced: every" +
+				" epoch-equivalent of updates a snapshot x~ and its full gradient mu~ from all workers; each update steps along" +
+				" g_B(x) - g_B(x~) + mu~ with a constant step, 1/L at first (L in the metric), grown while phi(x~) decreases and halved" +
+				" when it rises, output the last iterate; --step const --alpha0 A fixes the step;" +
+				" see README \"Choosing a method\") or auto (sgd when --step or --mode sync is given, else svrg)"},
+		&cli.StringFlag{Name: "metric", EnvVars: envs("metric"), Value: "auto",
+			Usage: "svrg's distance `D`: diag (D(u,x) = 1/2 sum_j c_j (u_j-x_j)^2, c_j = the loss's curvature times mean_i a_ij^2; same problem," +
+				" per-coordinate steps alpha/c_j), none (Euclidean) or auto (diag when the RMS of the columns' nonzero entries differs by more" +
+				" than a factor " + fmt.Sprint(solver.MetricSpread) + " between columns; separable regularizers only, ball/group/simplex keep theirs)"},
 		&cli.StringFlag{Name: "mode", EnvVars: envs("mode"), Value: "async",
 			Usage: "`M`: async (one update per arriving gradient, reply to its worker only), sync (wait for all P gradients, average, update once)" +
 				" or bounded (async, but a worker whose next gradient could be more than --max-delay updates stale waits for fresh x)"},
@@ -75,7 +79,20 @@ func trainFlags() []cli.Flag {
 				" lists it in summary.json); below K the run fails with exit code 4"},
 		&cli.StringFlag{Name: "progress", EnvVars: envs("progress"), Value: "auto",
 			Usage: "the master's progress on stderr: `P` = auto (a live line on a terminal, a line a second otherwise), line, none"},
-	), stopFlags()...)
+		&cli.Float64Flag{Name: "tol", EnvVars: envs("tol"),
+			Usage: "stop when the relative change of phi(output) on the full data, per epoch, between evaluations at least an epoch apart, is at most `TOL`" +
+				" (needs no phi*; the master then loads the whole data set and evaluates the output beside its update loop, as for --target)"},
+		&cli.Float64Flag{Name: "max-epochs", EnvVars: envs("max-epochs"),
+			DefaultText: "1000, once training has also run 60 s, with --target or --tol when no --epochs, --iters or --time is given, else none",
+			Usage: "stop after `E` passes over the data whatever the other rules say; a --target run that stops before reaching its target" +
+				" (by this cap, --epochs, --iters or --time) still writes its outputs, marked \"reached\": false, and exits 1"},
+		&cli.StringFlag{Name: "test", EnvVars: envs("test"),
+			Usage: "a held-out LIBSVM `FILE`: its loss and accuracy/AUC (classification) or RMSE (regression) at every snapshot go into trace.csv," +
+				" and those of the model into summary.json (evaluated after the run, like the training objective)"},
+		&cli.IntFlag{Name: "polish", EnvVars: envs("polish"), Value: solver.DefaultPolishIters,
+			Usage: "l1, elastic, l1box and group: at most `N` accelerated full-data proximal gradient steps (step 1/L with backtracking, FISTA with restart)" +
+				" from the model after the run, which zero the coordinates the optimum has at zero; the result is kept only if phi does not rise; 0: no polish"},
+	)
 }
 
 // trainConfig is the validated content of trainFlags.
@@ -223,7 +240,10 @@ func init() {
 			"SLURM_JOB_ID and SLURM_STEP_ID; the job secret ASYNCMB_SECRET, ASYNCMB_SECRET_FILE or $SLURM_SUBMIT_DIR/.asyncmb-secret\n" +
 			"(mode 0600; never on the command line), ASYNCMB_BIND (default: the address this host reaches rank 0 from). Every rank must get\n" +
 			"the same training flags; --np is ignored (the size comes from the environment).",
-		Flags: append(append(append(append(trainFlags(), npFlag()), identityFlags()...), rendezvousFlags()...), joinFlag()), Action: rankAction,
+		Flags: append(append(append(append(trainFlags(), npFlag()), identityFlags()...), rendezvousFlags()...),
+			&cli.BoolFlag{Name: "join", EnvVars: envs("join"),
+				Usage: "join a running job in place of a worker that left it (died, was lost or stopped): same flags, rank and secret;" +
+					" the worker reads its shard, gets the current x and contributes until the run ends"}), Action: rankAction,
 	})
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -83,42 +82,6 @@ func rankIdentity(c *cli.Context) (launch.Identity, error) {
 	return id, nil
 }
 
-// stopFlags are train's stopping rules that need no phi*, the epoch cap,
-// the held-out set and the polish.
-func stopFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.Float64Flag{Name: "tol", EnvVars: envs("tol"),
-			Usage: "stop when the relative change of phi(output) on the full data, per epoch, between evaluations at least an epoch apart, is at most `TOL`" +
-				" (needs no phi*; the master then loads the whole data set and evaluates the output beside its update loop, as for --target)"},
-		&cli.Float64Flag{Name: "max-epochs", EnvVars: envs("max-epochs"),
-			DefaultText: "1000, once training has also run 60 s, with --target or --tol when no --epochs, --iters or --time is given, else none",
-			Usage: "stop after `E` passes over the data whatever the other rules say; a --target run that stops before reaching its target" +
-				" (by this cap, --epochs, --iters or --time) still writes its outputs, marked \"reached\": false, and exits 1"},
-		&cli.StringFlag{Name: "test", EnvVars: envs("test"),
-			Usage: "a held-out LIBSVM `FILE`: its loss and accuracy/AUC (classification) or RMSE (regression) at every snapshot go into trace.csv," +
-				" and those of the model into summary.json (evaluated after the run, like the training objective)"},
-		&cli.IntFlag{Name: "polish", EnvVars: envs("polish"), Value: solver.DefaultPolishIters,
-			Usage: "l1, elastic, l1box and group: at most `N` accelerated full-data proximal gradient steps (step 1/L with backtracking, FISTA with restart)" +
-				" from the model after the run, which zero the coordinates the optimum has at zero; the result is kept only if phi does not rise; 0: no polish"},
-	}
-}
-
-// methodFlags are train's choice of algorithm and metric.
-func methodFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "method", EnvVars: envs("method"), Value: "auto",
-			Usage: "the algorithm `M`: sgd (the paper's asynchronous proximal SGD with --step's policy), svrg (variance-reduced: every" +
-				" epoch-equivalent of updates a snapshot x~ and its full gradient mu~ from all workers; each update steps along" +
-				" g_B(x) - g_B(x~) + mu~ with a constant step, 1/L at first (L in the metric), grown while phi(x~) decreases and halved" +
-				" when it rises, output the last iterate; --step const --alpha0 A fixes the step;" +
-				" see README \"Choosing a method\") or auto (sgd when --step or --mode sync is given, else svrg)"},
-		&cli.StringFlag{Name: "metric", EnvVars: envs("metric"), Value: "auto",
-			Usage: "svrg's distance `D`: diag (D(u,x) = 1/2 sum_j c_j (u_j-x_j)^2, c_j = the loss's curvature times mean_i a_ij^2; same problem," +
-				" per-coordinate steps alpha/c_j), none (Euclidean) or auto (diag when the RMS of the columns' nonzero entries differs by more" +
-				" than a factor " + fmt.Sprint(solver.MetricSpread) + " between columns; separable regularizers only, ball/group/simplex keep theirs)"},
-	}
-}
-
 // methodFrom reads methodFlags into cfg (after the step flags).
 func methodFrom(c *cli.Context, cfg *ranks.Config) error {
 	cfg.Step.Default = !c.IsSet("step")
@@ -139,11 +102,4 @@ func methodFrom(c *cli.Context, cfg *ranks.Config) error {
 		return usagef("--metric: %v", err)
 	}
 	return nil
-}
-
-// joinFlag is the rank command's --join.
-func joinFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "join", EnvVars: envs("join"),
-		Usage: "join a running job in place of a worker that left it (died, was lost or stopped): same flags, rank and secret;" +
-			" the worker reads its shard, gets the current x and contributes until the run ends"}
 }
