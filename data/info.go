@@ -12,6 +12,20 @@ import (
 // beyond it the labels are summarized as regression targets.
 const maxListedLabels = 10
 
+// Info reads the LIBSVM file at path (with Options.Features features) and
+// prints its description (WriteInfo) to w.
+func Info(w io.Writer, path string, features int) error {
+	d, err := Read(path, Options{Features: features})
+	if err != nil {
+		return err
+	}
+	hash, err := FileHash(path)
+	if err != nil {
+		return err
+	}
+	return WriteInfo(w, d, hash, features)
+}
+
 // WriteInfo prints the description of d (read with Options.Features
 // features) for `asyncmb info`: size, hash, shape, density, the labels and
 // their binary mapping.

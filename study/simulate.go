@@ -43,11 +43,12 @@ type SimSpec struct {
 }
 
 // Calibrate reads Summary and its Dilate from a real run's summary.json
-// at path; without one, some time must be given.
+// at path; without one, some time must be given (else a UsageError
+// wrapping ErrNoModel).
 func (o *SimSpec) Calibrate(path string) error {
 	if path == "" {
 		if o.Compute == nil && o.Service == nil && o.Latency == nil {
-			return ErrNoModel
+			return &UsageError{ErrNoModel}
 		}
 		return nil
 	}

@@ -65,16 +65,7 @@ func infoAction(c *cli.Context) error {
 	if features < 0 {
 		return usagef("info: --features %d: want N >= 0", features)
 	}
-	path := c.Args().First()
-	d, err := data.Read(path, data.Options{Features: features})
-	if err != nil {
-		return err
-	}
-	hash, err := data.FileHash(path)
-	if err != nil {
-		return err
-	}
-	return data.WriteInfo(c.App.Writer, d, hash, features)
+	return data.Info(c.App.Writer, c.Args().First(), features)
 }
 
 // genFlags builds the generator config from the flags (usage errors for

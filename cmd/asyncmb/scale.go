@@ -56,13 +56,7 @@ func scaleFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "run-timeout", EnvVars: envs("run-timeout"), Value: 10 * time.Minute, Usage: "kill a run after `D` (it is recorded as failed)"},
 		&cli.StringFlag{Name: "out", EnvVars: envs("out"), Usage: "output `DIR` (scale.csv, scale.md, figures, runs/); default out/scale-<time>"},
 	}
-	for _, f := range trainFlags() {
-		n := f.Names()[0]
-		if !slices.Contains(scaleOwn, n) && !slices.Contains(scaleSkip, n) {
-			own = append(own, f)
-		}
-	}
-	return own
+	return append(own, trainFlagsBut(append(scaleOwn, scaleSkip...)...)...)
 }
 
 func init() {
@@ -132,14 +126,12 @@ func simulateFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "max-updates", EnvVars: envs("max-updates"), Value: 20_000_000, Usage: "stop a simulated run after `T` updates"},
 		&cli.StringFlag{Name: "out", EnvVars: envs("out"), Usage: "write sim.csv and sim.md into `DIR`"},
 	}
-	for _, f := range trainFlags() {
-		switch f.Names()[0] {
-		case "out", "target":
-			continue
-		}
-		own = append(own, f)
-	}
-	return own
+	return append(own, trainFlagsBut("out", "target")...)
+}
+
+// trainFlagsBut are trainFlags without those named in skip.
+func trainFlagsBut(skip ...string) []cli.Flag {
+	return slices.DeleteFunc(trainFlags(), func(f cli.Flag) bool { return slices.Contains(skip, f.Names()[0]) })
 }
 
 func simulateAction(c *cli.Context) error {
@@ -159,10 +151,8 @@ func simulateAction(c *cli.Context) error {
 		MaxUpdates: c.Int64("max-updates"), Bandwidth: c.Float64("bandwidth"), Out: c.String("out"), Log: c.App.ErrWriter, Dilate: 1,
 		Compute: durationIf(c, "compute"), Service: durationIf(c, "service"), Latency: durationIf(c, "latency"),
 		ComputeCV: c.Float64("compute-cv"), ComputeCVSet: c.IsSet("compute-cv")}
-	if err := o.Calibrate(c.String("calibrate")); errors.Is(err, study.ErrNoModel) {
-		return usageError{err}
-	} else if err != nil {
-		return err
+	if err := o.Calibrate(c.String("calibrate")); err != nil {
+		return err // a UsageError without a summary or times
 	}
 	lp, err := tc.problem.Load()
 	if err != nil {

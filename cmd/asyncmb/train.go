@@ -116,8 +116,7 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	}
 	tc := &trainConfig{problem: pc}
 	cfg := &tc.cfg
-	cfg.Data, cfg.Features, cfg.Bias, cfg.Loss, cfg.Reg, cfg.GroupSpec = pc.Data, pc.Features, pc.Bias, pc.Loss, pc.Reg, pc.GroupSpec
-	cfg.OVR = pc.OVR
+	cfg.Data, cfg.Features, cfg.Bias, cfg.Loss, cfg.Reg, cfg.GroupSpec, cfg.OVR = pc.Data, pc.Features, pc.Bias, pc.Loss, pc.Reg, pc.GroupSpec, pc.OVR
 	if cfg.Mode, err = algo.ParseMode(c.String("mode")); err != nil {
 		return nil, usagef("--mode: %v", err)
 	}
@@ -270,11 +269,11 @@ func forwardFlags(c *cli.Context, skip ...string) []string {
 		if !c.IsSet(name) || slices.Contains(skip, name) {
 			continue
 		}
-		switch v := c.Value(name).(type) {
-		case cli.StringSlice:
-			for _, s := range v.Value() {
-				out = append(out, "--"+name+"="+s)
-			}
+		v := c.Value(name)
+		if ss, ok := v.(cli.StringSlice); ok {
+			v = ss.Value()
+		}
+		switch v := v.(type) {
 		case []string:
 			for _, s := range v {
 				out = append(out, "--"+name+"="+s)

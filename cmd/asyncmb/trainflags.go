@@ -83,21 +83,15 @@ func rankIdentity(c *cli.Context) (launch.Identity, error) {
 }
 
 // methodFrom reads methodFlags into cfg (after the step flags).
-func methodFrom(c *cli.Context, cfg *ranks.Config) error {
+func methodFrom(c *cli.Context, cfg *ranks.Config) (err error) {
 	cfg.Step.Default = !c.IsSet("step")
-	switch m := c.String("method"); m {
-	case "auto":
-		cfg.Method = solver.MethodSVRG
-		if !cfg.Step.Default || cfg.Mode == algo.ModeSync {
-			cfg.Method = solver.MethodSGD
-		}
-	default:
-		var err error
+	if m := c.String("method"); m != "auto" {
 		if cfg.Method, err = solver.ParseMethod(m); err != nil {
 			return usagef("--method: %v (or auto)", err)
 		}
+	} else if cfg.Method = solver.MethodSVRG; !cfg.Step.Default || cfg.Mode == algo.ModeSync {
+		cfg.Method = solver.MethodSGD
 	}
-	var err error
 	if cfg.Metric, err = solver.ParseMetricMode(c.String("metric")); err != nil {
 		return usagef("--metric: %v", err)
 	}
