@@ -8,8 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/asyncmb/asyncmb/comm"
@@ -184,14 +182,10 @@ func benchCommAction(c *cli.Context) error {
 		Launch: func(ctx context.Context, np int, args []string, stdout io.Writer) error {
 			return launch.Local(ctx, launch.Spec{NP: np, Args: args, Env: []string{launch.EnvBind + "=" + bind}, Stdout: stdout, Stderr: c.App.ErrWriter, Prefix: true})
 		}}
-	for _, f := range strings.Split(c.String("np"), ",") {
-		np, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return usagef("bench comm: --np %q: want comma-separated integers in [2, 64]", c.String("np"))
-		}
-		cfg.NPs = append(cfg.NPs, np)
-	}
 	var err error
+	if cfg.NPs, err = commbench.ParseNPs(c.String("np")); err != nil {
+		return usagef("bench comm: %v", err)
+	}
 	if cfg.Codec, err = comm.ParseCodec(c.String("codec")); err != nil {
 		return usagef("bench comm: --codec: %v", err)
 	}
@@ -210,9 +204,9 @@ func benchCommRankAction(c *cli.Context) error {
 	if err != nil {
 		return usagef("bench comm-rank: --codec: %v", err)
 	}
-	n, reps := c.Int("n"), c.Int("reps")
-	if n < 1 || reps < 1 {
-		return usagef("bench comm-rank: --n %d --reps %d: want both >= 1", n, reps)
+	o := commbench.RankOptions{PointToPoint: c.Bool("pt2pt"), Compress: c.Bool("compress"), N: c.Int("n"), Reps: c.Int("reps")}
+	if err := o.Validate(); err != nil {
+		return usagef("bench comm-rank: %v", err)
 	}
 	cfg, err := launch.FromEnv(nil)
 	if err != nil {
@@ -233,7 +227,7 @@ func benchCommRankAction(c *cli.Context) error {
 		return err
 	}
 	defer cm.Close()
-	return commbench.Rank(ctx, cm, commbench.RankOptions{PointToPoint: c.Bool("pt2pt"), Compress: c.Bool("compress"), N: n, Reps: reps}, c.App.Writer)
+	return commbench.Rank(ctx, cm, o, c.App.Writer)
 }
 
 func benchKernelsAction(c *cli.Context) error {

@@ -68,31 +68,23 @@ func infoAction(c *cli.Context) error {
 	return data.Info(c.App.Writer, c.Args().First(), features)
 }
 
-// genFlags builds the generator config from the flags (usage errors for
-// bad values).
-func genFlags(c *cli.Context) (data.GenConfig, error) {
+// genAction writes the data set the flags describe (usage errors for bad
+// values).
+func genAction(c *cli.Context) error {
 	if c.NArg() != 0 {
-		return data.GenConfig{}, usagef("gen: unexpected arguments %v (use --out FILE)", c.Args().Slice())
+		return usagef("gen: unexpected arguments %v (use --out FILE)", c.Args().Slice())
 	}
 	task, err := data.ParseTask(c.String("task"))
 	if err != nil {
-		return data.GenConfig{}, usagef("gen: --task: %v", err)
+		return usagef("gen: --task: %v", err)
 	}
 	cfg := data.GenConfig{Rows: c.Int("rows"), Features: c.Int("features"), Density: c.Float64("density"), Zipf: c.Float64("zipf"), Task: task,
 		Classes: c.Int("classes"), Noise: c.Float64("noise"), Seed: c.Uint64("seed"), Digits: c.Int("digits")}
 	if cfg.Digits < 1 {
-		return cfg, usagef("gen: --digits %d: want 1..17", cfg.Digits)
+		return usagef("gen: --digits %d: want 1..17", cfg.Digits)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, usagef("%v", err)
-	}
-	return cfg, nil
-}
-
-func genAction(c *cli.Context) error {
-	cfg, err := genFlags(c)
-	if err != nil {
-		return err
+		return usagef("%v", err)
 	}
 	return data.GenerateFile(cfg, c.String("out"), c.App.Writer, c.App.ErrWriter)
 }

@@ -89,9 +89,8 @@ func problemError(err error) error {
 // cacheDirFlag is the --cache-dir flag of the commands that read or write
 // reference optima.
 func cacheDirFlag() cli.Flag {
-	return &cli.StringFlag{Name: "cache-dir", EnvVars: envs("cache-dir"),
-		DefaultText: "the user cache directory/asyncmb",
-		Usage:       "the `DIR` of cached reference optima phi* (one small JSON file per problem, keyed by the data's SHA-256 and the problem)"}
+	return &cli.StringFlag{Name: "cache-dir", EnvVars: envs("cache-dir"), DefaultText: "the user cache directory/asyncmb",
+		Usage: "the `DIR` of cached reference optima phi* (one small JSON file per problem, keyed by the data's SHA-256 and the problem)"}
 }
 
 // cacheDir resolves --cache-dir (problem.CacheDir).

@@ -700,6 +700,29 @@ type RankOptions struct {
 	N, Reps      int  // the collectives' float64 count and repetitions
 }
 
+// Validate checks o (the flags it comes from are named, as the hidden
+// comm-rank command takes them).
+func (o RankOptions) Validate() error {
+	if o.N < 1 || o.Reps < 1 {
+		return fmt.Errorf("--n %d --reps %d: want both >= 1", o.N, o.Reps)
+	}
+	return nil
+}
+
+// ParseNPs parses bench comm's --np, comma-separated numbers of ranks
+// (Validate checks their range).
+func ParseNPs(v string) ([]int, error) {
+	var nps []int
+	for _, f := range strings.Split(v, ",") {
+		np, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("--np %q: want comma-separated integers in [2, 64]", v)
+		}
+		nps = append(nps, np)
+	}
+	return nps, nil
+}
+
 // Rank is one rank of the benchmark over cm: it runs its parts, and rank 0
 // prints each record to w as a line "BENCH {json}" for Run to collect.
 func Rank(ctx context.Context, cm *comm.Comm, o RankOptions, w io.Writer) error {
