@@ -177,10 +177,9 @@ func benchCommAction(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return usagef("bench comm: takes no arguments, got %q", c.Args().Slice())
 	}
-	bind := c.String("bind")
 	cfg := commbench.Options{N: c.Int("n"), Reps: c.Int("reps"), Rounds: c.Int("rounds"), MPI: c.String("mpi"), MPISrc: c.String("mpi-src"),
 		Launch: func(ctx context.Context, np int, args []string, stdout io.Writer) error {
-			return launch.Local(ctx, launch.Spec{NP: np, Args: args, Env: []string{launch.EnvBind + "=" + bind}, Stdout: stdout, Stderr: c.App.ErrWriter, Prefix: true})
+			return launch.Local(ctx, launch.Spec{NP: np, Args: args, Env: []string{launch.EnvBind + "=" + c.String("bind")}, Stdout: stdout, Stderr: c.App.ErrWriter, Prefix: true})
 		}}
 	var err error
 	if cfg.NPs, err = commbench.ParseNPs(c.String("np")); err != nil {
@@ -277,10 +276,10 @@ func benchParseAction(c *cli.Context) error {
 func benchRatesAction(c *cli.Context) error {
 	o := solverbench.RatesOptions{Data: c.String("data"), LambdaConvex: c.Float64("lambda-convex"), LambdaStrong: c.Float64("lambda-strong"),
 		Batch: c.Int("batch"), Epochs: c.Float64("epochs"), FitFrom: c.Float64("fit-from"), Points: c.Int("points"), Seeds: c.Int("seeds")}
-	if err := o.Validate(); err != nil {
+	err := o.Validate()
+	if err != nil {
 		return fieldError("bench rates", err, nil)
 	}
-	var err error
 	if o.CacheDir, err = cacheDir(c); err != nil {
 		return err
 	}
@@ -307,10 +306,10 @@ func benchSimulateAction(c *cli.Context) error {
 
 func benchTrainAction(c *cli.Context) error {
 	o := trainbench.Options{DataDir: c.String("data-dir"), Rel: c.Float64("rel"), Rounds: c.Int("rounds"), Iters: c.Int64("iters"), Part: c.String("part")}
-	if err := o.Validate(); err != nil {
+	err := o.Validate()
+	if err != nil {
 		return fieldError("bench train", err, nil)
 	}
-	var err error
 	if o.Exe, err = os.Executable(); err != nil {
 		return err
 	}

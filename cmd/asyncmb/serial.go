@@ -126,10 +126,10 @@ func referenceAction(c *cli.Context) error {
 
 func benchReferenceAction(c *cli.Context) error {
 	o := solverbench.ReferenceOptions{Data: c.String("data"), Lambda: c.Float64("lambda"), Rel: c.Float64("rel"), Rounds: c.Int("rounds"), FISTALimit: c.Duration("fista-limit")}
-	if err := o.Validate(); err != nil {
+	err := o.Validate()
+	if err != nil {
 		return fieldError("bench reference", err, nil)
 	}
-	var err error
 	if o.CacheDir, err = cacheDir(c); err != nil {
 		return err
 	}

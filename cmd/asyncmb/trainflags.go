@@ -53,9 +53,6 @@ func planLaunch(c *cli.Context) (*launch.Plan, error) {
 	p := &launch.Plan{Kind: c.String("launcher"), NP: c.Int("np"), NPSet: c.IsSet("np"), Hostfile: c.String("hostfile"),
 		SSH: strings.Fields(c.String("ssh")), SSHPort: c.Int("ssh-port"), Port: c.Int("port"), PortRange: c.String("port-range"),
 		Srun: strings.Fields(c.String("srun"))}
-	if !c.IsSet("hostfile") {
-		p.Hostfile = ""
-	}
 	if err := p.Resolve(); err != nil {
 		return nil, fieldError("", err, map[string]string{"Kind": "", "NP": "np", "SSH": "ssh", "SSHPort": "ssh-port"})
 	}
@@ -68,12 +65,12 @@ func rankIdentity(c *cli.Context) (launch.Identity, error) {
 	flags := map[string]launch.Flag{}
 	for k, f := range map[string]string{launch.EnvRank: "rank", launch.EnvSize: "size", launch.EnvJobID: "job-id", launch.EnvAddr: "addr",
 		launch.EnvStoreDir: "store-dir", launch.EnvBind: "bind", launch.EnvRendezvous: "rendezvous", launch.EnvPort: "port", launch.EnvPortRange: "port-range"} {
-		if c.IsSet(f) {
-			flags[k] = launch.Flag{Name: f, Value: c.String(f)}
+		if v := c.String(f); c.IsSet(f) {
+			if f == "port" {
+				v = strconv.Itoa(c.Int(f))
+			}
+			flags[k] = launch.Flag{Name: f, Value: v}
 		}
-	}
-	if c.IsSet("port") {
-		flags[launch.EnvPort] = launch.Flag{Name: "port", Value: strconv.Itoa(c.Int("port"))}
 	}
 	id, err := launch.Identify(launch.FlagLookup(flags))
 	if err != nil {
