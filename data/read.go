@@ -51,6 +51,19 @@ func (o Options) validate() error {
 	return nil
 }
 
+// ReadBinary reads the LIBSVM file at path with default Options and maps
+// its labels to -1/+1 (Dataset.ToBinary; an error names the file).
+func ReadBinary(path string) (*Dataset, error) {
+	ds, err := Read(path, Options{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ds.ToBinary(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ds, nil
+}
+
 // Read parses the whole LIBSVM file at path. A file without any row is an
 // error (ErrEmpty). Defects are reported as *ParseError naming the file,
 // line and column (the first defect in the file, also when parsing in

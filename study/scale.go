@@ -12,7 +12,7 @@ import (
 
 // ScaleOptions is `asyncmb scale` once its flags are read.
 type ScaleOptions struct {
-	Spec       // the sweep's settings but its axes, which come from Axes
+	Spec       // the sweep's settings but its axes, which come from Axes (Exe empty: this process's binary)
 	Axes       Axes
 	Launcher   string   // auto, local or srun (see ResolveLauncher)
 	Slow       []string // train's --slow for every run, also in TrainArgs as --slow=V (see SlowAxis)
@@ -30,6 +30,12 @@ func (e *UsageError) ExitCode() int { return 2 }
 // its table to w. A setting that cannot work is a UsageError.
 func Scale(ctx context.Context, o ScaleOptions, w io.Writer) error {
 	s := &o.Spec
+	if s.Exe == "" {
+		var err error
+		if s.Exe, err = os.Executable(); err != nil {
+			return err
+		}
+	}
 	if err := s.ParseAxes(o.Axes); err != nil {
 		return &UsageError{err}
 	}

@@ -42,6 +42,18 @@ type SimSpec struct {
 	Log                       io.Writer // one line per P
 }
 
+// ParseLists sets o.Workers and o.Targets from comma-separated lists
+// (simulate's --workers and --targets; a UsageError names the flag).
+func (o *SimSpec) ParseLists(workers, targets string) (err error) {
+	if o.Workers, err = ParseInts("workers", workers); err != nil {
+		return &UsageError{err}
+	}
+	if o.Targets, err = ParseFloats("targets", targets); err != nil {
+		return &UsageError{err}
+	}
+	return nil
+}
+
 // Calibrate reads Summary and its Dilate from a real run's summary.json
 // at path; without one, some time must be given (else a UsageError
 // wrapping ErrNoModel).

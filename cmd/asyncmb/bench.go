@@ -247,12 +247,9 @@ func benchKernelsAction(c *cli.Context) error {
 	}
 	for _, name := range []string{"a9a", "rcv1_small"} {
 		path := filepath.Join(c.String("data-dir"), name)
-		ds, err := data.Read(path, data.Options{})
+		ds, err := data.ReadBinary(path)
 		if err != nil {
 			return fmt.Errorf("bench kernels: %w", err)
-		}
-		if _, err := ds.ToBinary(); err != nil {
-			return fmt.Errorf("bench kernels: %s: %w", path, err)
 		}
 		cfg.Cases = append(cfg.Cases, kernelbench.Case{Name: name, Path: path, M: kernels.Matrix{CSR: &ds.X}, Y: ds.Y})
 	}
@@ -296,9 +293,6 @@ func benchSimulateAction(c *cli.Context) error {
 	if err := o.Validate(); err != nil {
 		return fieldError("bench simulate", err, nil)
 	}
-	if o.Exe, err = os.Executable(); err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return job.Interrupted(ctx, simbench.Run(ctx, o, c.App.Writer, c.App.ErrWriter))
@@ -309,9 +303,6 @@ func benchTrainAction(c *cli.Context) error {
 	err := o.Validate()
 	if err != nil {
 		return fieldError("bench train", err, nil)
-	}
-	if o.Exe, err = os.Executable(); err != nil {
-		return err
 	}
 	if o.Part != "methods" {
 		if o.CacheDir, err = cacheDir(c); err != nil {

@@ -101,10 +101,6 @@ func scaleAction(c *cli.Context) error {
 	if sp.Out = c.String("out"); sp.Out == "" {
 		sp.Out = filepath.Join("out", "scale-"+time.Now().UTC().Format("20060102-150405"))
 	}
-	var err error
-	if sp.Exe, err = os.Executable(); err != nil {
-		return err
-	}
 	sp.Env = launch.WithoutEnv(os.Environ(), envNames(c.Command.Flags))
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -139,18 +135,13 @@ func simulateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	workers, err := study.ParseInts("workers", c.String("workers"))
-	if err != nil {
-		return usageError{err}
-	}
-	targets, err := study.ParseFloats("targets", c.String("targets"))
-	if err != nil {
-		return usageError{err}
-	}
-	o := study.SimSpec{Data: tc.problem.Data, Train: tc.cfg, Workers: workers, Targets: targets, MaxSimS: c.Float64("max-sim-time"),
+	o := study.SimSpec{Data: tc.problem.Data, Train: tc.cfg, MaxSimS: c.Float64("max-sim-time"),
 		MaxUpdates: c.Int64("max-updates"), Bandwidth: c.Float64("bandwidth"), Out: c.String("out"), Log: c.App.ErrWriter, Dilate: 1,
 		Compute: durationIf(c, "compute"), Service: durationIf(c, "service"), Latency: durationIf(c, "latency"),
 		ComputeCV: c.Float64("compute-cv"), ComputeCVSet: c.IsSet("compute-cv")}
+	if err := o.ParseLists(c.String("workers"), c.String("targets")); err != nil {
+		return err
+	}
 	if err := o.Calibrate(c.String("calibrate")); err != nil {
 		return err // a UsageError without a summary or times
 	}

@@ -17,8 +17,7 @@ import (
 )
 
 func init() {
-	sgdFlags := append(problemFlags(), stepFlags(8)...)
-	sgdFlags = append(sgdFlags,
+	sgdFlags := append(append(problemFlags(), stepFlags(8)...),
 		&cli.Float64Flag{Name: "epochs", EnvVars: envs("epochs"), Value: 10, Usage: "stop after `E` passes over the data"},
 		&cli.BoolFlag{Name: "target", EnvVars: envs("target"), Usage: "report the suboptimality phi - phi* each epoch, with phi* from the reference cache (computed and cached if missing)"},
 		cacheDirFlag(),

@@ -27,7 +27,8 @@ import (
 	"github.com/asyncmb/asyncmb/solver/solverbench"
 )
 
-// Options is what Run measures. Exe is the asyncmb binary it runs; DataDir
+// Options is what Run measures. Exe is the asyncmb binary it runs (empty:
+// this process's); DataDir
 // holds a9a, rcv1_small and a1a_unscaled.
 type Options struct {
 	Exe      string
@@ -140,6 +141,12 @@ func runTrain(exe string, rounds int, args ...string) (benchRun, error) {
 func Run(o Options, w io.Writer) error {
 	if err := o.Validate(); err != nil {
 		return err
+	}
+	if o.Exe == "" {
+		var err error
+		if o.Exe, err = os.Executable(); err != nil {
+			return err
+		}
 	}
 	exe, dir, rel, rounds, iters := o.Exe, o.DataDir, o.Rel, o.Rounds, o.Iters
 	if o.Part == "methods" {

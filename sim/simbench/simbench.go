@@ -28,7 +28,8 @@ import (
 const A9aL1PhiStar = 0.32689896196913504
 
 // Options is what Run compares: l1-logistic on Data with weight Lambda and
-// optimum PhiStar, real runs of the asyncmb binary Exe against the
+// optimum PhiStar, real runs of the asyncmb binary Exe (empty: this
+// process's) against the
 // simulator for each of Workers, Rounds seeds each, to the relative
 // suboptimality Target.
 type Options struct {
@@ -76,6 +77,11 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		return err
 	}
 	exe := o.Exe
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return err
+		}
+	}
 	tmp, err := os.MkdirTemp("", "asyncmb-bench-simulate-")
 	if err != nil {
 		return err
