@@ -52,20 +52,16 @@ type Lazy struct {
 	d        int
 	window   int
 	noAvg    bool
-	x        []float64 // x_j as of history step last[j]
-	last     []int32   // history step at which x_j and sum_j are current
-	sum      []float64 // weighted sum of the iterates of the current block
-	prevSum  []float64 // solver.AvgTail: weighted sum of the previous block
-	sumW     float64   // total weight in sum
-	prevW    float64   // total weight in prevSum
-	hQ, hD   []float64 // Q_e, D_e for history steps e = 0..len-1
-	hWQ      []float64 // prefix sums of w_e Q_e
-	hWQD     []float64 // prefix sums of w_e Q_e D_e
-	nz       []int32   // coordinates that may be nonzero (superset of the support of x)
-	nzSorted int       // nz[:nzSorted] is in increasing order; later entries are new
-	nzMerge  []int32   // scratch for merging new entries into nz
-	nzPos    []int32   // position of j in nz, or -1
-	syncs    int64     // full synchronisations so far
+	c        []coord    // per coordinate j: x_j, sum_j, their history step, j's place in nz
+	xOut     []float64  // X's copy of the iterate
+	prevSum  []float64  // solver.AvgTail: weighted sum of the previous block
+	sumW     float64    // total weight in sum
+	prevW    float64    // total weight in prevSum
+	h        []histStep // history steps e = 0..len-1
+	nz       []int32    // coordinates that may be nonzero (superset of the support of x)
+	nzSorted int        // nz[:nzSorted] is in increasing order; later entries are new
+	nzMerge  []int32    // scratch for merging new entries into nz
+	syncs    int64      // full synchronisations so far
 }
 
 // LazyWindow is the default history window: a full synchronisation every
@@ -95,18 +91,15 @@ func NewLazy(reg solver.Reg, avg solver.Averager, x0 []float64, window int) (*La
 	z := &Lazy{reg: reg, avg: avg, d: d, window: window}
 	z.lam1, z.lam2, _ = reg.Drift()
 	z.noAvg = avg.Kind == solver.AvgLast
-	z.x = append([]float64(nil), x0...)
-	z.last = make([]int32, d)
-	z.nzPos = make([]int32, d)
-	for j, v := range z.x {
-		z.nzPos[j] = -1
+	z.c = make([]coord, d)
+	for j, v := range x0 {
+		z.c[j] = coord{x: v, pos: -1}
 		if v != 0 {
-			z.nzPos[j] = int32(len(z.nz))
+			z.c[j].pos = int32(len(z.nz))
 			z.nz = append(z.nz, int32(j))
 		}
 	}
 	if !z.noAvg {
-		z.sum = make([]float64, d)
 		z.importAvg()
 	}
 	z.resetHistory()
@@ -134,17 +127,35 @@ func (z *Lazy) importAvg() {
 		}
 	}
 	if a.Cur != nil {
-		for j := range z.sum {
-			z.sum[j] = a.Cur[j] * z.sumW
+		for j := range z.c {
+			z.c[j].sum = a.Cur[j] * z.sumW
 		}
 	}
 }
 
+// coord is one coordinate's state, side by side so that a step or a read
+// of x_j touches one cache line, not four arrays of d (d = 2^20, keyed
+// pull: BenchmarkMasterKeyed's Step from about 650 to 270-350 us on this
+// loaded 2-core machine; the window's length, 4096 to d/8, made no
+// difference there).
+type coord struct {
+	x    float64 // x_j as of history step last
+	sum  float64 // weighted sum of x_j over the iterates of the current block
+	last int32   // history step at which x and sum are current
+	pos  int32   // position of j in nz, or -1
+}
+
+// histStep is one step of the history, its four sums side by side: a
+// coordinate brought up to date from step a reads h[a] and h[E] (and h[b],
+// the last, in cache), two cache lines instead of six.
+type histStep struct {
+	Q, D float64 // Q_e, D_e
+	WQ   float64 // prefix sum of w_e Q_e
+	WQD  float64 // prefix sum of w_e Q_e D_e
+}
+
 func (z *Lazy) resetHistory() {
-	z.hQ = append(z.hQ[:0], 1)
-	z.hD = append(z.hD[:0], 0)
-	z.hWQ = append(z.hWQ[:0], 0)
-	z.hWQD = append(z.hWQD[:0], 0)
+	z.h = append(z.h[:0], histStep{Q: 1})
 }
 
 // N is the number of steps applied (iterates averaged) so far.
@@ -197,33 +208,31 @@ func (z *Lazy) StepScaled(idx []int32, val []float64, alpha, gscale float64) {
 	if newBlock {
 		z.startBlock()
 	}
-	e := len(z.hQ) - 1
-	if e >= z.window || z.hQ[e] < 1e-150 {
+	e := len(z.h) - 1
+	if e >= z.window || z.h[e].Q < 1e-150 {
 		z.Sync()
 		e = 0
 	}
 	// Extend the history by this step.
 	c := 1 / (1 + alpha*z.lam2)
-	q := z.hQ[e] * c
-	dd := z.hD[e] + alpha*z.lam1*c/q
-	z.hQ = append(z.hQ, q)
-	z.hD = append(z.hD, dd)
-	z.hWQ = append(z.hWQ, z.hWQ[e]+w*q)
-	z.hWQD = append(z.hWQD, z.hWQD[e]+w*q*dd)
+	he := z.h[e]
+	q := he.Q * c
+	dd := he.D + alpha*z.lam1*c/q
+	z.h = append(z.h, histStep{Q: q, D: dd, WQ: he.WQ + w*q, WQD: he.WQD + w*q*dd})
 	z.sumW += w
 	z.avg.N = k
 
 	val = val[:len(idx)]
 	for n, j := range idx {
 		z.catchUp(int(j), e)
-		v := z.reg.ProxScalar(z.x[j]-alpha*gscale*val[n], alpha)
-		z.x[j] = v
+		v := z.reg.ProxScalar(z.c[j].x-alpha*gscale*val[n], alpha)
+		z.c[j].x = v
 		if !z.noAvg {
-			z.sum[j] += w * v
+			z.c[j].sum += w * v
 		}
-		z.last[j] = int32(e + 1)
-		if v != 0 && z.nzPos[j] < 0 {
-			z.nzPos[j] = int32(len(z.nz))
+		z.c[j].last = int32(e + 1)
+		if v != 0 && z.c[j].pos < 0 {
+			z.c[j].pos = int32(len(z.nz))
 			z.nz = append(z.nz, j)
 		}
 	}
@@ -231,28 +240,54 @@ func (z *Lazy) StepScaled(idx []int32, val []float64, alpha, gscale float64) {
 
 // catchUp brings x_j and sum_j from their history step to step b.
 func (z *Lazy) catchUp(j, b int) {
-	a := int(z.last[j])
+	a := int(z.c[j].last)
 	if a == b {
 		return
 	}
-	z.last[j] = int32(b)
-	xj := z.x[j]
-	if xj == 0 {
+	z.c[j].last = int32(b)
+	if z.c[j].x == 0 {
 		return
+	}
+	xb, dsum := z.drift(j, a, b, !z.noAvg)
+	if !z.noAvg {
+		z.c[j].sum += dsum
+	}
+	z.c[j].x = xb
+}
+
+// drift is x_j carried from history step a (where it is stored) to step b
+// without a gradient, and (if withSum) what those steps add to sum_j; it
+// changes nothing, so that reading a coordinate (Peek) leaves the state,
+// and so the rounding of every later step, exactly as it was.
+func (z *Lazy) drift(j, a, b int, withSum bool) (xb, dsum float64) {
+	xj := z.c[j].x
+	if xj == 0 || a == b {
+		return xj, 0
 	}
 	sign := 1.0
 	m := xj
 	if m < 0 {
 		sign, m = -1, -m
 	}
-	u := m/z.hQ[a] + z.hD[a]
+	h := z.h
+	ha, hb := &h[a], &h[b]
+	u := m/ha.Q + ha.D
 	// E: the last step in (a, b] with D_E < u (magnitude still positive).
 	E := b
-	if !(z.hD[b] < u) {
-		lo, hi := a, b // hD[lo] < u <= hD[hi]
+	if !(hb.D < u) {
+		// Gallop from a (a small x_j reaches zero soon, and the steps
+		// near a share its cache lines), then bisect.
+		lo, hi := a, b // D_lo < u <= D_hi
+		for step := 1; lo+step < hi; step *= 2 {
+			if h[lo+step].D >= u {
+				hi = lo + step
+				break
+			}
+			lo += step
+		}
 		for hi-lo > 1 {
 			mid := (lo + hi) / 2
-			if z.hD[mid] < u {
+			if h[mid].D < u {
 				lo = mid
 			} else {
 				hi = mid
@@ -260,36 +295,36 @@ func (z *Lazy) catchUp(j, b int) {
 		}
 		E = lo
 	}
-	if !z.noAvg && E > a {
-		z.sum[j] += sign * (u*(z.hWQ[E]-z.hWQ[a]) - (z.hWQD[E] - z.hWQD[a]))
+	if withSum && E > a {
+		dsum = sign * (u*(h[E].WQ-ha.WQ) - (h[E].WQD - ha.WQD))
 	}
 	if E == b {
-		z.x[j] = sign * z.hQ[b] * (u - z.hD[b])
-	} else {
-		z.x[j] = 0
+		return sign * hb.Q * (u - hb.D), dsum
 	}
+	return 0, dsum
 }
 
 // startBlock begins a new tail-average block (at iterates 2, 4, 8, ...):
 // every sum is brought up to date, the current block becomes the previous.
 func (z *Lazy) startBlock() {
 	z.Sync()
-	z.sum, z.prevSum = z.prevSum, z.sum
-	if z.sum == nil {
-		z.sum = make([]float64, z.d)
+	if z.prevSum == nil {
+		z.prevSum = make([]float64, z.d)
 	}
-	clear(z.sum)
+	for j := range z.c {
+		z.prevSum[j], z.c[j].sum = z.c[j].sum, 0
+	}
 	z.prevW, z.sumW = z.sumW, 0
 }
 
 // Sync brings every coordinate up to date in O(d) and restarts the history
 // window; it drops coordinates that reached zero from the nonzero list.
 func (z *Lazy) Sync() {
-	b := len(z.hQ) - 1
+	b := len(z.h) - 1
 	if b > 0 {
-		for j := range z.x {
+		for j := range z.c {
 			z.catchUp(j, b)
-			z.last[j] = 0
+			z.c[j].last = 0
 		}
 	}
 	z.resetHistory()
@@ -301,11 +336,11 @@ func (z *Lazy) compactNZ() {
 	z.sortNZ()
 	out := z.nz[:0]
 	for _, j := range z.nz {
-		if z.x[j] != 0 {
-			z.nzPos[j] = int32(len(out))
+		if z.c[j].x != 0 {
+			z.c[j].pos = int32(len(out))
 			out = append(out, j)
 		} else {
-			z.nzPos[j] = -1
+			z.c[j].pos = -1
 		}
 	}
 	z.nz = out
@@ -316,31 +351,66 @@ func (z *Lazy) compactNZ() {
 // until the next Step).
 func (z *Lazy) X() []float64 {
 	z.Sync()
-	return z.x
+	if z.xOut == nil {
+		z.xOut = make([]float64, z.d)
+	}
+	for j := range z.xOut {
+		z.xOut[j] = z.c[j].x
+	}
+	return z.xOut
 }
 
 // At returns the current value of x_j, bringing that coordinate up to date.
 func (z *Lazy) At(j int) float64 {
-	z.catchUp(j, len(z.hQ)-1)
-	return z.x[j]
+	z.catchUp(j, len(z.h)-1)
+	return z.c[j].x
 }
 
-// AppendNonzeros brings the coordinates that may be nonzero up to date and
-// appends the nonzero ones to idx and val in increasing index order, in
-// O(nnz(x) log nnz(x)). It is the master's sparse reply.
+// Peek returns the current value of x_j, equal to At's, without changing
+// the rounding of any later step: O(1), or O(log window) when x_j reaches
+// zero in the stretch. A nonzero value is not stored (catching up in two
+// stretches a..b..c rounds differently from one, a..c); a zero is, with its
+// contribution to the average, because from zero the drift is exact (the
+// one-stretch catch-up finds the same last positive step and sum). The
+// master's replies read x with Peek, so that what it sends (all of x, its
+// nonzeros or a worker's keys) never changes its iterates, and a
+// coordinate that reached zero is searched once, not at every read.
+func (z *Lazy) Peek(j int) float64 {
+	c, b := &z.c[j], len(z.h)-1
+	xb, _ := z.drift(j, int(c.last), b, false)
+	if xb == 0 {
+		z.catchUp(j, b)
+	}
+	return xb
+}
+
+// PeekAll writes the current iterate into dst (len d) without
+// synchronising: O(d), and the rounding of later steps as it was (see
+// Peek).
+func (z *Lazy) PeekAll(dst []float64) {
+	if len(dst) != z.d {
+		panic("algo: Lazy.PeekAll len(dst) != d")
+	}
+	for j := range dst {
+		dst[j] = z.Peek(j)
+	}
+}
+
+// AppendNonzeros appends the nonzero coordinates of the current iterate to
+// idx and val in increasing index order, in O(nnz(x) log nnz(x)), reading
+// them with Peek (the iterate is not changed; coordinates that reached zero
+// leave the nonzero list). It is the master's sparse reply.
 func (z *Lazy) AppendNonzeros(idx []int32, val []float64) ([]int32, []float64) {
-	b := len(z.hQ) - 1
 	z.sortNZ()
 	out := z.nz[:0]
 	for _, j := range z.nz {
-		z.catchUp(int(j), b)
-		if v := z.x[j]; v != 0 {
-			z.nzPos[j] = int32(len(out))
+		if v := z.Peek(int(j)); v != 0 {
+			z.c[j].pos = int32(len(out))
 			out = append(out, j)
 			idx = append(idx, j)
 			val = append(val, v)
 		} else {
-			z.nzPos[j] = -1
+			z.c[j].pos = -1
 		}
 	}
 	z.nz = out
@@ -377,7 +447,7 @@ func (z *Lazy) sortNZ() {
 	z.nzMerge, z.nz = z.nz[:0], m
 	z.nzSorted = len(m)
 	for p, j := range m {
-		z.nzPos[j] = int32(p)
+		z.c[j].pos = int32(p)
 	}
 }
 
@@ -394,11 +464,13 @@ func (z *Lazy) Average(dst []float64) {
 	z.Sync()
 	totW := z.sumW + z.prevW
 	if z.noAvg || z.avg.N == 0 || totW == 0 {
-		copy(dst, z.x)
+		for j := range dst {
+			dst[j] = z.c[j].x
+		}
 		return
 	}
 	for j := range dst {
-		s := z.sum[j]
+		s := z.c[j].sum
 		if z.prevSum != nil {
 			s += z.prevSum[j]
 		}
@@ -417,7 +489,7 @@ func (z *Lazy) Export() ([]float64, solver.Averager) {
 		a.Cur = make([]float64, z.d)
 		if z.sumW > 0 {
 			for j := range a.Cur {
-				a.Cur[j] = z.sum[j] / z.sumW
+				a.Cur[j] = z.c[j].sum / z.sumW
 			}
 		}
 		switch a.Kind {
@@ -436,5 +508,9 @@ func (z *Lazy) Export() ([]float64, solver.Averager) {
 			}
 		}
 	}
-	return append([]float64(nil), z.x...), a
+	x := make([]float64, z.d)
+	for j := range x {
+		x[j] = z.c[j].x
+	}
+	return x, a
 }

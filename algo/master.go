@@ -105,6 +105,9 @@ type MasterConfig struct {
 	// Resume, when set, starts the master at a checkpoint's state (see
 	// Master.Export) instead of X0 at version 0.
 	Resume *solver.Checkpoint
+	// Pull says how replies to gradients that carry keys are built (see
+	// Pull); the zero value is PullAuto.
+	Pull Pull
 }
 
 // MaxReweight bounds the correction of MasterConfig.Shares.
@@ -209,6 +212,10 @@ type Grad struct {
 	Val       []float64
 	Kind      GradKind // svrg: a mini-batch difference or a refresh part
 	Snap      int64    // svrg: the snapshot it refers to (-1: none)
+	// Keys, when not nil, asks for a keyed reply: the sorted feature
+	// support of the worker's next mini-batch, on which the reply carries
+	// x (see keyed.go). Nil asks for all of x.
+	Keys []int32
 }
 
 // ReplyKind says how a reply carries x.
@@ -231,6 +238,10 @@ const (
 	// ReplyActivate (svrg): from now on the worker's differences use
 	// snapshot T.
 	ReplyActivate
+	// ReplyKeyed carries x_T on the keys the worker asked for (Idx, the
+	// keys of its last gradient; Val); its other coordinates are stale and
+	// its next mini-batch does not read them (see keyed.go).
+	ReplyKeyed
 )
 
 func (k ReplyKind) String() string {
@@ -247,6 +258,8 @@ func (k ReplyKind) String() string {
 		return "snapshot"
 	case ReplyActivate:
 		return "activate"
+	case ReplyKeyed:
+		return "keyed"
 	}
 	return fmt.Sprintf("ReplyKind(%d)", uint8(k))
 }
@@ -341,6 +354,7 @@ type Master struct {
 type mworker struct {
 	sent    []int64 // versions of the gradients it computes, oldest first
 	holds   int64   // version of the worker's copy of x (for deltas), -1 none
+	keys    []int32 // the keys of its last gradient (copied), nil: none
 	started bool    // it has been sent x once
 	gone    bool    // it left the run (EventLeave)
 }
@@ -512,12 +526,14 @@ func (m *Master) stepGrad(g *Grad) error {
 	w.sent = slices.Delete(w.sent, i, i+1)
 	m.computing--
 	if err := m.checkGrad(g); err != nil {
+		w.keys = nil // the reply it is owed carries all of x
 		if g.Kind == GradFull {
 			m.vrLost(g.Worker)
 		}
 		m.refuse(g.Worker, err)
 		return nil
 	}
+	m.takeKeys(g)
 	if g.Kind == GradFull {
 		return m.stepFull(g)
 	}
@@ -540,6 +556,9 @@ func (m *Master) stepGrad(g *Grad) error {
 func (m *Master) checkGrad(g *Grad) error {
 	if g.Rows < 1 || !finite(g.Loss) {
 		return fmt.Errorf("algo: worker %d sent a gradient of %d rows with loss %v", g.Worker, g.Rows, g.Loss)
+	}
+	if err := checkKeys(g, m.d); err != nil {
+		return err
 	}
 	if g.Dense != nil {
 		if len(g.Dense) != m.d {
@@ -894,6 +913,12 @@ func (m *Master) logSupport(idx []int32) {
 func (m *Master) reply(w int) {
 	wk := &m.workers[w]
 	r := Reply{Worker: w, T: m.t}
+	if m.keyedReply(wk, &r) {
+		m.stats.countReply(r.Kind, len(r.Idx))
+		wk.holds = -1 // the worker's copy is exact on its keys only
+		m.ready.Replies = append(m.ready.Replies, r)
+		return
+	}
 	denseBytes := 8 * m.d
 	const sparseEntry = 10 // 8-byte value + about 2 bytes of delta-varint index
 	switch {
@@ -960,7 +985,10 @@ func (m *Master) fullReply(r *Reply) {
 			r.Kind, r.Idx, r.Val = ReplySparse, m.outIdx[is:], m.outVal[vs:]
 			return
 		}
-		m.denseReply(r, m.lazy.X())
+		s := len(m.outVal)
+		m.outVal = slices.Grow(m.outVal, m.d)[:s+m.d]
+		m.lazy.PeekAll(m.outVal[s:])
+		r.Kind, r.Dense = ReplyDense, m.outVal[s:]
 		return
 	}
 	nnz := 0

@@ -28,6 +28,7 @@ type MasterStats struct {
 	DelayMax  int64
 	// Replies by kind, and the sparse/delta entries they carried.
 	RepliesDense, RepliesSparse, RepliesDelta int64
+	RepliesKeyed                              int64 // x on a worker's keys (keyed.go)
 	ReplyEntries                              int64
 	// LossEMA is an exponential moving average of the mini-batch losses
 	// (weight 1/100 per gradient): a cheap running estimate of f.
@@ -121,6 +122,8 @@ func (s *MasterStats) countReply(k ReplyKind, entries int) {
 		s.RepliesSparse++
 	case ReplyDelta:
 		s.RepliesDelta++
+	case ReplyKeyed:
+		s.RepliesKeyed++
 	}
 	s.ReplyEntries += int64(entries)
 }

@@ -7,7 +7,8 @@ import (
 )
 
 // Replica is a worker's copy of the master's x, kept up to date by the
-// master's replies (dense, sparse or delta). Not safe for concurrent use.
+// master's replies (dense, sparse, delta or keyed: after a keyed reply only
+// the keys asked for are current). Not safe for concurrent use.
 type Replica struct {
 	X []float64
 	T int64 // version held; -1 before the first reply
@@ -50,8 +51,10 @@ func (m *Replica) Apply(r *Reply) error {
 		}
 		m.nz = append(m.nz[:0], r.Idx...)
 		m.nzKnown = true
-	case ReplyDelta:
-		if r.Base != m.T {
+	case ReplyDelta, ReplyKeyed:
+		// A keyed reply sets the coordinates asked for, as a delta does
+		// those that changed; it applies to any version held.
+		if r.Kind == ReplyDelta && r.Base != m.T {
 			return fmt.Errorf("algo: delta from version %d, but the copy is at version %d", r.Base, m.T)
 		}
 		if err := checkEntries(r.Idx, r.Val, d); err != nil {

@@ -19,6 +19,11 @@ type WorkerConfig struct {
 	Seed     uint64 // the sampler's seed
 	Pipeline bool   // see MasterConfig.Pipeline
 	VR       bool   // solver.MethodSVRG: differences at the active snapshot (see VRConfig)
+	// Keys, when set, makes the worker ask for keyed replies (keyed.go):
+	// it returns the keys of a batch of the shard (sorted, within [0, d);
+	// a KeySet's Keys over the shard, valid until the next call), and every
+	// gradient sent carries those of the batch its reply will be used for.
+	Keys KeyFunc
 }
 
 // WorkerEventKind says what happened to a worker.
@@ -67,7 +72,7 @@ type WorkerReady struct {
 type Worker struct {
 	cfg     WorkerConfig
 	model   *Replica
-	sampler *Sampler
+	ahead   *Ahead // the sampler's batches, drawn ahead for their keys
 	vr      *workerVR
 	g       Grad
 	rows    int   // rows of the shard (grown by Adopt)
@@ -89,7 +94,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	case cfg.Dim < 1 || cfg.Rows < 1 || cfg.Batch < 1:
 		return nil, fmt.Errorf("algo: worker with d=%d, %d rows, batch %d", cfg.Dim, cfg.Rows, cfg.Batch)
 	}
-	w := &Worker{cfg: cfg, model: NewReplica(cfg.Dim), sampler: NewSampler(cfg.Rows, cfg.Seed), rows: cfg.Rows}
+	w := &Worker{cfg: cfg, model: NewReplica(cfg.Dim), ahead: NewAhead(NewSampler(cfg.Rows, cfg.Seed), cfg.Batch), rows: cfg.Rows}
 	w.g.Worker, w.g.Snap = cfg.Worker, -1
 	if cfg.VR {
 		w.vr = newWorkerVR(cfg.Dim, cfg.Rows)
@@ -110,7 +115,8 @@ func (w *Worker) Sent() int64 { return w.sent }
 // ones it adopted, which follow them) from the next Compute on, with a
 // fresh sampler of the given seed.
 func (w *Worker) Adopt(rows int, seed uint64) {
-	w.sampler, w.rows = NewSampler(rows, seed), rows
+	w.ahead.SetSampler(NewSampler(rows, seed))
+	w.rows = rows
 }
 
 // Leave: the worker asked to leave and waits for the master's stop; from
@@ -124,7 +130,7 @@ func (w *Worker) Leave() { w.leaving = true }
 func (w *Worker) Compute(f GradFunc) {
 	g := &w.g
 	g.TRead = w.model.T
-	next := func() []int { return w.sampler.Next(w.cfg.Batch) }
+	next := w.ahead.Next
 	if w.vr != nil {
 		w.vr.compute(f, w.rows, next, w.model.X, g)
 		return
@@ -205,6 +211,7 @@ func (w *Worker) computed() WorkerReady {
 
 func (w *Worker) send() *Grad {
 	w.sent++
+	w.setKeys()
 	return &w.g
 }
 

@@ -60,6 +60,11 @@ type Config struct {
 	Method    solver.Method     // sgd (the paper's algorithm) or svrg
 	Metric    solver.MetricMode // the distance of the prox step: auto, none, diag
 	Update    algo.Update       // the master's update: auto, lazy or eager
+	// Pull is what a reply to a gradient carries: x on the keys of the
+	// worker's next mini-batch (keys), all of x (all), or auto: workers send
+	// keys for sparse data with d > denseMaxDim and the master replies keyed
+	// when that is smaller (algo.Pull, keyed.go).
+	Pull algo.Pull
 	// NoReweight turns off the correction of gradient rates for sharded
 	// data (see MasterConfig.Shares).
 	NoReweight bool

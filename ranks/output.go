@@ -245,6 +245,7 @@ type MasterInfo struct {
 	RepliesDense  int64   `json:"replies_dense"`
 	RepliesSparse int64   `json:"replies_sparse"`
 	RepliesDelta  int64   `json:"replies_delta"`
+	RepliesKeyed  int64   `json:"replies_keyed"`
 	Grads         int64   `json:"grads"`
 	SparseGrads   int64   `json:"grads_sparse"`
 	RefusedGrads  int64   `json:"grads_refused"` // NaN/Inf, wrong length: never applied
@@ -263,6 +264,11 @@ type CommInfo struct {
 	Msgs               uint64  `json:"messages"`
 	WireBytesPerUpdate float64 `json:"wire_bytes_per_update"`
 	RawBytesPerUpdate  float64 `json:"raw_bytes_per_update"`
+	// The same during training only (the master's links from the first
+	// reply to the stop; the run's totals above include the setup and the
+	// trace's evaluation, O(d) per snapshot).
+	TrainWireBytesPerUpdate float64 `json:"train_wire_bytes_per_update"`
+	TrainRawBytesPerUpdate  float64 `json:"train_raw_bytes_per_update"`
 	// Connections to the master's listener that were refused (a failed
 	// handshake) or were garbage (not a handshake at all).
 	RefusedConns uint64 `json:"refused_connections"`
@@ -332,7 +338,8 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 	}
 	sum.Master = MasterInfo{BusyS: float64(r.busyNs) / 1e9, Lazy: r.m.Lazy(), LazySyncs: r.m.LazySyncs(), Barriers: st.Barriers,
 		RepliesDense: st.RepliesDense, RepliesSparse: st.RepliesSparse, RepliesDelta: st.RepliesDelta,
-		Grads: st.Grads, SparseGrads: st.SparseGrads, RefusedGrads: st.RefusedGrads, LastRefusal: st.LastRefusal}
+		RepliesKeyed: st.RepliesKeyed,
+		Grads:        st.Grads, SparseGrads: st.SparseGrads, RefusedGrads: st.RefusedGrads, LastRefusal: st.LastRefusal}
 	if r.trainNs > 0 {
 		sum.Master.BusyFraction = float64(r.busyNs) / float64(r.trainNs)
 	}
@@ -352,6 +359,8 @@ func (r *masterRun) summary(f *facts, hash string, s solver.Schedule, avg solver
 	if st.Updates > 0 {
 		sum.Comm.WireBytesPerUpdate = float64(sum.Comm.BytesWire) / float64(st.Updates)
 		sum.Comm.RawBytesPerUpdate = float64(sum.Comm.BytesRaw) / float64(st.Updates)
+		sum.Comm.TrainWireBytesPerUpdate = float64(r.trainWire) / float64(st.Updates)
+		sum.Comm.TrainRawBytesPerUpdate = float64(r.trainRaw) / float64(st.Updates)
 	}
 	if !math.IsNaN(phiStar) {
 		v := phiStar
@@ -507,11 +516,12 @@ func (s *Summary) Table(w io.Writer) {
 	p("updates", "%d in %.3f s: %.0f updates/s, %.2f epochs", s.Updates, s.TrainS, s.UpdatesPerSec, s.Epochs)
 	if s.Workers > 0 {
 		p("delay tau", "mean %.2f, p50 %d, p99 %d, max %d", s.Delay.Mean, s.Delay.P50, s.Delay.P99, s.Delay.Max)
-		p("master", "busy %.1f%%, %.0f ns/update, lazy=%v, gradients sparse %d/%d, replies dense/sparse/delta %d/%d/%d",
+		p("master", "busy %.1f%%, %.0f ns/update, lazy=%v, gradients sparse %d/%d, replies dense/sparse/delta/keyed %d/%d/%d/%d",
 			100*s.Master.BusyFraction, s.Master.NsPerUpdate, s.Master.Lazy, s.Master.SparseGrads, s.Master.Grads,
-			s.Master.RepliesDense, s.Master.RepliesSparse, s.Master.RepliesDelta)
-		p("traffic", "%.1f MB on the wire (%.1f MB raw, ratio %.2f), %.0f B/update",
-			float64(s.Comm.BytesWire)/1e6, float64(s.Comm.BytesRaw)/1e6, s.Comm.Ratio, s.Comm.WireBytesPerUpdate)
+			s.Master.RepliesDense, s.Master.RepliesSparse, s.Master.RepliesDelta, s.Master.RepliesKeyed)
+		p("traffic", "%.1f MB on the wire (%.1f MB raw, ratio %.2f), %.0f B/update; training %.0f B/update (%.0f raw)",
+			float64(s.Comm.BytesWire)/1e6, float64(s.Comm.BytesRaw)/1e6, s.Comm.Ratio, s.Comm.WireBytesPerUpdate,
+			s.Comm.TrainWireBytesPerUpdate, s.Comm.TrainRawBytesPerUpdate)
 		var ws []string
 		for _, w := range s.PerWorker {
 			util := 0.0

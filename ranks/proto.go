@@ -1,6 +1,7 @@
 package ranks
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -25,13 +26,25 @@ const (
 //	4 idle_ns    time spent waiting for x before computing it
 //	5 kind       GradKind: a mini-batch (difference) or a refresh part
 //	6 snap       svrg: the snapshot it refers to, -1 none
+//	7 nkeys      keyed pull: the number of keys, -1 none (a full reply)
 //
-// and the gradient as a dense vector (len d) or a sparse one (Dim d).
-const gradInts = 7
+// the gradient as a dense vector (len d) or a sparse one (Dim d), and the
+// keys (algo.Grad.Keys: the sorted feature support of the worker's next
+// mini-batch) in Bytes, delta-varint coded as comm codes a sparse vector's
+// indices: nkeys uvarints, the first key and then each gap minus one
+// (key[i] - key[i-1] - 1), about 2 bytes per key; decodeGrad requires them
+// exactly consumed, strictly increasing and within [0, d).
+const gradInts = 8
 
-// encodeGrad fills m (whose Ints slice is reused) from g.
+// encodeGrad fills m (whose Ints and Bytes slices are reused) from g.
 func encodeGrad(m *comm.Msg, g *algo.Grad, d int) {
-	m.Ints = append(m.Ints[:0], g.TRead, int64(g.Rows), int64(math.Float64bits(g.Loss)), g.ComputeNs, g.IdleNs, int64(g.Kind), g.Snap)
+	nkeys := int64(-1)
+	m.Bytes = m.Bytes[:0]
+	if g.Keys != nil {
+		nkeys = int64(len(g.Keys))
+		m.Bytes = appendKeys(m.Bytes, g.Keys)
+	}
+	m.Ints = append(m.Ints[:0], g.TRead, int64(g.Rows), int64(math.Float64bits(g.Loss)), g.ComputeNs, g.IdleNs, int64(g.Kind), g.Snap, nkeys)
 	m.Dense, m.Idx, m.Vals, m.Dim = nil, nil, nil, 0
 	if g.Dense != nil {
 		m.Dense = g.Dense
@@ -48,6 +61,7 @@ func decodeGrad(m *comm.Msg, g *algo.Grad, d int) error {
 	if len(m.Ints) != gradInts {
 		return fmt.Errorf("ranks: gradient message from rank %d has %d header words, want %d", m.Src, len(m.Ints), gradInts)
 	}
+	keyBuf := g.Keys[:0] // reused
 	*g = algo.Grad{
 		Worker:    m.Src,
 		TRead:     m.Ints[0],
@@ -60,6 +74,15 @@ func decodeGrad(m *comm.Msg, g *algo.Grad, d int) error {
 	}
 	if g.Kind > algo.GradFull || g.Snap < -1 {
 		return fmt.Errorf("ranks: gradient message from rank %d has kind %d, snapshot %d", m.Src, m.Ints[5], m.Ints[6])
+	}
+	if nkeys := m.Ints[7]; nkeys >= 0 {
+		keys, err := decodeKeys(keyBuf, m.Bytes, nkeys, d)
+		if err != nil {
+			return fmt.Errorf("ranks: gradient message from rank %d: %w", m.Src, err)
+		}
+		g.Keys = keys
+	} else if nkeys != -1 || len(m.Bytes) != 0 {
+		return fmt.Errorf("ranks: gradient message from rank %d has %d keys in %d bytes", m.Src, nkeys, len(m.Bytes))
 	}
 	switch {
 	case m.Dense != nil:
@@ -81,7 +104,8 @@ func decodeGrad(m *comm.Msg, g *algo.Grad, d int) error {
 //	1 t     version of x carried
 //	2 base  ReplyDelta: the version the delta applies to
 //
-// and x as a dense vector, or a sparse one (all nonzeros, or the delta).
+// and x as a dense vector, or a sparse one (all nonzeros, the delta, or x on
+// the keys the worker asked for: comm's delta-varint indices are the keys).
 const modelInts = 3
 
 func encodeReply(m *comm.Msg, r *algo.Reply, d int) {
@@ -90,7 +114,7 @@ func encodeReply(m *comm.Msg, r *algo.Reply, d int) {
 	switch r.Kind {
 	case algo.ReplyDense, algo.ReplySnapshot:
 		m.Dense = r.Dense
-	case algo.ReplySparse, algo.ReplyDelta:
+	case algo.ReplySparse, algo.ReplyDelta, algo.ReplyKeyed:
 		m.Idx, m.Vals, m.Dim = r.Idx, r.Val, d
 		if m.Idx == nil {
 			m.Idx, m.Vals = []int32{}, []float64{}
@@ -109,7 +133,7 @@ func decodeReply(m *comm.Msg, r *algo.Reply, d int) error {
 			return fmt.Errorf("ranks: dense x of length %d, want %d", len(m.Dense), d)
 		}
 		r.Dense = m.Dense
-	case algo.ReplySparse, algo.ReplyDelta:
+	case algo.ReplySparse, algo.ReplyDelta, algo.ReplyKeyed:
 		if m.Idx == nil || m.Dim != d {
 			return fmt.Errorf("ranks: sparse x of dimension %d, want %d", m.Dim, d)
 		}
@@ -119,4 +143,46 @@ func decodeReply(m *comm.Msg, r *algo.Reply, d int) error {
 		return fmt.Errorf("ranks: model message of unknown kind %d", m.Ints[0])
 	}
 	return nil
+}
+
+// appendKeys appends the delta-varint code of strictly increasing keys to
+// dst (see the gradient message).
+func appendKeys(dst []byte, keys []int32) []byte {
+	prev := int64(-1)
+	for _, j := range keys {
+		dst = binary.AppendUvarint(dst, uint64(int64(j)-prev-1))
+		prev = int64(j)
+	}
+	return dst
+}
+
+// decodeKeys appends the nkeys keys coded in b (exactly consumed) to dst:
+// an error, never a panic, for a short or overlong code, trailing bytes, or
+// a key outside [0, d). The result is non-nil (keys present), and strictly
+// increasing by construction.
+func decodeKeys(dst []int32, b []byte, nkeys int64, d int) ([]int32, error) {
+	if nkeys > int64(len(b)) || nkeys > int64(d) {
+		return dst, fmt.Errorf("%d keys in %d bytes (dimension %d)", nkeys, len(b), d)
+	}
+	if dst == nil {
+		dst = make([]int32, 0, nkeys)
+	}
+	prev := int64(-1)
+	for range nkeys {
+		gap, n := binary.Uvarint(b)
+		if n <= 0 || gap >= uint64(d) {
+			return dst[:0], fmt.Errorf("bad key code after key %d", prev)
+		}
+		b = b[n:]
+		j := prev + 1 + int64(gap)
+		if j >= int64(d) {
+			return dst[:0], fmt.Errorf("key %d outside [0,%d)", j, d)
+		}
+		dst = append(dst, int32(j))
+		prev = j
+	}
+	if len(b) != 0 {
+		return dst[:0], fmt.Errorf("%d bytes after the %d keys", len(b), nkeys)
+	}
+	return dst, nil
 }

@@ -166,7 +166,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	mc := algo.MasterConfig{
 		Workers: P, X0: x0, Reg: cfg.Reg, Schedule: sched, Average: avg,
 		Mode: cfg.Mode, MaxDelay: cfg.MaxDelay, SyncEvery: cfg.SyncEvery, Pipeline: cfg.Pipeline,
-		Iters: cfg.Iters, SnapshotEvery: cfg.SnapshotEvery, Update: cfg.Update,
+		Iters: cfg.Iters, SnapshotEvery: cfg.SnapshotEvery, Update: cfg.Update, Pull: cfg.Pull,
 	}
 	mc.Samples = sampleLimit(cfg, f.n)
 	if epochsReason(cfg) == "max-epochs" {
@@ -357,9 +357,12 @@ type masterRun struct {
 	ckpt       *checkpointer
 	wallBaseNs int64 // a resumed run: the first run's training time
 	lastSnapT  int64
-	dilate     sleeper    // --dilate's sleeps
-	progMu     sync.Mutex // guards prog
-	prog       progressState
+	snapNs     int64 // time spent in snapshots (see snapshotDue)
+	// the master's traffic during training (bytes on the wire, raw)
+	trainWire, trainRaw uint64
+	dilate              sleeper    // --dilate's sleeps
+	progMu              sync.Mutex // guards prog
+	prog                progressState
 }
 
 // loop trains until the master stops the run (its rules: iterations,
@@ -396,6 +399,11 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 	}
 	c.ReportDepartures() // a worker that leaves is Left, not fatal
 	r.start = time.Now()
+	wire0, raw0 := commBytes(c)
+	defer func() {
+		wire, raw := commBytes(c)
+		r.trainWire, r.trainRaw = wire-wire0, raw-raw0
+	}()
 	r.lastSnapT = -1
 	rd := m.Start()
 	if err := r.snapshot(); err != nil {
@@ -465,7 +473,7 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 			busy += r.dilate.sleep(time.Duration(float64(busy) * (r.cfg.Dilate - 1)))
 		}
 		r.busyNs += int64(busy)
-		if rd.Snapshot {
+		if rd.Snapshot && r.snapshotDue() {
 			if err := r.snapshot(); err != nil {
 				return err
 			}
@@ -547,8 +555,39 @@ func (w *waker) arm(parent context.Context) context.Context {
 	return ctx
 }
 
+// commBytes is the traffic on c's links so far, on the wire and raw.
+func commBytes(c *comm.Comm) (wire, raw uint64) {
+	for _, p := range c.Stats().Peers {
+		wire += p.SentWire + p.RecvWire
+		raw += p.SentRaw + p.RecvRaw
+	}
+	return wire, raw
+}
+
+// The geometric snapshots (no --snapshot-every) may take snapBudget of the
+// training time, or snapFloor in all: each is O(d) (the iterate and the
+// average synchronised, 16d bytes written), about 50 ms at d = 2^20 and a
+// second at 2^24, which at 25 per decade of t took a quarter of a d = 2^20
+// run's training time; past the budget the driver skips the ones the
+// master asks for until the run has caught up (the first and the last are
+// always taken, and runs of small d never reach the budget).
+const (
+	snapBudget = 0.05
+	snapFloor  = 250 * time.Millisecond
+)
+
+// snapshotDue reports whether a snapshot the master asks for is taken.
+func (r *masterRun) snapshotDue() bool {
+	if r.cfg.SnapshotEvery > 0 {
+		return true
+	}
+	return time.Duration(r.snapNs) < max(snapFloor, time.Duration(snapBudget*float64(time.Since(r.start))))
+}
+
 // snapshot records the master's state in the trace.
 func (r *masterRun) snapshot() error {
+	t0 := time.Now()
+	defer func() { r.snapNs += int64(time.Since(t0)) }()
 	s := &r.snap
 	s.T, s.Samples = r.m.T(), r.m.SamplesDone()
 	s.WallNs = r.wallBaseNs + int64(time.Since(r.start))

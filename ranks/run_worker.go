@@ -48,6 +48,20 @@ func workerRun(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *sha
 	return phase("evaluate", workerServe(ctx, c, cfg, s, contribute))
 }
 
+// wantKeys reports whether the worker sends keys (Config.Pull): never for
+// --pull all or K-class shards (whose x has K blocks per feature), always
+// for --pull keys, and with auto for the sparse gradients of d >
+// denseMaxDim.
+func wantKeys(cfg *Config, s *shard) bool {
+	switch {
+	case cfg.Pull == algo.PullAll || s.mc.K > 0:
+		return false
+	case cfg.Pull == algo.PullKeys:
+		return true
+	}
+	return s.d > denseMaxDim
+}
+
 // gradComputer computes one worker's mini-batch gradients.
 type gradComputer struct {
 	loss   kernels.Loss
@@ -108,12 +122,20 @@ func (gc *gradComputer) sparseOrDense(out *algo.Grad) {
 // of computing its next gradient and waits for the stop.
 func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *shard) (int64, error) {
 	rank := c.Rank()
-	w, err := algo.NewWorker(algo.WorkerConfig{Worker: rank, Dim: s.d, Rows: s.a.Rows, Batch: cfg.Batch,
-		Seed: cfg.Seed*1_000_003 + uint64(rank), Pipeline: cfg.Pipeline, VR: cfg.Method == solver.MethodSVRG})
+	wc := algo.WorkerConfig{Worker: rank, Dim: s.d, Rows: s.a.Rows, Batch: cfg.Batch,
+		Seed: cfg.Seed*1_000_003 + uint64(rank), Pipeline: cfg.Pipeline, VR: cfg.Method == solver.MethodSVRG}
+	var gc *gradComputer
+	if wantKeys(cfg, s) {
+		// Keyed pull: the keys of a batch of the shard in use (an
+		// adopted shard appends its rows to the worker's own).
+		ks := algo.NewKeySet(s.d)
+		wc.Keys = func(rows []int) []int32 { return ks.Keys(gc.s.a.Indptr, gc.s.a.Indices, rows) }
+	}
+	w, err := algo.NewWorker(wc)
 	if err != nil {
 		return 0, err
 	}
-	gc := newGradComputer(cfg, s)
+	gc = newGradComputer(cfg, s)
 	actx, stopAdopter := context.WithCancel(ctx)
 	defer stopAdopter()
 	adopt := startAdopter(actx, c, cfg, s)

@@ -48,6 +48,9 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "update", EnvVars: envs("update"), Value: "auto",
 			Usage: "the master's update `U`: lazy (O(nnz(g)): coordinates outside the gradient are brought up to date when next read; none, l1, l2, elastic)," +
 				" eager (O(d) every step) or auto (lazy from d >= 1024, where it is faster)"},
+		&cli.StringFlag{Name: "pull", EnvVars: envs("pull"), Value: "auto",
+			Usage: "what a reply carries, `P`: keys (x on the features of the worker's next mini-batch only, O(batch nonzeros) whatever d), all (all of x: dense, its nonzeros or a delta)" +
+				" or auto (keys for sparse data with d > 2048 when the keyed reply is the smaller)"},
 		&cli.Int64Flag{Name: "iters", EnvVars: envs("iters"), Usage: "stop after `T` updates"},
 		&cli.Float64Flag{Name: "epochs", EnvVars: envs("epochs"), Usage: "stop after `E` passes over the data (default 20 when no other rule is given)"},
 		&cli.DurationFlag{Name: "time", EnvVars: envs("time"), Usage: "stop after `DURATION` of training (e.g. 30s)"},
@@ -122,6 +125,9 @@ func trainConfigFrom(c *cli.Context) (*trainConfig, error) {
 	}
 	if cfg.Update, err = algo.ParseUpdate(c.String("update")); err != nil {
 		return nil, usagef("--update: %v", err)
+	}
+	if cfg.Pull, err = algo.ParsePull(c.String("pull")); err != nil {
+		return nil, usagef("--pull: %v", err)
 	}
 	if cfg.Step, err = stepSpecFrom(c); err != nil {
 		return nil, err

@@ -95,6 +95,7 @@ type trainSummary struct {
 		SparseGrads   int64 `json:"grads_sparse"`
 		RepliesSparse int64 `json:"replies_sparse"`
 		RepliesDelta  int64 `json:"replies_delta"`
+		RepliesKeyed  int64 `json:"replies_keyed"`
 	}
 	Final struct {
 		PhiAvg  float64 `json:"phi_avg"`

@@ -1,0 +1,270 @@
+package algo
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/asyncmb/asyncmb/kernels"
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// zipfCSR is a sparse matrix of n rows with k entries each, the features
+// drawn with popularity about 1/j (as words in text), and +-1 labels.
+func zipfCSR(n, d, k int, seed uint64) (*kernels.CSR, []float64) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	a := &kernels.CSR{Rows: n, Cols: d, Indptr: make([]int64, 1, n+1)}
+	y := make([]float64, n)
+	lnd := math.Log(float64(d))
+	row := make([]int32, 0, k)
+	for i := range n {
+		row = row[:0]
+		for range k {
+			row = append(row, int32(min(d-1, int(math.Exp(rng.Float64()*lnd))-1)))
+		}
+		slices.Sort(row)
+		row = slices.Compact(row)
+		for _, j := range row {
+			a.Indices = append(a.Indices, j)
+			a.Data = append(a.Data, rng.NormFloat64())
+		}
+		a.Indptr = append(a.Indptr, int64(len(a.Indices)))
+		y[i] = float64(1 - 2*(i%2))
+	}
+	return a, y
+}
+
+// TestKeySet: the keys are the sorted union of the rows' columns, for
+// short lists (sorted by comparison) and long ones (radix), at a d that
+// needs three radix passes.
+func TestKeySet(t *testing.T) {
+	for _, c := range []struct{ d, rows, k int }{{50, 3, 4}, {5000, 64, 30}, {1 << 24, 64, 100}, {1 << 24, 2, 5}} {
+		t.Run(fmt.Sprintf("d=%d/rows=%d", c.d, c.rows), func(t *testing.T) {
+			a, _ := zipfCSR(200, c.d, c.k, 3)
+			ks := NewKeySet(c.d)
+			for rep := range 5 {
+				rows := make([]int, c.rows)
+				for i := range rows {
+					rows[i] = (rep*31 + i*7) % a.Rows
+				}
+				var want []int32
+				for _, i := range rows {
+					want = append(want, a.Indices[a.Indptr[i]:a.Indptr[i+1]]...)
+				}
+				slices.Sort(want)
+				want = slices.Compact(want)
+				if got := ks.Keys(a.Indptr, a.Indices, rows); !slices.Equal(got, want) {
+					t.Fatalf("rep %d: %d keys, want %d (first %v, want %v)", rep, len(got), len(want), got[:min(5, len(got))], want[:min(5, len(want))])
+				}
+			}
+		})
+	}
+}
+
+// TestAhead: batches drawn ahead are the sampler's sequence, and Peek(k)
+// is what Next returns k calls later.
+func TestAhead(t *testing.T) {
+	ref := NewSampler(37, 9)
+	a := NewAhead(NewSampler(37, 9), 5)
+	var peeked [][]int
+	for i := range 40 {
+		got := a.Next()
+		if want := ref.Next(5); !slices.Equal(got, want) {
+			t.Fatalf("batch %d: %v, want %v", i, got, want)
+		}
+		if i >= 2 && !slices.Equal(got, peeked[i-2]) {
+			t.Fatalf("batch %d: %v, but Peek(2) said %v", i, got, peeked[i-2])
+		}
+		peeked = append(peeked, slices.Clone(a.Peek(2)))
+	}
+}
+
+// runOneWorker runs a master and one worker state machine (in process,
+// replies delivered in order after the worker's computation, as over a
+// link) that computes real logistic mini-batch gradients, asking for keyed
+// replies or not, and returns every iterate (the master's x after each
+// update) and the master's counters.
+func runOneWorker(t *testing.T, a *kernels.CSR, y []float64, pull Pull, update Update, pipeline bool, iters int) ([][]float64, MasterStats) {
+	t.Helper()
+	d := a.Cols
+	m, err := NewMaster(MasterConfig{Workers: 1, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 1e-3},
+		Schedule: solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 0.5}, Average: solver.Averager{Kind: solver.AvgUniform},
+		Update: update, Pull: pull, Iters: int64(iters), Pipeline: pipeline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := NewKeySet(d)
+	wc := WorkerConfig{Worker: 1, Dim: d, Rows: a.Rows, Batch: 16, Seed: 11, Pipeline: pipeline}
+	if pull != PullAll {
+		wc.Keys = func(rows []int) []int32 { return ks.Keys(a.Indptr, a.Indices, rows) }
+	}
+	w, err := NewWorker(wc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := kernels.NewSparseAcc(d)
+	var sv kernels.SparseVec
+	grad := func(rows []int, x []float64, out *Grad) {
+		out.Rows, out.Dense = len(rows), nil
+		out.Loss = acc.GradBatchCSR(kernels.Logistic, a, y, rows, x, &sv)
+		out.Idx, out.Val = sv.Idx, sv.Val
+	}
+	var iterates [][]float64
+	var inbox []Reply // replies in flight to the worker
+	deliver := func(rd Ready) {
+		for _, r := range rd.Replies {
+			r.Idx, r.Val, r.Dense = slices.Clone(r.Idx), slices.Clone(r.Val), slices.Clone(r.Dense)
+			inbox = append(inbox, r)
+		}
+	}
+	deliver(m.Start())
+	for len(inbox) > 0 {
+		r := inbox[0]
+		inbox = inbox[1:]
+		wrd, err := w.Step(WorkerEvent{Kind: WorkerReply, Reply: &r})
+		for err == nil {
+			if wrd.Send != nil {
+				rd, err := m.Step(Event{Kind: EventGrad, Grad: wrd.Send})
+				if err != nil {
+					t.Fatal(err)
+				}
+				x := make([]float64, d)
+				m.Iterate(x)
+				iterates = append(iterates, x)
+				deliver(rd)
+			}
+			if !wrd.Compute {
+				break
+			}
+			w.Compute(grad)
+			wrd, err = w.Step(WorkerEvent{Kind: WorkerComputed})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return iterates, m.Stats()
+}
+
+// TestKeyedBitIdentical is issue 10's acceptance at the algorithm level:
+// with one worker and a fixed seed, replies on the keys of the worker's
+// next batch give the same iterates, bit for bit, as replies with all of x,
+// on the lazy and the eager update, while carrying far fewer entries.
+func TestKeyedBitIdentical(t *testing.T) {
+	a, y := zipfCSR(400, 20000, 12, 5)
+	for _, c := range []struct {
+		update   Update
+		pipeline bool
+	}{{UpdateLazy, false}, {UpdateEager, false}, {UpdateLazy, true}} {
+		update := c.update
+		t.Run(fmt.Sprintf("%s/pipeline=%v", update, c.pipeline), func(t *testing.T) {
+			full, sf := runOneWorker(t, a, y, PullAll, update, c.pipeline, 300)
+			keyed, sk := runOneWorker(t, a, y, PullKeys, update, c.pipeline, 300)
+			if sk.RepliesKeyed < 290 || sf.RepliesKeyed != 0 {
+				t.Errorf("keyed replies: %d with keys (want about 300), %d without", sk.RepliesKeyed, sf.RepliesKeyed)
+			}
+			if len(full) != len(keyed) {
+				t.Fatalf("%d and %d updates", len(full), len(keyed))
+			}
+			for k := range full {
+				for j := range full[k] {
+					if math.Float64bits(full[k][j]) != math.Float64bits(keyed[k][j]) {
+						t.Fatalf("update %d: x[%d] = %v keyed, %v full", k+1, j, keyed[k][j], full[k][j])
+					}
+				}
+			}
+			if nz := slices.IndexFunc(full[len(full)-1], func(v float64) bool { return v != 0 }); nz < 0 {
+				t.Error("the run never moved x: the comparison is vacuous")
+			}
+			t.Logf("%s: entries per reply %.0f keyed, %.0f full", update, float64(sk.ReplyEntries)/300, float64(sf.ReplyEntries)/300)
+		})
+	}
+}
+
+// TestKeyedRefused: a gradient whose keys are out of order or range is
+// refused, and the reply it is owed carries all of x.
+func TestKeyedRefused(t *testing.T) {
+	m, err := NewMaster(MasterConfig{Workers: 1, X0: make([]float64, 100), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 1e-3},
+		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}, Pull: PullKeys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	for i, keys := range [][]int32{{3, 2}, {5, 100}, {-1}, {4, 4}} {
+		rd, err := m.Step(Event{Kind: EventGrad, Grad: &Grad{Worker: 1, TRead: m.T(), Rows: 1, Idx: []int32{1}, Val: []float64{1}, Keys: keys, Snap: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := m.Stats(); st.RefusedGrads != int64(i+1) {
+			t.Errorf("keys %v: %d refused, want %d", keys, st.RefusedGrads, i+1)
+		}
+		if len(rd.Replies) != 1 || rd.Replies[0].Kind == ReplyKeyed {
+			t.Errorf("keys %v: replies %+v, want one full reply", keys, rd.Replies)
+		}
+	}
+	rd, _ := m.Step(Event{Kind: EventGrad, Grad: &Grad{Worker: 1, TRead: m.T(), Rows: 1, Idx: []int32{1}, Val: []float64{1}, Keys: []int32{1, 7}, Snap: -1}})
+	if r := rd.Replies[0]; r.Kind != ReplyKeyed || !slices.Equal(r.Idx, []int32{1, 7}) || r.Val[0] >= 0 || r.Val[1] != 0 {
+		t.Errorf("good keys: reply %v %v %v, want keyed on [1 7] with x_1 < 0", r.Kind, r.Idx, r.Val)
+	}
+}
+
+// BenchmarkMasterKeyed measures the master alone (no network) on text-like
+// data of d = 2^20 and 2^24 (100 nonzeros per row, popularity 1/j, batch
+// 64, logistic gradients at x = 0, cycled), with 3 workers in async mode and
+// the lazy l1 update: one Step per gradient with its reply built, keyed on
+// the next batch's keys against all of x (the baseline, in the same run).
+// It reports updates/s, reply entries per update and the ratio.
+func BenchmarkMasterKeyed(b *testing.B) {
+	for _, d := range []int{1 << 20, 1 << 24} {
+		a, y := zipfCSR(4096, d, 100, 1)
+		acc, ks := kernels.NewSparseAcc(d), NewKeySet(d)
+		x := make([]float64, d)
+		var grads []Grad
+		sampler := NewAhead(NewSampler(a.Rows, 3), 64)
+		for range 64 {
+			var sv kernels.SparseVec
+			loss := acc.GradBatchCSR(kernels.Logistic, a, y, sampler.Next(), x, &sv)
+			grads = append(grads, Grad{Rows: 64, Loss: loss, Idx: slices.Clone(sv.Idx), Val: slices.Clone(sv.Val), Snap: -1,
+				Keys: slices.Clone(ks.Keys(a.Indptr, a.Indices, sampler.Peek(1)))})
+		}
+		rate := map[Pull]float64{}
+		for _, pull := range []Pull{PullAll, PullKeys} {
+			b.Run(fmt.Sprintf("d=%d/%s", d, pull), func(b *testing.B) {
+				const P = 3
+				m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 1e-5},
+					Schedule: solver.Schedule{Kind: solver.StepInvSqrt, Alpha0: 1}, Average: solver.Averager{Kind: solver.AvgUniform},
+					Update: UpdateLazy, Pull: pull})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ver := make([]int64, P+1)
+				m.Start()
+				var entries int
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					g := grads[i%len(grads)]
+					g.Worker = 1 + i%P
+					g.TRead = ver[g.Worker]
+					rd, err := m.Step(Event{Kind: EventGrad, Grad: &g})
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, r := range rd.Replies {
+						ver[r.Worker] = r.T
+						entries += len(r.Idx) + len(r.Dense)
+					}
+				}
+				rate[pull] = float64(b.N) / b.Elapsed().Seconds()
+				b.ReportMetric(rate[pull], "updates/s")
+				b.ReportMetric(float64(entries)/float64(b.N), "reply-entries/op")
+				if pull == PullKeys && rate[PullAll] > 0 {
+					b.ReportMetric(rate[PullKeys]/rate[PullAll], "x-vs-all")
+				}
+			})
+		}
+	}
+}
+
+var benchWindow = 4096
