@@ -3,6 +3,7 @@ package ranks
 import (
 	"bytes"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/asyncmb/asyncmb/algo"
@@ -22,6 +23,8 @@ func FuzzMasterGradient(f *testing.F) {
 		{TRead: 0, Rows: 4, Loss: 0.5, Dense: []float64{1, math.NaN(), 3, 4, 5, 6, 7, 8}},
 		{TRead: 0, Rows: 1, Loss: 1, Idx: []int32{1, 5}, Val: []float64{0.5, -2}},
 		{TRead: 0, Rows: 1, Loss: 1, Idx: []int32{2}, Val: []float64{math.Inf(1)}},
+		{TRead: 0, Rows: 1, Loss: 1, Idx: []int32{1, 5}, Val: []float64{0.5, -2}, Keys: []int32{0, 3, 7}},
+		{TRead: 0, Rows: 1, Loss: 1, Idx: []int32{1}, Val: []float64{0.5}, Keys: []int32{}},
 	} {
 		encodeGrad(&m, &g, d)
 		b, err := comm.AppendFrame(nil, 1, tagGrad, &m, comm.CodecNone, 64)
@@ -32,7 +35,7 @@ func FuzzMasterGradient(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		ms, err := algo.NewMaster(algo.MasterConfig{Workers: 2, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.1},
-			Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}})
+			Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.1}, Pull: algo.PullKeys})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,8 +54,14 @@ func FuzzMasterGradient(f *testing.F) {
 		if decodeGrad(&msg, &g, d) != nil {
 			return
 		}
-		if _, err := ms.Step(algo.Event{Kind: algo.EventGrad, Grad: &g}); err != nil {
+		rd, err := ms.Step(algo.Event{Kind: algo.EventGrad, Grad: &g})
+		if err != nil {
 			return
+		}
+		for _, r := range rd.Replies {
+			if r.Kind == algo.ReplyKeyed && !slices.Equal(r.Idx, g.Keys) {
+				t.Fatalf("keyed reply on %v, the gradient asked for %v", r.Idx, g.Keys)
+			}
 		}
 		x := make([]float64, d)
 		ms.Iterate(x)

@@ -161,7 +161,7 @@ func appendKeys(dst []byte, keys []int32) []byte {
 // a key outside [0, d). The result is non-nil (keys present), and strictly
 // increasing by construction.
 func decodeKeys(dst []int32, b []byte, nkeys int64, d int) ([]int32, error) {
-	if nkeys > int64(len(b)) || nkeys > int64(d) {
+	if nkeys < 0 || nkeys > int64(len(b)) || nkeys > int64(d) {
 		return dst, fmt.Errorf("%d keys in %d bytes (dimension %d)", nkeys, len(b), d)
 	}
 	if dst == nil {

@@ -176,6 +176,15 @@ func TestTrainReachesReference(t *testing.T) {
 				t.Errorf("rcv1_small: %d of %d gradients sparse, %d sparse replies", s.Master.SparseGrads, s.Master.Grads, s.Master.RepliesSparse)
 			}
 		}},
+		// Keyed pull (issue 10), with the default method (svrg) and
+		// step: every reply but the first (and svrg's snapshots) carries x
+		// on the keys of the worker's next batch only.
+		{"rcv1-keyed-P4", 5, rcv, []string{"--data", "../../testdata/rcv1_small", "--loss", "logistic", "--reg", "l1", "--lambda", "1e-3",
+			"--phi-star", fmt.Sprint(rcv), "--target", "1e-3", "--pull", "keys"}, func(t *testing.T, s trainSummary) {
+			if s.Master.RepliesKeyed < s.Master.Grads/2 {
+				t.Errorf("rcv1_small --pull keys: %d keyed replies for %d gradients", s.Master.RepliesKeyed, s.Master.Grads)
+			}
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -227,6 +236,38 @@ func TestTrainP1Deterministic(t *testing.T) {
 	c, _ := os.ReadFile(filepath.Join(out3, "model"))
 	if bytes.Equal(a, c) {
 		t.Error("seeds 5 and 6 gave the same model")
+	}
+}
+
+// TestTrainKeyedBitIdentical is issue 10's acceptance through real
+// processes: with one worker and a fixed seed, --pull keys (replies carry
+// x on the keys of the worker's next batch) and --pull all (all of x)
+// give the same model and trace, bit for bit, with svrg (the default) and
+// sgd.
+func TestTrainKeyedBitIdentical(t *testing.T) {
+	for _, method := range []string{"svrg", "sgd"} {
+		t.Run(method, func(t *testing.T) {
+			args := []string{"--np", "2", "--data", "../../testdata/rcv1_small", "--reg", "l1", "--lambda", "1e-3", "--reference=false",
+				"--method", method, "--iters", "600", "--seed", "5", "--snapshot-every", "100"}
+			sk, outK := train(t, append(args, "--pull", "keys")...)
+			sa, outA := train(t, append(args, "--pull", "all")...)
+			if sk.Master.RepliesKeyed < 500 || sa.Master.RepliesKeyed != 0 {
+				t.Errorf("%d keyed replies with --pull keys (want about 600), %d with --pull all", sk.Master.RepliesKeyed, sa.Master.RepliesKeyed)
+			}
+			for _, f := range []string{"model", "trace.csv"} {
+				a, err1 := os.ReadFile(filepath.Join(outA, f))
+				b, err2 := os.ReadFile(filepath.Join(outK, f))
+				if err1 != nil || err2 != nil {
+					t.Fatal(err1, err2)
+				}
+				if f == "trace.csv" {
+					a, b = dropColumn(a, 1), dropColumn(b, 1) // wall time differs
+				}
+				if !bytes.Equal(a, b) {
+					t.Errorf("%s differs between --pull keys and --pull all", f)
+				}
+			}
+		})
 	}
 }
 
