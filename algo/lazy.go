@@ -347,8 +347,20 @@ func (z *Lazy) compactNZ() {
 	z.nzSorted = len(out)
 }
 
-// X synchronises and returns the current iterate (a view owned by z, valid
-// until the next Step).
+// CopyX synchronises and writes the current iterate into dst (len d).
+func (z *Lazy) CopyX(dst []float64) {
+	if len(dst) != z.d {
+		panic("algo: Lazy.CopyX len(dst) != d")
+	}
+	z.Sync()
+	for j := range dst {
+		dst[j] = z.c[j].x
+	}
+}
+
+// X synchronises and returns the current iterate (a copy owned by z, 8d
+// bytes allocated at the first call, valid until the next Step; CopyX
+// writes into the caller's buffer instead).
 func (z *Lazy) X() []float64 {
 	z.Sync()
 	if z.xOut == nil {

@@ -453,7 +453,7 @@ func (m *Master) LazySyncs() int64 {
 // Iterate writes the current iterate x_t into dst (O(d)).
 func (m *Master) Iterate(dst []float64) {
 	if m.lazy != nil {
-		copy(dst, m.lazy.X())
+		m.lazy.CopyX(dst)
 		return
 	}
 	copy(dst, m.x)
