@@ -217,19 +217,7 @@ func TestTrainP1Deterministic(t *testing.T) {
 		"--step", "convex", "--iters", "700", "--seed", "5", "--snapshot-every", "100"}
 	_, out1 := train(t, args...)
 	_, out2 := train(t, args...)
-	for _, f := range []string{"model", "trace.csv"} {
-		a, err1 := os.ReadFile(filepath.Join(out1, f))
-		b, err2 := os.ReadFile(filepath.Join(out2, f))
-		if err1 != nil || err2 != nil {
-			t.Fatal(err1, err2)
-		}
-		if f == "trace.csv" {
-			a, b = dropColumn(a, 1), dropColumn(b, 1) // wall time differs
-		}
-		if !bytes.Equal(a, b) {
-			t.Errorf("%s differs between two runs with the same seed", f)
-		}
-	}
+	sameOutputs(t, out1, out2, "two runs with the same seed")
 	// A different seed gives a different model.
 	_, out3 := train(t, append(args[:len(args)-4], "--seed", "6", "--snapshot-every", "100")...)
 	a, _ := os.ReadFile(filepath.Join(out1, "model"))
@@ -254,20 +242,27 @@ func TestTrainKeyedBitIdentical(t *testing.T) {
 			if sk.Master.RepliesKeyed < 500 || sa.Master.RepliesKeyed != 0 {
 				t.Errorf("%d keyed replies with --pull keys (want about 600), %d with --pull all", sk.Master.RepliesKeyed, sa.Master.RepliesKeyed)
 			}
-			for _, f := range []string{"model", "trace.csv"} {
-				a, err1 := os.ReadFile(filepath.Join(outA, f))
-				b, err2 := os.ReadFile(filepath.Join(outK, f))
-				if err1 != nil || err2 != nil {
-					t.Fatal(err1, err2)
-				}
-				if f == "trace.csv" {
-					a, b = dropColumn(a, 1), dropColumn(b, 1) // wall time differs
-				}
-				if !bytes.Equal(a, b) {
-					t.Errorf("%s differs between --pull keys and --pull all", f)
-				}
-			}
+			sameOutputs(t, outA, outK, "--pull all and --pull keys")
 		})
+	}
+}
+
+// sameOutputs checks that two runs wrote the same model and trace.csv
+// (but for the wall-time column).
+func sameOutputs(t *testing.T, out1, out2, what string) {
+	t.Helper()
+	for _, f := range []string{"model", "trace.csv"} {
+		a, err1 := os.ReadFile(filepath.Join(out1, f))
+		b, err2 := os.ReadFile(filepath.Join(out2, f))
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if f == "trace.csv" {
+			a, b = dropColumn(a, 1), dropColumn(b, 1) // wall time differs
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between %s", f, what)
+		}
 	}
 }
 
