@@ -121,6 +121,8 @@ func (c *MasterConfig) validate() error {
 		return errors.New("algo: empty starting point")
 	case c.Mode >= numModes:
 		return fmt.Errorf("algo: unknown mode %d", c.Mode)
+	case c.Pull >= numPulls:
+		return fmt.Errorf("algo: unknown pull %d", c.Pull)
 	case c.MaxDelay < 0:
 		return fmt.Errorf("algo: max delay %d < 0", c.MaxDelay)
 	case c.SyncEvery < 0 || c.Iters < 0 || c.Samples < 0 || c.SnapshotEvery < 0 || c.CapSamples < 0 || c.TimeNs < 0:
