@@ -36,7 +36,7 @@ type Options struct {
 	Rel      float64
 	Rounds   int
 	Iters    int64
-	Part     string // all, or methods: only part (e)
+	Part     string // all, or methods: only part (e), or sparse: only part (f)
 	CacheDir string
 }
 
@@ -49,6 +49,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("Rounds %d: want > 0", o.Rounds)
 	case o.Iters < 1:
 		return fmt.Errorf("Iters %d: want > 0", o.Iters)
+	case o.Part != "all" && o.Part != "methods" && o.Part != "sparse":
+		return fmt.Errorf("Part %q: want all, methods or sparse", o.Part)
 	}
 	return nil
 }
@@ -151,6 +153,9 @@ func Run(o Options, w io.Writer) error {
 	exe, dir, rel, rounds, iters := o.Exe, o.DataDir, o.Rel, o.Rounds, o.Iters
 	if o.Part == "methods" {
 		return methods(w, exe, dir, rounds)
+	}
+	if o.Part == "sparse" {
+		return sparse(w, exe, os.TempDir(), rounds)
 	}
 	cache := o.CacheDir
 	a9a := filepath.Join(dir, "a9a")
