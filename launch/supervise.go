@@ -157,42 +157,27 @@ func (sv *supervisor) stopAll() {
 
 // stop asks every child to stop, SIGKILLs those still running after the
 // grace period, and collects the running remaining results.
-func (sv *supervisor) stop(running int) {
-	for _, k := range sv.kids {
-		if k.terminate != nil {
-			k.terminate()
-		} else {
-			k.signal(syscall.SIGTERM)
-		}
-	}
-	t := time.NewTimer(sv.grace)
-	defer t.Stop()
-	for running > 0 {
-		select {
-		case <-sv.results:
-			running--
-		case <-t.C:
-			sv.signalAll(syscall.SIGKILL)
-			for ; running > 0; running-- {
-				<-sv.results
-			}
-		}
-	}
-	// Grandchildren left in the groups get no grace.
-	sv.signalAll(syscall.SIGKILL)
-}
+func (sv *supervisor) stop(running int) { sv.stopSome(running, func(*proc) bool { return true }) }
 
 // stopMasterFirst asks rank 0 alone to stop and gives the job the grace
 // period to end on its own (the workers stop when the master tells them,
 // or exit on losing it); what is still running then is SIGKILLed.
 func (sv *supervisor) stopMasterFirst(running int) {
+	sv.stopSome(running, func(k *proc) bool { return k.rank == 0 && k.name == "" })
+}
+
+// stopSome asks the children that ask selects to stop, waits the grace period
+// for the running remaining results, SIGKILLs what still runs then, and
+// finally every process left in the groups (grandchildren get no grace).
+func (sv *supervisor) stopSome(running int, ask func(*proc) bool) {
 	for _, k := range sv.kids {
-		if k.rank == 0 && k.name == "" {
-			if k.terminate != nil {
-				k.terminate()
-			} else {
-				k.signal(syscall.SIGTERM)
-			}
+		if !ask(k) {
+			continue
+		}
+		if k.terminate != nil {
+			k.terminate()
+		} else {
+			k.signal(syscall.SIGTERM)
 		}
 	}
 	t := time.NewTimer(sv.grace)
