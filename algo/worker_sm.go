@@ -70,13 +70,13 @@ type WorkerReady struct {
 // flight, and sends it when that reply arrives (the master's first reply
 // serves two gradients). Not safe for concurrent use.
 type Worker struct {
-	cfg     WorkerConfig
-	model   *Replica
-	ahead   *Ahead // the sampler's batches, drawn ahead for their keys
-	vr      *workerVR
-	g       Grad
-	rows    int   // rows of the shard (grown by Adopt)
-	idle    int64 // time waited since the last gradient was computed
+	cfg   WorkerConfig
+	model *Replica
+	ahead *Ahead // the sampler's batches, drawn ahead for their keys
+	vr    *workerVR
+	g     Grad
+	rows  int   // rows of the shard (grown by Adopt)
+	idle  int64 // time waited since the last gradient was computed
 	// computing: a Compute is asked for and its WorkerComputed not yet
 	// seen; held: a computed gradient waits for a reply (pipelining);
 	// sent: gradients sent so far.
