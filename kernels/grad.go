@@ -417,27 +417,38 @@ func (f *FullGrad) Eval(l Loss, x, g []float64) float64 {
 		}
 		return 0
 	}
+	return fanOut(f.workers, f.n, f.cols, f.lbuf, f.gbuf, g, func(w int, gw []float64) float64 {
+		return f.evalRange(l, x, gw, f.parts[w], f.parts[w+1])
+	})
+}
+
+// fanOut runs eval for parts 1..workers-1 in goroutines (part w writes its
+// unscaled gradient into gbuf[w]) and part 0 in the caller (into g), then
+// returns the mean loss over n rows and, if g is not nil, leaves in g the
+// mean gradient (the parts summed by reduceScale over the column ranges cols). It
+// is the one parallel skeleton of FullGrad and MultiFullGrad.
+func fanOut(workers, n int, cols []int, lbuf []float64, gbuf [][]float64, g []float64, eval func(w int, gw []float64) float64) float64 {
 	var wg sync.WaitGroup
-	for w := 1; w < f.workers; w++ {
+	for w := 1; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
 			var gw []float64
 			if g != nil {
-				gw = f.gbuf[w]
+				gw = gbuf[w]
 			}
-			f.lbuf[w] = f.evalRange(l, x, gw, f.parts[w], f.parts[w+1])
+			lbuf[w] = eval(w, gw)
 		}(w)
 	}
-	f.lbuf[0] = f.evalRange(l, x, g, f.parts[0], f.parts[1])
+	lbuf[0] = eval(0, g)
 	wg.Wait()
 	var loss float64
-	for w := 0; w < f.workers; w++ {
-		loss += f.lbuf[w]
+	for w := 0; w < workers; w++ {
+		loss += lbuf[w]
 	}
-	inv := 1 / float64(f.n)
+	inv := 1 / float64(n)
 	if g != nil {
-		reduceScale(g, f.gbuf[1:], inv, f.cols)
+		reduceScale(g, gbuf[1:], inv, cols)
 	}
 	return loss * inv
 }

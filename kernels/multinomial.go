@@ -3,7 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"sync"
 )
 
 // Multi is a K-class linear model's loss. The model is W, d x K, stored as
@@ -286,29 +285,9 @@ func (f *MultiFullGrad) Eval(x, g []float64) float64 {
 		}
 		return 0
 	}
-	var wg sync.WaitGroup
-	for w := 1; w < f.workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			var gw []float64
-			if g != nil {
-				gw = f.gbuf[w]
-			}
-			f.lbuf[w] = f.evalRange(w, x, gw)
-		}(w)
-	}
-	f.lbuf[0] = f.evalRange(0, x, g)
-	wg.Wait()
-	var loss float64
-	for _, l := range f.lbuf {
-		loss += l
-	}
-	inv := 1 / float64(f.a.Rows)
-	if g != nil {
-		reduceScale(g, f.gbuf[1:], inv, f.cols)
-	}
-	return loss * inv
+	return fanOut(f.workers, f.a.Rows, f.cols, f.lbuf, f.gbuf, g, func(w int, gw []float64) float64 {
+		return f.evalRange(w, x, gw)
+	})
 }
 
 // evalRange sums the loss over worker w's rows and, if g != nil,
