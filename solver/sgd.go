@@ -73,13 +73,8 @@ func NewSGD(p *Problem, cfg SGDConfig, x0 []float64) (*SGD, error) {
 		n:        n,
 		g:        make([]float64, d),
 	}
-	if x0 != nil {
-		if len(x0) != d {
-			return nil, fmt.Errorf("solver: starting point has dimension %d, the problem %d", len(x0), d)
-		}
-		copy(s.X, x0)
-	} else {
-		p.Reg.Init(s.X)
+	if err := p.start(s.X, x0); err != nil {
+		return nil, err
 	}
 	if math.IsInf(p.Reg.Value(s.X), 1) {
 		return nil, fmt.Errorf("solver: the starting point is outside the domain of the %s regularizer", p.Reg.Kind)
@@ -196,4 +191,18 @@ func RestoreSGD(p *Problem, c *Checkpoint, tag string) (*SGD, error) {
 	}
 	s.smp = smp
 	return s, nil
+}
+
+// start sets x (len d) to the starting point x0, or to the regularizer's
+// own starting point when x0 is nil.
+func (p *Problem) start(x, x0 []float64) error {
+	if x0 == nil {
+		p.Reg.Init(x)
+		return nil
+	}
+	if len(x0) != len(x) {
+		return fmt.Errorf("solver: starting point has dimension %d, the problem %d", len(x0), len(x))
+	}
+	copy(x, x0)
+	return nil
 }

@@ -182,13 +182,8 @@ func NewSVRG(p *Problem, cfg SVRGConfig, x0 []float64) (*SVRG, error) {
 		s.step.W = cfg.Weights
 		s.mark = make([]bool, d)
 	}
-	if x0 != nil {
-		if len(x0) != d {
-			return nil, fmt.Errorf("solver: starting point has dimension %d, the problem %d", len(x0), d)
-		}
-		copy(s.X, x0)
-	} else {
-		p.Reg.Init(s.X)
+	if err := p.start(s.X, x0); err != nil {
+		return nil, err
 	}
 	s.alpha = cfg.Alpha
 	if cfg.Adapt {
