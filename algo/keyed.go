@@ -96,9 +96,7 @@ func (m *Master) keyedReply(wk *mworker, r *Reply) bool {
 	vs := len(m.outVal)
 	m.outVal = slices.Grow(m.outVal, len(wk.keys))
 	if m.lazy != nil {
-		for _, j := range wk.keys {
-			m.outVal = append(m.outVal, m.lazy.Peek(int(j)))
-		}
+		m.outVal = m.lazy.PeekKeys(wk.keys, m.outVal)
 	} else {
 		for _, j := range wk.keys {
 			m.outVal = append(m.outVal, m.x[j])

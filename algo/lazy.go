@@ -58,6 +58,9 @@ type Lazy struct {
 	sumW     float64    // total weight in sum
 	prevW    float64    // total weight in prevSum
 	h        []histStep // history steps e = 0..len-1
+	hd       []float64  // hd[e] = h[e].D, for lastAlive's search
+	slow     []int32    // scratch of PeekKeys and StepScaled
+	xe, se   []float64  // StepScaled's scratch
 	nz       []int32    // coordinates that may be nonzero (superset of the support of x)
 	nzSorted int        // nz[:nzSorted] is in increasing order; later entries are new
 	nzMerge  []int32    // scratch for merging new entries into nz
@@ -93,7 +96,7 @@ func NewLazy(reg solver.Reg, avg solver.Averager, x0 []float64, window int) (*La
 	z.noAvg = avg.Kind == solver.AvgLast
 	z.c = make([]coord, d)
 	for j, v := range x0 {
-		z.c[j] = coord{x: v, pos: -1}
+		z.c[j] = coord{x: v, u: math.Abs(v), pos: -1} // step 0: Q = 1, D = 0
 		if v != 0 {
 			z.c[j].pos = int32(len(z.nz))
 			z.nz = append(z.nz, int32(j))
@@ -138,11 +141,31 @@ func (z *Lazy) importAvg() {
 // pull: BenchmarkMasterKeyed's Step from about 650 to 270-350 us on this
 // loaded 2-core machine; the window's length, 4096 to d/8, made no
 // difference there).
+//
+// u is |x_j|/Q_last + D_last, the magnitude carried back to the start of
+// the history window (0 when x_j is 0): reading x_j at step b is then
+// sign(x_j) Q_b (u - D_b), from this line and the history's newest step
+// alone, with no load of h[last] and no division (d = 2^20, keyed pull:
+// the master's reply from about 370 to  us per update). It is the u that
+// drift computed from x and h[last] at every read before, so every value
+// read is what it was. 32 bytes: one cache line holds two coordinates.
 type coord struct {
 	x    float64 // x_j as of history step last
+	u    float64 // |x_j|/Q_last + D_last (0 when x_j == 0)
 	sum  float64 // weighted sum of x_j over the iterates of the current block
-	last int32   // history step at which x and sum are current
+	last int32   // history step at which x, u and sum are current
 	pos  int32   // position of j in nz, or -1
+}
+
+// set stores v as x_j at history step e (h[e] must exist).
+func (z *Lazy) set(j int, v float64, e int) {
+	c := &z.c[j]
+	c.x, c.last = v, int32(e)
+	c.u = 0
+	if v != 0 {
+		h := &z.h[e]
+		c.u = math.Abs(v)/h.Q + h.D
+	}
 }
 
 // histStep is one step of the history, its four sums side by side: a
@@ -156,6 +179,7 @@ type histStep struct {
 
 func (z *Lazy) resetHistory() {
 	z.h = append(z.h[:0], histStep{Q: 1})
+	z.hd = append(z.hd[:0], 0)
 }
 
 // N is the number of steps applied (iterates averaged) so far.
@@ -219,23 +243,59 @@ func (z *Lazy) StepScaled(idx []int32, val []float64, alpha, gscale float64) {
 	q := he.Q * c
 	dd := he.D + alpha*z.lam1*c/q
 	z.h = append(z.h, histStep{Q: q, D: dd, WQ: he.WQ + w*q, WQD: he.WQD + w*q*dd})
+	z.hd = append(z.hd, dd)
 	z.sumW += w
 	z.avg.N = k
 
 	val = val[:len(idx)]
+	// Pass 1, with no branch on the data (see PeekKeys): each
+	// coordinate's value at step e and its sum brought up to e, where x_j
+	// is still alive or current; the ones that reached zero in the
+	// stretch are listed. Pass 2 catches those up (the search), pass 3
+	// steps every coordinate, its line now in cache.
+	xe := slices.Grow(z.xe[:0], len(idx))[:len(idx)]
+	se := slices.Grow(z.se[:0], len(idx))[:len(idx)]
+	slow := slices.Grow(z.slow[:0], len(idx))[:len(idx)]
+	ns := 0
+	cs, h := z.c, z.h
+	e32 := int32(e)
+	withSum := !z.noAvg
 	for n, j := range idx {
-		z.catchUp(int(j), e)
-		v := z.reg.ProxScalar(z.c[j].x-alpha*gscale*val[n], alpha)
-		z.c[j].x = v
-		if !z.noAvg {
-			z.c[j].sum += w * v
+		c := &cs[j]
+		x, u, a := c.x, c.u, c.last
+		drifted := math.Copysign(he.Q*(u-he.D), x)
+		stored := b2u(x == 0) | b2u(a == e32)
+		alive := b2u(he.D < u) &^ stored
+		xe[n] = math.Float64frombits(math.Float64bits(x)&-stored | math.Float64bits(drifted)&-alive)
+		if withSum {
+			ha := &h[a]
+			sum := c.sum + math.Copysign(1, x)*(u*(he.WQ-ha.WQ)-(he.WQD-ha.WQD))
+			se[n] = math.Float64frombits(math.Float64bits(c.sum)&-stored | math.Float64bits(sum)&-alive)
 		}
-		z.c[j].last = int32(e + 1)
-		if v != 0 && z.c[j].pos < 0 {
-			z.c[j].pos = int32(len(z.nz))
+		slow[ns] = int32(n)
+		ns += int(1 - stored - alive)
+	}
+	for _, n := range slow[:ns] {
+		j := int(idx[n])
+		z.catchUp(j, e)
+		xe[n], se[n] = z.c[j].x, z.c[j].sum
+	}
+	h1 := &z.h[e+1]
+	ag := alpha * gscale
+	for n, j := range idx {
+		v := z.reg.ProxScalar(xe[n]-ag*val[n], alpha)
+		c := &cs[j]
+		c.x, c.last = v, e32+1
+		c.u = math.Float64frombits(math.Float64bits(math.Abs(v)/h1.Q+h1.D) & -b2u(v != 0))
+		if withSum {
+			c.sum = se[n] + w*v
+		}
+		if v != 0 && c.pos < 0 {
+			c.pos = int32(len(z.nz))
 			z.nz = append(z.nz, j)
 		}
 	}
+	z.xe, z.se, z.slow = xe[:0], se[:0], slow[:0]
 }
 
 // catchUp brings x_j and sum_j from their history step to step b.
@@ -244,15 +304,15 @@ func (z *Lazy) catchUp(j, b int) {
 	if a == b {
 		return
 	}
-	z.c[j].last = int32(b)
 	if z.c[j].x == 0 {
+		z.c[j].last = int32(b)
 		return
 	}
 	xb, dsum := z.drift(j, a, b, !z.noAvg)
 	if !z.noAvg {
 		z.c[j].sum += dsum
 	}
-	z.c[j].x = xb
+	z.set(j, xb, b)
 }
 
 // drift is x_j carried from history step a (where it is stored) to step b
@@ -260,48 +320,60 @@ func (z *Lazy) catchUp(j, b int) {
 // changes nothing, so that reading a coordinate (Peek) leaves the state,
 // and so the rounding of every later step, exactly as it was.
 func (z *Lazy) drift(j, a, b int, withSum bool) (xb, dsum float64) {
-	xj := z.c[j].x
+	c := &z.c[j]
+	xj := c.x
 	if xj == 0 || a == b {
 		return xj, 0
 	}
 	sign := 1.0
-	m := xj
-	if m < 0 {
-		sign, m = -1, -m
+	if xj < 0 {
+		sign = -1
 	}
-	h := z.h
-	ha, hb := &h[a], &h[b]
-	u := m/ha.Q + ha.D
+	hb, u := &z.h[b], c.u
+	alive := hb.D < u // x_j is still nonzero at b
+	if alive {
+		xb = sign * hb.Q * (u - hb.D)
+	}
+	if !withSum {
+		return xb, 0
+	}
 	// E: the last step in (a, b] with D_E < u (magnitude still positive).
 	E := b
-	if !(hb.D < u) {
-		// Gallop from a (a small x_j reaches zero soon, and the steps
-		// near a share its cache lines), then bisect.
-		lo, hi := a, b // D_lo < u <= D_hi
-		for step := 1; lo+step < hi; step *= 2 {
-			if h[lo+step].D >= u {
-				hi = lo + step
-				break
-			}
-			lo += step
+	if !alive {
+		E = z.lastAlive(a, b, u)
+	}
+	if E > a {
+		h := z.h
+		dsum = sign * (u*(h[E].WQ-h[a].WQ) - (h[E].WQD - h[a].WQD))
+	}
+	return xb, dsum
+}
+
+// lastAlive is the last history step e in [a, b) with D_e < u, given
+// D_b >= u. It gallops from a (a small x_j reaches zero soon, and the
+// steps near a share its cache lines), then bisects, over hd: the D_e
+// alone, 8 bytes a step (1 MB for the window of d = 2^20, which stays in
+// the L2 cache, where the probes into the 32-byte history steps missed
+// it; d = 2^20, keyed pull: about 600 ns per coordinate that reached zero).
+func (z *Lazy) lastAlive(a, b int, u float64) int {
+	hd := z.hd[:b+1]
+	lo, hi := a, b // D_lo < u <= D_hi (but for rounding at lo = a)
+	for step := 1; lo+step < hi; step *= 2 {
+		if hd[lo+step] >= u {
+			hi = lo + step
+			break
 		}
-		for hi-lo > 1 {
-			mid := (lo + hi) / 2
-			if h[mid].D < u {
-				lo = mid
-			} else {
-				hi = mid
-			}
+		lo += step
+	}
+	for hi-lo > 1 {
+		mid := int(uint(lo+hi) >> 1)
+		if hd[mid] < u {
+			lo = mid
+		} else {
+			hi = mid
 		}
-		E = lo
 	}
-	if withSum && E > a {
-		dsum = sign * (u*(h[E].WQ-ha.WQ) - (h[E].WQD - ha.WQD))
-	}
-	if E == b {
-		return sign * hb.Q * (u - hb.D), dsum
-	}
-	return 0, dsum
+	return lo
 }
 
 // startBlock begins a new tail-average block (at iterates 2, 4, 8, ...):
@@ -324,7 +396,7 @@ func (z *Lazy) Sync() {
 	if b > 0 {
 		for j := range z.c {
 			z.catchUp(j, b)
-			z.c[j].last = 0
+			z.c[j].last, z.c[j].u = 0, math.Abs(z.c[j].x) // step 0: Q = 1, D = 0
 		}
 	}
 	z.resetHistory()
@@ -389,11 +461,68 @@ func (z *Lazy) At(j int) float64 {
 // coordinate that reached zero is searched once, not at every read.
 func (z *Lazy) Peek(j int) float64 {
 	c, b := &z.c[j], len(z.h)-1
-	xb, _ := z.drift(j, int(c.last), b, false)
-	if xb == 0 {
-		z.catchUp(j, b)
+	if c.x == 0 || int(c.last) == b {
+		return c.x
 	}
-	return xb
+	if hb := &z.h[b]; hb.D < c.u {
+		// Still nonzero: the value drift gives, from c and h[b] alone.
+		if c.x < 0 {
+			return -hb.Q * (c.u - hb.D)
+		}
+		return hb.Q * (c.u - hb.D)
+	}
+	z.catchUp(j, b) // reached zero: searched once, stored
+	return 0
+}
+
+// PeekKeys appends Peek(j) for every j of keys (strictly increasing, in
+// [0, d)) to dst and returns it: the master's keyed reply. The values,
+// and the state left behind, are those of Peek key by key; the loop is
+// written for the machine: one pass with no branch on the data reads each
+// coordinate's line and selects its value (stored, drifted or zero), and
+// lists the coordinates that reached zero in the stretch, which a second
+// pass stores (Peek's catch-up). With the branches of Peek, mispredicted
+// on about every other key of text-like data, the loads of the scattered
+// lines, each a cache miss at d = 2^20, were taken one after the other;
+// here they overlap.
+func (z *Lazy) PeekKeys(keys []int32, dst []float64) []float64 {
+	n0 := len(dst)
+	dst = slices.Grow(dst, len(keys))[:n0+len(keys)]
+	out := dst[n0:]
+	b := len(z.h) - 1
+	hb := z.h[b]
+	b32 := int32(b)
+	slow := slices.Grow(z.slow[:0], len(keys))[:len(keys)]
+	n := 0
+	cs := z.c
+	for k, j := range keys {
+		c := &cs[j]
+		x, u := c.x, c.u
+		drifted := math.Copysign(hb.Q*(u-hb.D), x)
+		// stored: x is current (or zero, where it stays); alive: the
+		// drifted value, still nonzero at b; otherwise x reached zero.
+		stored := b2u(x == 0) | b2u(c.last == b32)
+		alive := b2u(hb.D < u) &^ stored
+		out[k] = math.Float64frombits(math.Float64bits(x)&-stored | math.Float64bits(drifted)&-alive)
+		slow[n] = int32(k)
+		n += int(1 - stored - alive)
+	}
+	slow = slow[:n]
+	for _, k := range slow {
+		z.catchUp(int(keys[k]), b)
+		out[k] = 0
+	}
+	z.slow = slow[:0]
+	return dst
+}
+
+// b2u is 1 for true, 0 for false (a SETcc, no branch).
+func b2u(v bool) uint64 {
+	var u uint64
+	if v {
+		u = 1
+	}
+	return u
 }
 
 // PeekAll writes the current iterate into dst (len d) without
