@@ -333,7 +333,7 @@ func TestRecvCancel(t *testing.T) {
 // TestStats: counters see the traffic, compression shows in the ratio,
 // and latency percentiles are filled in.
 func TestStats(t *testing.T) {
-	comms := startRanks(t, 2, nil)
+	comms := startRanks(t, 2, func(c *Config) { c.CompressLocal = true })
 	ctx := ctxT(t)
 	x := make([]float64, 50000) // zeros: compressible
 	for range 10 {
@@ -421,5 +421,28 @@ func TestCollectivesDoNotAllocate(t *testing.T) {
 	t.Logf("%d allocations in %d rounds", n, rounds)
 	if n > rounds/5 {
 		t.Fatalf("%d allocations in %d rounds of 4 collectives on 2 ranks", n, rounds)
+	}
+}
+
+// TestLocalLinkSkipsCompression: on loopback frames go raw, however well
+// they compress, unless CompressLocal is set.
+func TestLocalLinkSkipsCompression(t *testing.T) {
+	x := make([]float64, 4000) // zeros, 32 KB: below the link-measuring size
+	for _, local := range []bool{false, true} {
+		comms := startRanks(t, 2, func(c *Config) { c.CompressLocal = local })
+		ctx := ctxT(t)
+		var m Msg
+		for range 50 {
+			if err := comms[0].Send(ctx, 1, 1, &Msg{Dense: x}); err != nil {
+				t.Fatal(err)
+			}
+			if err := comms[1].Recv(ctx, 0, 1, &m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := comms[0].Stats().Peers[0].Ratio()
+		if !local && r > 1.01 || local && r < 10 {
+			t.Errorf("CompressLocal %v: raw/wire ratio %.2f over loopback, want %s", local, r, map[bool]string{false: "1 (raw)", true: ">= 10"}[local])
+		}
 	}
 }

@@ -107,6 +107,11 @@ type Config struct {
 	Codec Codec
 	// MinCompress is the smallest payload for which compression is tried.
 	MinCompress int
+	// CompressLocal makes links to peers on this host (loopback, or our
+	// own address) compress too; by default they send every frame raw
+	// (see encoder.local). Links with NetDelay or NetJitter always
+	// compress as a network link would.
+	CompressLocal bool
 
 	// SockBuf, if > 0, sets SO_SNDBUF and SO_RCVBUF (disabling the
 	// kernel's autotuning). 0 keeps the kernel's choice.

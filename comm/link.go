@@ -81,7 +81,21 @@ func (c *Comm) newLink(p *peer, nc net.Conn) *link {
 		l.quickAck = quickAcker(nc)
 	}
 	l.raw = newRawIO(nc, c.cfg.SockBuf)
+	if !c.cfg.CompressLocal && c.cfg.NetDelay == 0 && c.cfg.NetJitter == 0 && sameHost(nc) {
+		p.sendMu.Lock()
+		p.enc.local = true
+		p.sendMu.Unlock()
+	}
 	return l
+}
+
+// sameHost reports whether nc's peer is on this host: a loopback address,
+// or the connection's own local address (the kernel routes it through
+// loopback).
+func sameHost(nc net.Conn) bool {
+	la, ok1 := nc.LocalAddr().(*net.TCPAddr)
+	ra, ok2 := nc.RemoteAddr().(*net.TCPAddr)
+	return ok1 && ok2 && (ra.IP.IsLoopback() || ra.IP.Equal(la.IP))
 }
 
 // start launches the reader and the watchdog.
