@@ -146,7 +146,8 @@ func (z *Lazy) importAvg() {
 // the history window (0 when x_j is 0): reading x_j at step b is then
 // sign(x_j) Q_b (u - D_b), from this line and the history's newest step
 // alone, with no load of h[last] and no division (d = 2^20, keyed pull:
-// the master's reply from about 370 to  us per update). It is the u that
+// a real run's keyed reads from about 90 to 28 ns a key, zero crossings aside,
+// with PeekKeys). It is the u that
 // drift computed from x and h[last] at every read before, so every value
 // read is what it was. 32 bytes: one cache line holds two coordinates.
 type coord struct {
