@@ -126,3 +126,38 @@ func checkNonzeros(t *testing.T, idx []int32, val []float64, x []float64) {
 func near(a, b float64) bool {
 	return math.Abs(a-b) <= 1e-10*(1+math.Abs(b))
 }
+
+// TestLastAlive: the zero-crossing search (a few steps after a, then the
+// coarse index, then one block) finds what a scan of the history finds,
+// across block boundaries and for stretches of every length.
+func TestLastAlive(t *testing.T) {
+	const d, steps = 4, 3*hcEvery + 77
+	z, err := NewLazy(solver.Reg{Kind: solver.RegL1, Lambda: 0.1}, solver.Averager{Kind: solver.AvgUniform}, make([]float64, d), steps+10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range steps {
+		z.Step(nil, nil, rng.Float64()) // some steps of alpha 0: D repeats
+	}
+	hd := z.hd
+	for range 20000 {
+		a := rng.IntN(len(hd) - 1)
+		b := a + 1 + rng.IntN(len(hd)-1-a)
+		// u with D_a < u <= D_b (or u = D_a: rounding), near a step's D.
+		u := hd[a+rng.IntN(b-a+1)]
+		if rng.IntN(2) == 0 {
+			u = math.Nextafter(u, math.Inf(1))
+		}
+		if !(hd[b] >= u) {
+			continue
+		}
+		want := a
+		for e := a + 1; e < b && hd[e] < u; e++ {
+			want = e
+		}
+		if got := z.lastAlive(a, b, u); got != want {
+			t.Fatalf("lastAlive(%d, %d, %v) = %d, want %d", a, b, u, got, want)
+		}
+	}
+}
