@@ -1,6 +1,7 @@
 package ranks
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -11,8 +12,9 @@ import (
 )
 
 // BenchmarkWorkerGrad measures a worker's CPU per mini-batch gradient with
-// keyed pull on text-like data like the d = 1M set (d = 2^20, 65,536 rows
-// of 100 nonzeros, popularity 1/j, batch 64, logistic), one op being what
+// keyed pull on text-like data like the d = 1M set (d = 2^20, and 2^24
+// with the same rows, 65,536 rows of 100 nonzeros, popularity 1/j, batch
+// 64, logistic), one op being what
 // a worker computes per gradient: the keys of the batch after it and the
 // gradient (sgd), or the svrg difference at x and a snapshot. "old" is the
 // way before local batches: KeySet.Keys and SparseAcc.GradBatchCSR (twice
@@ -22,7 +24,13 @@ import (
 // per batch and, for local, the ratio of old's time to its own (measured in
 // the same run).
 func BenchmarkWorkerGrad(b *testing.B) {
-	const d, rows, nnz, batch = 1 << 20, 1 << 16, 100, 64
+	for _, d := range []int{1 << 20, 1 << 24} {
+		b.Run(fmt.Sprintf("d=%d", d), func(b *testing.B) { benchWorkerGrad(b, d) })
+	}
+}
+
+func benchWorkerGrad(b *testing.B, d int) {
+	const rows, nnz, batch = 1 << 16, 100, 64
 	s := zipfShard(rows, d, nnz, 1)
 	rng := rand.New(rand.NewPCG(5, 5))
 	x, snap := make([]float64, d), make([]float64, d)
