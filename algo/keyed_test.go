@@ -268,3 +268,87 @@ func BenchmarkMasterKeyed(b *testing.B) {
 }
 
 var benchWindow = 4096
+
+// TestLocalBatch: a batch's local form has the keys KeySet gives, and
+// every entry's position points at its column, for short batches (sorted
+// by comparison) and long ones (radix, up to three passes), with repeated
+// and empty rows.
+func TestLocalBatch(t *testing.T) {
+	for _, c := range []struct{ d, rows, k int }{{50, 3, 4}, {5000, 64, 30}, {1 << 20, 64, 100}, {1 << 24, 64, 100}, {1 << 24, 2, 5}} {
+		t.Run(fmt.Sprintf("d=%d/rows=%d", c.d, c.rows), func(t *testing.T) {
+			a, y := zipfCSR(200, c.d, c.k, 3)
+			// Row 7 empty.
+			e0, e1 := a.Indptr[7], a.Indptr[8]
+			a.Indices = append(a.Indices[:e0:e0], a.Indices[e1:]...)
+			a.Data = append(a.Data[:e0:e0], a.Data[e1:]...)
+			for i := 8; i <= a.Rows; i++ {
+				a.Indptr[i] -= e1 - e0
+			}
+			ks, z := NewKeySet(c.d), NewLocalizer(c.d)
+			var lb LocalBatch
+			for rep := range 6 {
+				rows := make([]int, c.rows)
+				for i := range rows {
+					rows[i] = (rep*31 + i*7) % a.Rows
+				}
+				if rep == 1 {
+					rows[len(rows)-1] = rows[0] // repeated
+				}
+				if rep == 2 {
+					rows[0] = 7 // empty
+				}
+				z.Build(a, y, rows, &lb)
+				want := ks.Keys(a.Indptr, a.Indices, rows)
+				if !slices.Equal(lb.Keys, want) {
+					t.Fatalf("rep %d: %d keys, want %d", rep, len(lb.Keys), len(want))
+				}
+				if !lb.Matches(a, rows) || lb.Matches(a, rows[1:]) {
+					t.Fatalf("rep %d: Matches wrong", rep)
+				}
+				m := &lb.M
+				if m.Rows != len(rows) || m.Cols != len(want) || m.Check() != nil {
+					t.Fatalf("rep %d: local matrix %dx%d (%v) for %d rows, %d keys", rep, m.Rows, m.Cols, m.Check(), len(rows), len(want))
+				}
+				for r, i := range rows {
+					idx, v := a.Row(i)
+					lidx, lv := m.Row(r)
+					if len(lidx) != len(idx) || !slices.Equal(lv, v) || lb.Y[r] != y[i] {
+						t.Fatalf("rep %d: row %d (%d) has %d entries, want %d, or other values", rep, r, i, len(lidx), len(idx))
+					}
+					for e, p := range lidx {
+						if lb.Keys[p] != idx[e] {
+							t.Fatalf("rep %d: row %d entry %d at key %d, column %d", rep, r, e, lb.Keys[p], idx[e])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLocalBatch measures the keys of a batch of text-like data (d =
+// 2^20, 100 nonzeros per row, popularity 1/j, batch 64) with KeySet (the
+// stamp per feature and a sort of the keys) against Localizer.Build
+// (which also gives the entries' positions), in the same run.
+func BenchmarkLocalBatch(b *testing.B) {
+	const d = 1 << 20
+	a, y := zipfCSR(4096, d, 100, 1)
+	s := NewAhead(NewSampler(a.Rows, 3), 64)
+	batches := make([][]int, 64)
+	for i := range batches {
+		batches[i] = slices.Clone(s.Next())
+	}
+	ks, z := NewKeySet(d), NewLocalizer(d)
+	var lb LocalBatch
+	b.Run("KeySet", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			ks.Keys(a.Indptr, a.Indices, batches[i%len(batches)])
+		}
+	})
+	b.Run("Localizer", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			z.Build(a, y, batches[i%len(batches)], &lb)
+		}
+		b.ReportMetric(float64(len(lb.Keys)), "keys")
+	})
+}

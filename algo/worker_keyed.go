@@ -3,6 +3,8 @@ package algo
 import (
 	"math/bits"
 	"slices"
+
+	"github.com/asyncmb/asyncmb/kernels"
 )
 
 // KeySet computes the keys of a mini-batch: the sorted union of the column
@@ -148,4 +150,121 @@ func (w *Worker) setKeys() {
 		ahead = 2
 	}
 	w.g.Keys = w.cfg.Keys(w.ahead.Peek(ahead))
+}
+
+// LocalBatch is a mini-batch in local form, built when its keys are (see
+// WorkerConfig.Keys) by a Localizer: its rows, its keys (the sorted union
+// of their columns, what KeySet.Keys gives) and a copy of its rows whose
+// columns are positions among the keys, with their labels. With them its
+// gradient is computed on vectors of length len(Keys) (x gathered on the
+// keys, kernels.GradBatchLocal), whatever d is, from data in cache, and
+// comes out on the keys: no scratch of d and no sort after the
+// computation.
+type LocalBatch struct {
+	Rows []int   // the batch's rows (a copy)
+	Keys []int32 // the sorted union of their columns
+	// M holds the rows in order, M.Cols = len(Keys): Keys[M.Indices[e]]
+	// is the column of their e-th entry, M.Data[e] its value; Y are their
+	// labels.
+	M kernels.CSR
+	Y []float64
+	A *kernels.CSR // the matrix it was built from
+}
+
+// Matches reports whether lb was built for exactly these rows of a.
+func (lb *LocalBatch) Matches(a *kernels.CSR, rows []int) bool {
+	return lb.A == a && slices.Equal(lb.Rows, rows)
+}
+
+// Localizer builds LocalBatches of d-column matrices with a two-level
+// bitmap of the columns in use: a bit per column (d/64 words), a bit per
+// word of those (d/4096 words), and a word's first position among the keys
+// (d/64 int32): 0.19 bytes per feature, kept clear between calls. Marking
+// the batch's columns is two ORs per entry; listing the words in use from
+// the upper level yields the keys in order without sorting them, in
+// O(keys + d/4096); an entry's position is its word's first position plus
+// the bits below it in the word (a popcount). Not safe for concurrent use.
+type Localizer struct {
+	top, bits []uint64
+	first     []int32
+	// touch and ftouch keep what Build's first loop reads, so that the
+	// loads it makes to start the rows' cache misses are not dropped.
+	touch  int32
+	ftouch float64
+}
+
+// NewLocalizer returns a Localizer for d columns.
+func NewLocalizer(d int) *Localizer {
+	w := (d + 63) / 64
+	return &Localizer{top: make([]uint64, (w+63)/64), bits: make([]uint64, w), first: make([]int32, w)}
+}
+
+// Build makes lb the local form of rows of a, with labels y, reusing lb's
+// slices. Row indices must be valid and columns within [0, d) (a caller
+// bug otherwise: it panics).
+func (z *Localizer) Build(a *kernels.CSR, y []float64, rows []int, lb *LocalBatch) {
+	lb.A = a
+	lb.Rows = append(lb.Rows[:0], rows...)
+	ip, ind, val := a.Indptr, a.Indices, a.Data
+	m := &lb.M
+	m.Rows = len(rows)
+	m.Indptr = append(m.Indptr[:0], 0)
+	m.Data = m.Data[:0]
+	lb.Y = lb.Y[:0]
+	// Touch the start of every row first: the rows sit anywhere in a
+	// shard far larger than the caches, and their first misses then
+	// overlap instead of following each other.
+	var touch int32
+	var ftouch float64
+	for _, i := range rows {
+		if lo := ip[i]; lo < ip[i+1] {
+			touch += ind[lo]
+			ftouch += val[lo]
+		}
+	}
+	z.touch, z.ftouch = touch, ftouch
+	for _, i := range rows {
+		m.Data = append(m.Data, val[ip[i]:ip[i+1]]...)
+		m.Indptr = append(m.Indptr, int64(len(m.Data)))
+		lb.Y = append(lb.Y, y[i])
+	}
+	top, bs, first := z.top, z.bits, z.first
+	for _, i := range rows {
+		for _, j := range ind[ip[i]:ip[i+1]] {
+			w := uint32(j) >> 6
+			bs[w] |= 1 << (uint32(j) & 63)
+			top[w>>6] |= 1 << (w & 63)
+		}
+	}
+	keys := lb.Keys[:0]
+	for t, tw := range top {
+		for tw != 0 {
+			w := t<<6 | bits.TrailingZeros64(tw)
+			tw &= tw - 1
+			first[w] = int32(len(keys))
+			for word := bs[w]; word != 0; word &= word - 1 {
+				keys = append(keys, int32(w<<6|bits.TrailingZeros64(word)))
+			}
+		}
+	}
+	n := len(m.Data)
+	pos := slices.Grow(m.Indices[:0], n)[:n]
+	e := 0
+	for _, i := range rows {
+		for _, j := range ind[ip[i]:ip[i+1]] {
+			w := uint32(j) >> 6
+			pos[e] = first[w] + int32(bits.OnesCount64(bs[w]&(1<<(uint32(j)&63)-1)))
+			e++
+		}
+	}
+	for t, tw := range top {
+		if tw == 0 {
+			continue
+		}
+		top[t] = 0
+		for ; tw != 0; tw &= tw - 1 {
+			bs[t<<6|bits.TrailingZeros64(tw)] = 0
+		}
+	}
+	lb.Keys, m.Indices, m.Cols = keys, pos, len(keys)
 }

@@ -10,6 +10,13 @@ import (
 // (which may be the function's own buffers, valid until its next call).
 type GradFunc func(rows []int, x []float64, out *Grad)
 
+// DiffFunc computes svrg's difference over rows of a worker's shard, the
+// gradient at x minus the one at the snapshot snap, into out, exactly as
+// two calls of the worker's GradFunc and the subtraction of their results
+// would (bit for bit; Loss the loss at x), and reports true; or it reports
+// false, leaving out alone, and the two calls are made.
+type DiffFunc func(rows []int, x, snap []float64, out *Grad) bool
+
 // WorkerConfig configures a worker's state machine.
 type WorkerConfig struct {
 	Worker   int    // its number, 1..P
@@ -127,12 +134,17 @@ func (w *Worker) Leave() { w.leaving = true }
 // mini-batch gradient at the worker's copy of x (with svrg, the difference
 // at the active snapshot, or the shard's full gradient at the pending
 // one).
-func (w *Worker) Compute(f GradFunc) {
+func (w *Worker) Compute(f GradFunc) { w.ComputeDiff(f, nil) }
+
+// ComputeDiff is Compute with svrg's differences computed by diff when it
+// can (nil: never), which saves the copy and comparison of the two
+// gradients when diff computes both at once.
+func (w *Worker) ComputeDiff(f GradFunc, diff DiffFunc) {
 	g := &w.g
 	g.TRead = w.model.T
 	next := w.ahead.Next
 	if w.vr != nil {
-		w.vr.compute(f, w.rows, next, w.model.X, g)
+		w.vr.compute(f, diff, w.rows, next, w.model.X, g)
 		return
 	}
 	f(next(), w.model.X, g)

@@ -50,8 +50,8 @@ func (v *workerVR) control(r *Reply) (bool, error) {
 // compute fills out with the worker's next message at x: the shard's full
 // gradient (over its n rows) at the pending snapshot when one was asked
 // for, else the difference at the active snapshot over the rows next
-// draws (a plain gradient before any).
-func (v *workerVR) compute(f GradFunc, n int, next func() []int, x []float64, out *Grad) {
+// draws (a plain gradient before any), by diff when it can.
+func (v *workerVR) compute(f GradFunc, diff DiffFunc, n int, next func() []int, x []float64, out *Grad) {
 	if v.needFull {
 		v.needFull = false
 		if len(v.all) != n { // an adopted shard grew it
@@ -65,8 +65,11 @@ func (v *workerVR) compute(f GradFunc, n int, next func() []int, x []float64, ou
 		return
 	}
 	rows := next()
-	f(rows, x, out)
 	out.Kind, out.Snap = GradBatch, v.activeID
+	if v.activeID >= 0 && diff != nil && diff(rows, x, v.active, out) {
+		return
+	}
+	f(rows, x, out)
 	if v.activeID < 0 {
 		return
 	}

@@ -135,7 +135,7 @@ func (gc *gradComputer) computeMulti(rows []int, x []float64, out *algo.Grad) {
 		return
 	}
 	out.Loss = mg.acc.GradBatchCSR(s.mc, s.a, s.y, rows, x, &gc.sparse)
-	gc.sparseOrDense(out)
+	gc.sparseOrDense(gc.sparse.Idx, gc.sparse.Val, out)
 }
 
 // loadFullMulti is loadFullFrom for a K-class problem.

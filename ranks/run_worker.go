@@ -70,6 +70,11 @@ type gradComputer struct {
 	acc    *kernels.SparseAcc
 	sparse kernels.SparseVec
 	multi  *multiGrad // K-class shards (computeMulti)
+	// With keyed pull: local holds the recent batches whose keys were
+	// asked for in local form, for sparse gradients (acc set); ks gives
+	// the keys otherwise.
+	local *localBatches
+	ks    *algo.KeySet
 }
 
 func newGradComputer(cfg *Config, s *shard) *gradComputer {
@@ -77,7 +82,23 @@ func newGradComputer(cfg *Config, s *shard) *gradComputer {
 	if s.d > denseMaxDim && s.mc.K == 0 {
 		g.acc = kernels.NewSparseAcc(s.d)
 	}
+	switch {
+	case !wantKeys(cfg, s):
+	case g.acc != nil:
+		g.local = newLocalBatches(s.d)
+	default:
+		g.ks = algo.NewKeySet(s.d)
+	}
 	return g
+}
+
+// keys returns the keys of a batch of the shard (algo.KeyFunc), and with
+// local keeps the batch in local form for when its gradient is computed.
+func (gc *gradComputer) keys(rows []int) []int32 {
+	if gc.local != nil {
+		return gc.local.add(gc.s.a, gc.s.y, rows)
+	}
+	return gc.ks.Keys(gc.s.a.Indptr, gc.s.a.Indices, rows)
 }
 
 // compute fills out with the gradient and loss over rows at x.
@@ -93,22 +114,120 @@ func (gc *gradComputer) compute(rows []int, x []float64, out *algo.Grad) {
 		out.Dense = gc.dense
 		return
 	}
+	if lb := gc.local.find(gc.s.a, rows); lb != nil { // gc.local may be nil
+		l := gc.local
+		l.xa, l.ga = grow(l.xa, len(lb.Keys)), grow(l.ga, len(lb.Keys))
+		kernels.Gather(lb.Keys, x, l.xa)
+		out.Loss = kernels.GradBatchLocal(gc.loss, &lb.M, lb.Y, l.xa, l.ga)
+		gc.sparseOrDense(lb.Keys, l.ga, out)
+		return
+	}
 	out.Loss = gc.acc.GradBatchCSR(gc.loss, gc.s.a, gc.s.y, rows, x, &gc.sparse)
-	gc.sparseOrDense(out)
+	gc.sparseOrDense(gc.sparse.Idx, gc.sparse.Val, out)
 }
 
-// sparseOrDense sends the sparse gradient in gc.sparse as it is, or dense
+// diff computes svrg's difference over rows at x and snap (algo.DiffFunc)
+// when the batch is held in local form: both gradients on its keys in one
+// pass, subtracted in place; the entries are those of two compute calls
+// (the same keys, each gradient bit for bit), so is their difference.
+func (gc *gradComputer) diff(rows []int, x, snap []float64, out *algo.Grad) bool {
+	lb := gc.local.find(gc.s.a, rows)
+	if lb == nil {
+		return false
+	}
+	l, k := gc.local, len(lb.Keys)
+	l.xa, l.xb, l.ga, l.gb = grow(l.xa, k), grow(l.xb, k), grow(l.ga, k), grow(l.gb, k)
+	kernels.Gather(lb.Keys, x, l.xa)
+	kernels.Gather(lb.Keys, snap, l.xb)
+	out.Rows = len(rows)
+	out.Dense, out.Idx, out.Val = nil, nil, nil
+	out.Loss = kernels.GradDiffLocal(gc.loss, &lb.M, lb.Y, l.xa, l.xb, l.ga, l.gb)
+	gb := l.gb[:k]
+	for p, g := range l.ga {
+		l.ga[p] = g - gb[p]
+	}
+	gc.sparseOrDense(lb.Keys, l.ga, out)
+	return true
+}
+
+// sparseOrDense sends the sparse gradient (idx, val) as it is, or dense
 // when that is smaller.
-func (gc *gradComputer) sparseOrDense(out *algo.Grad) {
-	if 10*len(gc.sparse.Idx) < 8*gc.s.d {
-		out.Idx, out.Val = gc.sparse.Idx, gc.sparse.Val
+func (gc *gradComputer) sparseOrDense(idx []int32, val []float64, out *algo.Grad) {
+	if 10*len(idx) < 8*gc.s.d {
+		out.Idx, out.Val = idx, val
 		return
 	}
 	clear(gc.dense)
-	for k, j := range gc.sparse.Idx {
-		gc.dense[j] = gc.sparse.Val[k]
+	for k, j := range idx {
+		gc.dense[j] = val[k]
 	}
 	out.Dense = gc.dense
+}
+
+// localBatches keeps the last few batches whose keys a worker sent, in
+// local form (algo.LocalBatch), so that their gradients are computed on
+// their keys. A batch is found by its rows and matrix (an adopted shard
+// is a new matrix: its batches start afresh); one not found (a refresh
+// part, the batches drawn before an adoption) is computed the general way.
+// With pipelining the keys go two batches ahead, and an svrg refresh in
+// between asks for one batch's keys twice: localCap covers both, and the
+// batch of the last gradient is never reused (its keys are that
+// gradient's Idx until the next computation).
+type localBatches struct {
+	z              *algo.Localizer
+	b              [localCap]algo.LocalBatch
+	seq            [localCap]uint64 // when b[i] was built (0: never)
+	n              uint64
+	pinned         int // the batch of the last gradient, or -1
+	xa, xb, ga, gb []float64
+}
+
+const localCap = 4
+
+func newLocalBatches(d int) *localBatches {
+	return &localBatches{z: algo.NewLocalizer(d), pinned: -1}
+}
+
+// add builds rows of a in local form, in place of the oldest batch held
+// but the pinned one, and returns its keys.
+func (l *localBatches) add(a *kernels.CSR, y []float64, rows []int) []int32 {
+	k := -1
+	for i := range l.b {
+		if i != l.pinned && (k < 0 || l.seq[i] < l.seq[k]) {
+			k = i
+		}
+	}
+	l.n++
+	l.seq[k] = l.n
+	l.z.Build(a, y, rows, &l.b[k])
+	return l.b[k].Keys
+}
+
+// find returns the newest batch held for these rows of a and pins it, or
+// nil (and pins none; nil too for a nil l).
+func (l *localBatches) find(a *kernels.CSR, rows []int) *algo.LocalBatch {
+	if l == nil {
+		return nil
+	}
+	k := -1
+	for i := range l.b {
+		if l.seq[i] > 0 && (k < 0 || l.seq[i] > l.seq[k]) && l.b[i].Matches(a, rows) {
+			k = i
+		}
+	}
+	l.pinned = k
+	if k < 0 {
+		return nil
+	}
+	return &l.b[k]
+}
+
+// grow returns s resliced to length n, reallocating only if cap(s) < n.
+func grow(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
 }
 
 // workerTrain is the worker's socket loop around its state machine
@@ -128,8 +247,7 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 	if wantKeys(cfg, s) {
 		// Keyed pull: the keys of a batch of the shard in use (an
 		// adopted shard appends its rows to the worker's own).
-		ks := algo.NewKeySet(s.d)
-		wc.Keys = func(rows []int) []int32 { return ks.Keys(gc.s.a.Indptr, gc.s.a.Indices, rows) }
+		wc.Keys = func(rows []int) []int32 { return gc.keys(rows) }
 	}
 	w, err := algo.NewWorker(wc)
 	if err != nil {
@@ -163,7 +281,7 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 	// accounted (with --slow, --dilate and --jitter's sleeps).
 	compute := func() int64 {
 		t0 := time.Now()
-		w.Compute(gc.compute)
+		w.ComputeDiff(gc.compute, gc.diff)
 		el := time.Since(t0)
 		extra := time.Duration(0)
 		if slow > 1 {
