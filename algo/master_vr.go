@@ -32,7 +32,8 @@ import (
 //
 // Memory at the master: x, x~' (pending), mu~, mu~ of the previous
 // snapshot, the sum being built, and the last accepted snapshot (VRRate):
-// 6d floats, plus the metric and weights (2d). A worker keeps x, its active
+// 6d floats, plus the metric and weights (2d), and with the sparse step its
+// packed constants (3d, solver.VRStep.Pack). A worker keeps x, its active
 // and pending snapshots (3d).
 type VRConfig struct {
 	Alpha   float64   // the starting (constant) step, in the metric
@@ -237,6 +238,7 @@ func (m *Master) completeRefresh() {
 			v.reverts++
 			m.forgetReplicas()
 			v.waiting = false
+			v.repack()
 			// The jump back is an update of its own: versions name
 			// iterates.
 			m.avg.Add(m.x)
@@ -252,6 +254,7 @@ func (m *Master) completeRefresh() {
 		}
 	}
 	v.prev, v.active = v.active, id
+	v.repack()
 	v.waiting = false
 	for w := 1; w <= m.cfg.Workers; w++ {
 		m.ready.Replies = append(m.ready.Replies, Reply{Worker: w, Kind: ReplyActivate, T: id})
@@ -266,6 +269,21 @@ func (m *Master) forgetReplicas() {
 	}
 	m.logStart, m.logIdx = m.logStart[:0], m.logIdx[:0]
 	m.logStart = nil
+}
+
+// vrPack lets the sparse step run on solver.VRStep.Pack's records (false
+// in tests: the plain loop, which must give the same bits).
+var vrPack = true
+
+// repack lays the active snapshot's sparse step out again for the step in
+// use (solver.VRStep.Pack, O(d)): after mu~ or the step changed, that is at
+// an activation, a rejection or a restore, once per cycle at most. Without
+// it the step is still right, only slower (Sparse falls back to its plain
+// loop on a step it was not packed for); a changed mu~ must be repacked.
+func (v *masterVR) repack() {
+	if v.cfg.Sparse && vrPack && v.active >= 0 {
+		v.step.Pack(v.alpha)
+	}
 }
 
 // applyVR is the svrg update with a mini-batch message.
@@ -336,6 +354,7 @@ func (m *Master) vrDrop(g *Grad) bool {
 		return false
 	}
 	v.alpha = v.rate.Reject()
+	v.repack()
 	v.reverts++
 	copy(m.x, v.rate.PrevX)
 	m.forgetReplicas()

@@ -1,0 +1,167 @@
+package algo
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/asyncmb/asyncmb/solver"
+)
+
+// sparseQuad is the gradient of f(x) = 1/2 sum_i ||x_S(i) - c_i||^2 / n
+// over the rows: row i touches the coordinates S(i) = {j : (7j + i) mod 5
+// < 2} (with c_ij = sin(i + j)), so that a mini-batch gradient is sparse,
+// in Idx/Val.
+func sparseQuad(rows []int, x []float64, out *Grad) {
+	mark := make(map[int32]float64)
+	var loss float64
+	for _, i := range rows {
+		for j := range x {
+			if (7*j+i)%5 >= 2 {
+				continue
+			}
+			r := x[j] - math.Sin(float64(i+j))
+			mark[int32(j)] += r / float64(len(rows))
+			loss += r * r / 2 / float64(len(rows))
+		}
+	}
+	out.Idx, out.Val = out.Idx[:0], out.Val[:0]
+	for j := range mark {
+		out.Idx = append(out.Idx, j)
+	}
+	slices.Sort(out.Idx)
+	for _, j := range out.Idx {
+		out.Val = append(out.Val, mark[j])
+	}
+	out.Rows, out.Loss, out.Dense = len(rows), loss, nil
+}
+
+// runSparseVR runs an async svrg master with the sparse step, a metric and
+// support weights and P workers on sparseQuad, delivering messages in an
+// order drawn from seed, and returns x after every event.
+func runSparseVR(t *testing.T, reg solver.Reg, alpha float64, adapt bool, seed uint64) (xs [][]float64, active, rejected int64) {
+	t.Helper()
+	const P, d, rows = 3, 60, 20
+	rng := rand.New(rand.NewPCG(seed, 1))
+	vc := &VRConfig{Alpha: alpha, Every: 25, Adapt: adapt, Sparse: true, FullShare: make([]float64, P+1),
+		Metric: make([]float64, d), Weights: make([]float64, d)}
+	for w := 1; w <= P; w++ {
+		vc.FullShare[w] = 1 / float64(P)
+	}
+	for j := range d {
+		vc.Metric[j] = math.Exp(rng.NormFloat64())
+		vc.Weights[j] = 1 + 4*rng.Float64()
+	}
+	m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: reg, Iters: 600, VR: vc,
+		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: alpha}, Average: solver.Averager{Kind: solver.AvgUniform}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := make([]*Worker, P+1)
+	for w := 1; w <= P; w++ {
+		ws[w] = newTestWorker(t, WorkerConfig{Worker: w, Dim: d, Rows: rows, Batch: 3, Seed: uint64(w), VR: true})
+	}
+	inbox := make([][]Reply, P+1)
+	var flight []*Grad
+	deliver := func(rd Ready) {
+		for _, r := range rd.Replies {
+			if r.Kind != ReplyStop {
+				r.Dense, r.Idx, r.Val = slices.Clone(r.Dense), slices.Clone(r.Idx), slices.Clone(r.Val)
+				inbox[r.Worker] = append(inbox[r.Worker], r)
+			}
+		}
+	}
+	deliver(m.Start())
+	for steps := 0; !m.Done(); steps++ {
+		if steps > 100000 {
+			t.Fatalf("no progress at t=%d", m.T())
+		}
+		var ready []int
+		for w := 1; w <= P; w++ {
+			if len(inbox[w]) > 0 {
+				ready = append(ready, w)
+			}
+		}
+		if len(ready) > 0 && (len(flight) == 0 || rng.IntN(2) == 0) {
+			w := ready[rng.IntN(len(ready))]
+			r := inbox[w][0]
+			inbox[w] = inbox[w][1:]
+			wrd := stepW(t, ws[w], WorkerEvent{Kind: WorkerReply, Reply: &r})
+			for {
+				if wrd.Send != nil {
+					g := *wrd.Send
+					g.Dense, g.Idx, g.Val = slices.Clone(g.Dense), slices.Clone(g.Idx), slices.Clone(g.Val)
+					flight = append(flight, &g)
+				}
+				if !wrd.Compute {
+					break
+				}
+				ws[w].Compute(sparseQuad)
+				wrd = stepW(t, ws[w], WorkerEvent{Kind: WorkerComputed, Ns: 1})
+			}
+			continue
+		}
+		if len(flight) == 0 {
+			t.Fatalf("stalled at t=%d", m.T())
+		}
+		k := rng.IntN(len(flight))
+		g := flight[k]
+		flight = slices.Delete(flight, k, k+1)
+		rd, err := m.Step(Event{Kind: EventGrad, Grad: g, Now: int64(steps)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float64, d)
+		m.Iterate(x)
+		xs = append(xs, x)
+		deliver(rd)
+	}
+	active, rejected = m.VRSnapshots()
+	return xs, active, rejected
+}
+
+// TestVRPackedBitIdentical: the master's sparse svrg step on
+// solver.VRStep.Pack's records (repacked at every activation, rejection
+// and step change) gives the same iterates, bit for bit after every event,
+// as the plain loop over the metric, weights and mu~, in an async run with
+// refreshes, rejections and differences at the previous snapshot.
+func TestVRPackedBitIdentical(t *testing.T) {
+	for _, c := range []struct {
+		reg   solver.Reg
+		alpha float64
+		adapt bool
+	}{
+		{solver.Reg{Kind: solver.RegL1, Lambda: 0.05}, 0.3, true},
+		{solver.Reg{Kind: solver.RegL1, Lambda: 0.05}, 3, true},    // large enough to be rejected
+		{solver.Reg{Kind: solver.RegL1, Lambda: 0.05}, 0.3, false}, // mu~ changes, the step does not
+		{solver.Reg{Kind: solver.RegElastic, Lambda: 0.05, Lambda2: 0.1}, 0.3, true},
+		{solver.Reg{Kind: solver.RegBox, Lo: -0.3, Hi: 0.4}, 0.3, true},
+	} {
+		t.Run(fmt.Sprintf("%s/alpha=%g/adapt=%v", c.reg.Kind, c.alpha, c.adapt), func(t *testing.T) {
+			defer func() { vrPack = true }()
+			vrPack = false
+			plain, a0, r0 := runSparseVR(t, c.reg, c.alpha, c.adapt, 7)
+			vrPack = true
+			packed, a1, r1 := runSparseVR(t, c.reg, c.alpha, c.adapt, 7)
+			if len(plain) != len(packed) || a0 != a1 || r0 != r1 {
+				t.Fatalf("%d/%d events, %d/%d snapshots, %d/%d rejected", len(plain), len(packed), a0, a1, r0, r1)
+			}
+			if a1 < 5 {
+				t.Fatalf("only %d snapshots: the comparison is weak", a1)
+			}
+			for k := range plain {
+				for j := range plain[k] {
+					if math.Float64bits(plain[k][j]) != math.Float64bits(packed[k][j]) {
+						t.Fatalf("event %d: x[%d] = %v packed, %v plain", k, j, packed[k][j], plain[k][j])
+					}
+				}
+			}
+			if !slices.ContainsFunc(packed[len(packed)-1], func(v float64) bool { return v != 0 }) {
+				t.Fatal("x never moved")
+			}
+			t.Logf("%d events, %d snapshots, %d rejected", len(packed), a1, r1)
+		})
+	}
+}
