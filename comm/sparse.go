@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // ErrSparse reports a malformed sparse vector encoding.
@@ -30,33 +31,69 @@ func DecodeFloat64s(dst []float64, src []byte) []float64 {
 
 // appendIdx appends the delta-varint encoding of idx (the first index, then
 // each gap) to dst. It panics unless idx is strictly increasing within
-// [0, dim): that is a caller bug.
+// [0, dim): that is a caller bug. The bytes are binary.AppendUvarint's,
+// written straight into dst's spare capacity (grown once for the worst
+// case, 5 bytes per index) with the 1- and 2-byte gaps, most of a text-like
+// support's, unrolled.
 func appendIdx(dst []byte, idx []int32, dim int) []byte {
+	dst = slices.Grow(dst, binary.MaxVarintLen32*len(idx))
+	n := len(dst)
+	out := dst[:cap(dst)]
 	prev := int64(-1)
 	for _, j := range idx {
 		if int64(j) <= prev || int(j) >= dim {
 			panic("comm: sparse indices must be strictly increasing and in [0, dim)")
 		}
-		dst = binary.AppendUvarint(dst, uint64(int64(j)-prev-1))
+		gap := uint64(int64(j) - prev - 1)
 		prev = int64(j)
+		switch {
+		case gap < 1<<7:
+			out[n] = byte(gap)
+			n++
+		case gap < 1<<14:
+			out[n], out[n+1] = byte(gap)|0x80, byte(gap>>7)
+			n += 2
+		default:
+			n += len(binary.AppendUvarint(out[n:n], gap))
+		}
 	}
-	return dst
+	return out[:n]
 }
 
 // decodeIdx appends nnz indices decoded from src (exactly consumed) to dst
-// and checks they are strictly increasing within [0, dim).
+// and checks they are strictly increasing within [0, dim). The 1- and
+// 2-byte gaps are decoded inline (the rest by uvarint); what it accepts
+// and the errors it gives are decodeIdxSlow's (the reference in the
+// tests).
 func decodeIdx(dst []int32, src []byte, nnz, dim int) ([]int32, error) {
 	if nnz > len(src) {
 		return dst, fmt.Errorf("%w: %d indices in %d bytes", ErrSparse, nnz, len(src))
 	}
 	dst = growInt32(dst, nnz)
-	prev := int64(-1)
-	for k := range nnz {
-		gap, n := uvarint(src)
-		if n <= 0 || gap > math.MaxInt32 {
-			return dst[:0], fmt.Errorf("%w: bad index varint", ErrSparse)
+	prev, i := int64(-1), 0
+	for k := range dst {
+		var gap uint64
+		fast := false
+		if i+1 < len(src) {
+			// Without a branch on the length (1 or 2 bytes at random
+			// in a text-like support): c is 1 when the first byte
+			// continues; the second must then end the code and not
+			// be 0 (a non-minimal code), else the general path.
+			b0, b1 := uint64(src[i]), uint64(src[i+1])
+			c := b0 >> 7
+			if fast = c&(b1>>7|(b1-1)>>63) == 0; fast {
+				gap = b0&0x7f | (b1&-c)<<7
+				i += 1 + int(c)
+			}
 		}
-		src = src[n:]
+		if !fast {
+			g, n := uvarint(src[i:])
+			if n <= 0 || g > math.MaxInt32 {
+				return dst[:0], fmt.Errorf("%w: bad index varint", ErrSparse)
+			}
+			gap = g
+			i += n
+		}
 		j := prev + 1 + int64(gap)
 		if j >= int64(dim) {
 			return dst[:0], fmt.Errorf("%w: index %d outside [0,%d)", ErrSparse, j, dim)
@@ -64,8 +101,8 @@ func decodeIdx(dst []int32, src []byte, nnz, dim int) ([]int32, error) {
 		dst[k] = int32(j)
 		prev = j
 	}
-	if len(src) != 0 {
-		return dst[:0], fmt.Errorf("%w: %d trailing bytes after the indices", ErrSparse, len(src))
+	if i != len(src) {
+		return dst[:0], fmt.Errorf("%w: %d trailing bytes after the indices", ErrSparse, len(src)-i)
 	}
 	return dst, nil
 }
