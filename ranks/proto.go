@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
@@ -146,11 +147,19 @@ func decodeReply(m *comm.Msg, r *algo.Reply, d int) error {
 }
 
 // appendKeys appends the delta-varint code of strictly increasing keys to
-// dst (see the gradient message).
+// dst (see the gradient message): binary.AppendUvarint's bytes, with the
+// 1- and 2-byte gaps written inline.
 func appendKeys(dst []byte, keys []int32) []byte {
 	prev := int64(-1)
 	for _, j := range keys {
-		dst = binary.AppendUvarint(dst, uint64(int64(j)-prev-1))
+		switch gap := uint64(int64(j) - prev - 1); {
+		case gap < 1<<7:
+			dst = append(dst, byte(gap))
+		case gap < 1<<14:
+			dst = append(dst, byte(gap)|0x80, byte(gap>>7))
+		default:
+			dst = binary.AppendUvarint(dst, gap)
+		}
 		prev = int64(j)
 	}
 	return dst
@@ -159,7 +168,10 @@ func appendKeys(dst []byte, keys []int32) []byte {
 // decodeKeys appends the nkeys keys coded in b (exactly consumed) to dst:
 // an error, never a panic, for a short or overlong code, trailing bytes, or
 // a key outside [0, d). The result is non-nil (keys present), and strictly
-// increasing by construction.
+// increasing by construction. Like binary.Uvarint it accepts a padded
+// (non-minimal) varint. The 1- and 2-byte codes, most of a text-like key
+// list's, are decoded inline without a branch on their length;
+// decodeKeysSlow in the tests is the reference.
 func decodeKeys(dst []int32, b []byte, nkeys int64, d int) ([]int32, error) {
 	if nkeys < 0 || nkeys > int64(len(b)) || nkeys > int64(d) {
 		return dst, fmt.Errorf("%d keys in %d bytes (dimension %d)", nkeys, len(b), d)
@@ -167,22 +179,43 @@ func decodeKeys(dst []int32, b []byte, nkeys int64, d int) ([]int32, error) {
 	if dst == nil {
 		dst = make([]int32, 0, nkeys)
 	}
-	prev := int64(-1)
-	for range nkeys {
-		gap, n := binary.Uvarint(b)
-		if n <= 0 || gap >= uint64(d) {
+	start := len(dst)
+	dst = slices.Grow(dst, int(nkeys))
+	out := dst[start : start+int(nkeys)]
+	prev, i := int64(-1), 0
+	for k := range out {
+		var gap uint64
+		fast := false
+		if i+1 < len(b) {
+			// c is 1 when the first byte continues; the second must
+			// then end the code, else the general path.
+			b0, b1 := uint64(b[i]), uint64(b[i+1])
+			c := b0 >> 7
+			if fast = c&(b1>>7) == 0; fast {
+				gap = b0&0x7f | (b1&-c)<<7
+				i += 1 + int(c)
+			}
+		}
+		if !fast {
+			g, n := binary.Uvarint(b[i:])
+			if n <= 0 {
+				return dst[:0], fmt.Errorf("bad key code after key %d", prev)
+			}
+			gap = g
+			i += n
+		}
+		if gap >= uint64(d) {
 			return dst[:0], fmt.Errorf("bad key code after key %d", prev)
 		}
-		b = b[n:]
 		j := prev + 1 + int64(gap)
 		if j >= int64(d) {
 			return dst[:0], fmt.Errorf("key %d outside [0,%d)", j, d)
 		}
-		dst = append(dst, int32(j))
+		out[k] = int32(j)
 		prev = j
 	}
-	if len(b) != 0 {
-		return dst[:0], fmt.Errorf("%d bytes after the %d keys", len(b), nkeys)
+	if i != len(b) {
+		return dst[:0], fmt.Errorf("%d bytes after the %d keys", len(b)-i, nkeys)
 	}
-	return dst, nil
+	return dst[:start+int(nkeys)], nil
 }
