@@ -34,7 +34,7 @@ func DecodeFloat64s(dst []float64, src []byte) []float64 {
 // [0, dim): that is a caller bug. The bytes are binary.AppendUvarint's,
 // written straight into dst's spare capacity (grown once for the worst
 // case, 5 bytes per index) with the 1- and 2-byte gaps, most of a text-like
-// support's, unrolled.
+// support's, inline.
 func appendIdx(dst []byte, idx []int32, dim int) []byte {
 	dst = slices.Grow(dst, binary.MaxVarintLen32*len(idx))
 	n := len(dst)
@@ -46,14 +46,14 @@ func appendIdx(dst []byte, idx []int32, dim int) []byte {
 		}
 		gap := uint64(int64(j) - prev - 1)
 		prev = int64(j)
-		switch {
-		case gap < 1<<7:
-			out[n] = byte(gap)
-			n++
-		case gap < 1<<14:
-			out[n], out[n+1] = byte(gap)|0x80, byte(gap>>7)
-			n += 2
-		default:
+		if gap < 1<<14 {
+			// Both bytes written, the second kept only when the
+			// first continues (c = 1: gap >= 128), without a branch
+			// on the length.
+			c := (127 - gap) >> 63
+			out[n], out[n+1] = byte(gap)|byte(c<<7), byte(gap>>7)
+			n += 1 + int(c)
+		} else {
 			n += len(binary.AppendUvarint(out[n:n], gap))
 		}
 	}

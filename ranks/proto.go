@@ -147,22 +147,26 @@ func decodeReply(m *comm.Msg, r *algo.Reply, d int) error {
 }
 
 // appendKeys appends the delta-varint code of strictly increasing keys to
-// dst (see the gradient message): binary.AppendUvarint's bytes, with the
-// 1- and 2-byte gaps written inline.
+// dst (see the gradient message): binary.AppendUvarint's bytes, written
+// into dst's spare capacity (grown once for 5 bytes a key) with the 1- and
+// 2-byte gaps inline, without a branch on their length.
 func appendKeys(dst []byte, keys []int32) []byte {
+	dst = slices.Grow(dst, binary.MaxVarintLen32*len(keys))
+	n := len(dst)
+	out := dst[:cap(dst)]
 	prev := int64(-1)
 	for _, j := range keys {
-		switch gap := uint64(int64(j) - prev - 1); {
-		case gap < 1<<7:
-			dst = append(dst, byte(gap))
-		case gap < 1<<14:
-			dst = append(dst, byte(gap)|0x80, byte(gap>>7))
-		default:
-			dst = binary.AppendUvarint(dst, gap)
-		}
+		gap := uint64(int64(j) - prev - 1)
 		prev = int64(j)
+		if gap < 1<<14 {
+			c := (127 - gap) >> 63 // 1: two bytes
+			out[n], out[n+1] = byte(gap)|byte(c<<7), byte(gap>>7)
+			n += 1 + int(c)
+		} else {
+			n += len(binary.AppendUvarint(out[n:n], gap))
+		}
 	}
-	return dst
+	return out[:n]
 }
 
 // decodeKeys appends the nkeys keys coded in b (exactly consumed) to dst:
