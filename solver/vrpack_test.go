@@ -214,3 +214,18 @@ func TestSVRGPackedBitIdentical(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkVRPack measures VRStep.Pack, the O(d) cost the master pays at
+// each activation, rejection or restore, at d = 2^20 and 2^24.
+func BenchmarkVRPack(b *testing.B) {
+	for _, d := range []int{1 << 20, 1 << 24} {
+		c, w, mu, _ := vrPackData(rand.New(rand.NewPCG(1, 2)), d)
+		st := VRStep{Reg: Reg{Kind: RegL1, Lambda: 1e-5}, C: c, W: w, Mu: mu}
+		b.Run(fmt.Sprintf("d=%d", d), func(b *testing.B) {
+			for b.Loop() {
+				st.Pack(0.9)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(d), "ns/coord")
+		})
+	}
+}
