@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 
 	"github.com/asyncmb/asyncmb/comm"
@@ -274,8 +273,12 @@ const (
 	estEval  = 3 // x, avg -> sum_i l(a_i.x), sum_i l(a_i.avg)
 )
 
-// powerIters bounds the power iteration for L.
-const powerIters = 100
+// powerIters bounds the rounds of the estimate of L (lanczosMax), and
+// powerTol is the relative change of the estimate at which it stops.
+const (
+	powerIters = 100
+	powerTol   = 1e-4
+)
 
 // masterEstimate returns L and sigma (as given, or estimated on the
 // workers' shards) for the step-size policy.
@@ -287,25 +290,11 @@ func masterEstimate(ctx context.Context, c *comm.Comm, cfg *Config, f *facts, x0
 	}
 	d := f.cols
 	if L == 0 {
-		rng := rand.New(rand.NewPCG(cfg.Seed, 77))
-		v := make([]float64, d)
-		res := make([]float64, d)
-		for j := range v {
-			v[j] = rng.NormFloat64()
-		}
-		normalize(v)
-		lambda := 0.0
-		for it := 0; it < powerIters; it++ {
-			if err := round(ctx, c, estPower, v, res); err != nil {
-				return 0, 0, err
-			}
-			copy(v, res)
-			next := normalize(v)
-			done := math.Abs(next-lambda) <= 1e-4*next
-			lambda = next
-			if done {
-				break
-			}
+		lambda, _, err := lanczosMax(d, cfg.Seed, powerTol, powerIters, func(v, res []float64) error {
+			return round(ctx, c, estPower, v, res)
+		})
+		if err != nil {
+			return 0, 0, err
 		}
 		L = f.curvature(cfg) * lambda / float64(f.n)
 	}

@@ -3,7 +3,6 @@ package ranks
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 
 	"github.com/asyncmb/asyncmb/comm"
 	"github.com/asyncmb/asyncmb/solver"
@@ -44,20 +43,12 @@ func masterPlanVR(ctx context.Context, c *comm.Comm, cfg *Config, f *facts) (vrP
 	return newVRPlan(cfg, st, metric, L, f.d, max(f.mc.K, 1))
 }
 
-// powerL is the power method of masterEstimate in the metric (nil:
+// powerL is masterEstimate's estimate of L (lanczosMax) in the metric (nil:
 // Euclidean): curv * lambda_max(C^-1/2 A^T A C^-1/2 / n).
 func powerL(ctx context.Context, c *comm.Comm, curv float64, f *facts, metric []float64, seed uint64) (float64, error) {
 	d := f.cols
-	rng := rand.New(rand.NewPCG(seed, 77))
-	v := make([]float64, d)
 	u := make([]float64, d)
-	res := make([]float64, d)
-	for j := range v {
-		v[j] = rng.NormFloat64()
-	}
-	normalize(v)
-	lambda := 0.0
-	for it := 0; it < powerIters; it++ {
+	lambda, _, err := lanczosMax(d, seed, powerTol, powerIters, func(v, res []float64) error {
 		copy(u, v)
 		if metric != nil {
 			for j := range u {
@@ -65,20 +56,14 @@ func powerL(ctx context.Context, c *comm.Comm, curv float64, f *facts, metric []
 			}
 		}
 		if err := round(ctx, c, estPower, u, res); err != nil {
-			return 0, err
+			return err
 		}
 		if metric != nil {
 			for j := range res {
 				res[j] /= math.Sqrt(metric[j])
 			}
 		}
-		copy(v, res)
-		next := normalize(v)
-		done := math.Abs(next-lambda) <= 1e-4*next
-		lambda = next
-		if done {
-			break
-		}
-	}
-	return curv * lambda / float64(f.n), nil
+		return nil
+	})
+	return curv * lambda / float64(f.n), err
 }
