@@ -32,7 +32,7 @@ func lanczosMax(d int, seed uint64, tol float64, maxIter int, op func(v, res []f
 		return 0, 0, nil
 	}
 	var alpha, beta []float64 // the tridiagonal matrix: diagonal, off-diagonal
-	b := 0.0                   // beta of the previous step
+	b := 0.0                  // beta of the previous step
 	for k := 0; k < maxIter; k++ {
 		if err := op(v, w); err != nil {
 			return 0, k, err
