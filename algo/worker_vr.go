@@ -33,7 +33,22 @@ func newWorkerVR(d, rows int) *workerVR {
 func (v *workerVR) control(r *Reply) (bool, error) {
 	switch r.Kind {
 	case ReplySnapshot:
-		copy(v.pending, r.Dense)
+		// Dense, or its nonzeros (the driver's choice when they are few).
+		switch {
+		case r.Dense != nil:
+			if len(r.Dense) != len(v.pending) {
+				return true, fmt.Errorf("algo: snapshot of length %d, want %d", len(r.Dense), len(v.pending))
+			}
+			copy(v.pending, r.Dense)
+		default:
+			if err := checkEntries(r.Idx, r.Val, len(v.pending)); err != nil {
+				return true, err
+			}
+			clear(v.pending)
+			for k, j := range r.Idx {
+				v.pending[j] = r.Val[k]
+			}
+		}
 		v.pendingID, v.needFull = r.T, true
 		return true, nil
 	case ReplyActivate:

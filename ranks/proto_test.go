@@ -132,3 +132,57 @@ func FuzzGradKeys(f *testing.F) {
 		}
 	})
 }
+
+// TestSnapshotSparse: an svrg snapshot with few nonzeros travels as them
+// (found once per snapshot, reused for the next worker) and the worker's
+// copy of it is the dense snapshot bit for bit; a snapshot with many
+// nonzeros stays dense; other replies are left to encodeReply.
+func TestSnapshotSparse(t *testing.T) {
+	const d = 1000
+	x := make([]float64, d)
+	x[3], x[500], x[d-1] = -1.5, 2e-300, 7
+	var s snapSparse
+	for _, c := range []struct {
+		name   string
+		x      []float64
+		t      int64
+		sparse bool
+	}{{"few", x, 1, true}, {"few again", x, 1, true}, {"zero", make([]float64, d), 2, true}, {"dense", denseVec(d), 3, false}} {
+		var m comm.Msg
+		r := algo.Reply{Worker: 1, Kind: algo.ReplySnapshot, T: c.t, Dense: c.x}
+		if !s.encode(&m, &r, d) {
+			if c.sparse {
+				t.Fatalf("%s: sent dense, want sparse", c.name)
+			}
+			encodeReply(&m, &r, d)
+		} else if !c.sparse {
+			t.Fatalf("%s: sent sparse, want dense", c.name)
+		}
+		var got algo.Reply
+		if err := decodeReply(roundTrip(t, &m), &got, d); err != nil {
+			t.Fatal(err)
+		}
+		dense := got.Dense
+		if dense == nil {
+			dense = make([]float64, d)
+			for k, j := range got.Idx {
+				dense[j] = got.Val[k]
+			}
+		}
+		if got.Kind != algo.ReplySnapshot || got.T != c.t || !slices.Equal(dense, c.x) {
+			t.Errorf("%s: snapshot %v T %d changed on the wire", c.name, got.Kind, got.T)
+		}
+	}
+	var m comm.Msg
+	if s.encode(&m, &algo.Reply{Kind: algo.ReplyKeyed, Idx: []int32{1}, Val: []float64{1}}, d) {
+		t.Error("a keyed reply taken as a snapshot")
+	}
+}
+
+func denseVec(d int) []float64 {
+	x := make([]float64, d)
+	for j := range x {
+		x[j] = float64(j + 1)
+	}
+	return x
+}

@@ -338,9 +338,12 @@ type masterRun struct {
 	n    int64
 	tw   *traceWriter
 	snap Snapshot
-	ev   *evaluator
-	grd  guard
-	div  *Divergence // set when the guard stopped the run
+	// vrSnap: svrg snapshots go to the workers as their nonzeros when
+	// they are few (proto.go).
+	vrSnap snapSparse
+	ev     *evaluator
+	grd    guard
+	div    *Divergence // set when the guard stopped the run
 
 	start      time.Time
 	trainNs    int64

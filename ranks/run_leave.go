@@ -94,7 +94,9 @@ func (r *masterRun) sendReady(ctx context.Context, rd algo.Ready, out *comm.Msg)
 		if r.m.Gone(rp.Worker) {
 			continue
 		}
-		encodeReply(out, rp, r.d)
+		if !r.vrSnap.encode(out, rp, r.d) {
+			encodeReply(out, rp, r.d)
+		}
 		if rp.Kind == algo.ReplyStop {
 			out.Ints[2] = r.stopBase(rp)
 		}
