@@ -292,3 +292,52 @@ func BenchmarkFullGrad(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRandomLoads measures this machine's memory as the sparse
+// kernels and the master's lazy state meet it: loads at random positions
+// of an array of 8-byte words, dependent (a pointer chase: each load's
+// address is the previous load's value, the latency) and independent (a
+// gather of random positions, which the core overlaps), for arrays from
+// 1 MB (in L2) to 256 MB. It reports ns/load; the ratio of the two is the
+// overlap the core achieves. Run: go test -run '^$' -bench RandomLoads ./kernels/
+func BenchmarkRandomLoads(b *testing.B) {
+	for _, mb := range []int{1, 4, 32, 256} {
+		n := mb << 20 / 8
+		next := make([]int32, 2*n) // the chase: one cycle through every 4-byte word
+		words := make([]int64, n)
+		rng := rand.New(rand.NewPCG(uint64(mb), 1))
+		perm := rng.Perm(len(next))
+		for i := range next {
+			next[perm[i]] = int32(perm[(i+1)%len(next)])
+		}
+		pos := make([]int32, 4096)
+		for i := range pos {
+			pos[i] = int32(rng.IntN(n))
+		}
+		b.Run(fmt.Sprintf("MB=%d/dependent", mb), func(b *testing.B) {
+			j := int32(0)
+			for b.Loop() {
+				for range 4096 {
+					j = next[j]
+				}
+			}
+			sink = int64(j)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4096), "ns/load")
+		})
+		b.Run(fmt.Sprintf("MB=%d/independent", mb), func(b *testing.B) {
+			var s int64
+			r := 0
+			for b.Loop() {
+				off := int32(r * 64)
+				for _, p := range pos {
+					s += words[(p+off)%int32(n)]
+				}
+				r++
+			}
+			sink = s
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4096), "ns/load")
+		})
+	}
+}
+
+var sink int64
