@@ -68,21 +68,36 @@ func (t *traceWriter) add(s *Snapshot) error {
 	if len(s.X) != t.d || len(s.Avg) != t.d {
 		panic("ranks: snapshot dimension does not match the trace")
 	}
+	// The record goes out through a buffer of traceChunk bytes: a record
+	// is 16d bytes (256 MB at d = 2^24), which built whole had grown a
+	// slice by doubling (d = 2^24: 4 s of the master's copying, and the
+	// slice kept for the next record).
+	if t.buf == nil {
+		t.buf = make([]byte, 0, traceChunk)
+	}
 	b := t.buf[:0]
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.T))
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.WallNs))
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.Samples))
-	for _, v := range s.X {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	for _, vec := range [2][]float64{s.X, s.Avg} {
+		for _, v := range vec {
+			if len(b) == cap(b) {
+				if _, t.err = t.w.Write(b); t.err != nil {
+					return t.err
+				}
+				b = b[:0]
+			}
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		}
 	}
-	for _, v := range s.Avg {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-	}
-	t.buf = b
 	_, t.err = t.w.Write(b)
 	t.n++
 	return t.err
 }
+
+// traceChunk is the size of traceWriter's encoding buffer (a multiple of
+// 8 bytes).
+const traceChunk = 64 << 10
 
 func (t *traceWriter) close() error {
 	if err := t.w.Flush(); err != nil && t.err == nil {
