@@ -74,8 +74,12 @@ func (m *Model) WriteLiblinear(w io.Writer) error {
 		bias = 1
 	}
 	fmt.Fprintf(bw, "nr_feature %d\nbias %d\nw\n", m.Features, bias)
+	// strconv's 'g' with precision 17 is what %.17g prints, without
+	// fmt's per-call work (d = 2^24: 3.2 s of the master's CPU).
+	var line []byte
 	for _, v := range m.Weights {
-		fmt.Fprintf(bw, "%.17g \n", v)
+		line = append(strconv.AppendFloat(line[:0], v, 'g', 17, 64), ' ', '\n')
+		bw.Write(line)
 	}
 	return bw.Flush()
 }
