@@ -147,10 +147,10 @@ func (z *Lazy) importAvg() {
 // the history window (0 when x_j is 0): reading x_j at step b is then
 // sign(x_j) Q_b (u - D_b), from this line and the history's newest step
 // alone, with no load of h[last] and no division (d = 2^20, keyed pull:
-// a real run's keyed reads from about 90 to 28 ns a key, zero crossings aside,
-// with PeekKeys). It is the u that
-// drift computed from x and h[last] at every read before, so every value
-// read is what it was. 32 bytes: one cache line holds two coordinates.
+// a real run's keyed reads from about 90 to 28 ns a key, zero crossings
+// aside, with PeekKeys). It is the u that drift computed from x and
+// h[last] at every read before, so every value read is what it was. 32
+// bytes: one cache line holds two coordinates.
 type coord struct {
 	x    float64 // x_j as of history step last
 	u    float64 // |x_j|/Q_last + D_last (0 when x_j == 0)
@@ -159,15 +159,12 @@ type coord struct {
 	pos  int32   // position of j in nz, or -1
 }
 
-// set stores v as x_j at history step e (h[e] must exist).
+// set stores v as x_j at history step e (h[e] must exist), without a
+// branch on v (u is 0 for v == 0).
 func (z *Lazy) set(j int, v float64, e int) {
-	c := &z.c[j]
+	c, h := &z.c[j], &z.h[e]
 	c.x, c.last = v, int32(e)
-	c.u = 0
-	if v != 0 {
-		h := &z.h[e]
-		c.u = math.Abs(v)/h.Q + h.D
-	}
+	c.u = math.Float64frombits(math.Float64bits(math.Abs(v)/h.Q+h.D) & -b2u(v != 0))
 }
 
 // histStep is one step of the history, its four sums side by side: a
@@ -286,13 +283,11 @@ func (z *Lazy) StepScaled(idx []int32, val []float64, alpha, gscale float64) {
 		z.catchUp(j, e)
 		xe[n], se[n] = z.c[j].x, z.c[j].sum
 	}
-	h1 := &z.h[e+1]
 	ag := alpha * gscale
 	for n, j := range idx {
 		v := z.reg.ProxScalar(xe[n]-ag*val[n], alpha)
+		z.set(int(j), v, e+1)
 		c := &cs[j]
-		c.x, c.last = v, e32+1
-		c.u = math.Float64frombits(math.Float64bits(math.Abs(v)/h1.Q+h1.D) & -b2u(v != 0))
 		if withSum {
 			c.sum = se[n] + w*v
 		}
