@@ -478,18 +478,11 @@ func (z *Lazy) At(j int) float64 {
 // coordinate that reached zero is searched once, not at every read.
 func (z *Lazy) Peek(j int) float64 {
 	c, b := &z.c[j], len(z.h)-1
-	if c.x == 0 || int(c.last) == b {
-		return c.x
+	xb, _ := z.drift(j, int(c.last), b, false) // from c and h[b] alone
+	if xb == 0 && c.x != 0 {
+		z.catchUp(j, b) // reached zero: searched once, stored
 	}
-	if hb := &z.h[b]; hb.D < c.u {
-		// Still nonzero: the value drift gives, from c and h[b] alone.
-		if c.x < 0 {
-			return -hb.Q * (c.u - hb.D)
-		}
-		return hb.Q * (c.u - hb.D)
-	}
-	z.catchUp(j, b) // reached zero: searched once, stored
-	return 0
+	return xb
 }
 
 // PeekKeys appends Peek(j) for every j of keys (strictly increasing, in
