@@ -175,26 +175,20 @@ func decodeReply(m *comm.Msg, r *algo.Reply, d int) error {
 		return fmt.Errorf("ranks: model message has %d header words, want %d", len(m.Ints), modelInts)
 	}
 	*r = algo.Reply{Kind: algo.ReplyKind(m.Ints[0]), T: m.Ints[1], Base: m.Ints[2]}
-	if r.Kind == algo.ReplySnapshot && m.Dense == nil {
-		// A snapshot sent as its nonzeros (snapSparse).
-		if m.Idx == nil || m.Dim != d {
-			return fmt.Errorf("ranks: sparse snapshot of dimension %d, want %d", m.Dim, d)
-		}
-		r.Idx, r.Val = m.Idx, m.Vals
-		return nil
-	}
-	switch r.Kind {
-	case algo.ReplyDense, algo.ReplySnapshot:
+	k := r.Kind
+	switch {
+	case k == algo.ReplyDense || k == algo.ReplySnapshot && m.Dense != nil:
 		if len(m.Dense) != d {
 			return fmt.Errorf("ranks: dense x of length %d, want %d", len(m.Dense), d)
 		}
 		r.Dense = m.Dense
-	case algo.ReplySparse, algo.ReplyDelta, algo.ReplyKeyed:
+	case k == algo.ReplySnapshot || k == algo.ReplySparse || k == algo.ReplyDelta || k == algo.ReplyKeyed:
+		// (a snapshot without a dense vector: its nonzeros, snapSparse)
 		if m.Idx == nil || m.Dim != d {
 			return fmt.Errorf("ranks: sparse x of dimension %d, want %d", m.Dim, d)
 		}
 		r.Idx, r.Val = m.Idx, m.Vals
-	case algo.ReplyStop, algo.ReplyActivate:
+	case k == algo.ReplyStop || k == algo.ReplyActivate:
 	default:
 		return fmt.Errorf("ranks: model message of unknown kind %d", m.Ints[0])
 	}
