@@ -86,7 +86,12 @@ func TestAhead(t *testing.T) {
 // link) that computes real logistic mini-batch gradients, asking for keyed
 // replies or not, and returns every iterate (the master's x after each
 // update) and the master's counters.
-func runOneWorker(t *testing.T, a *kernels.CSR, y []float64, pull Pull, update Update, pipeline bool, iters int) ([][]float64, MasterStats) {
+//
+// With onKeys > 0 the worker computes on the keyed replies' entries in
+// place (WorkerConfig.OnKeys) except on every onKeys-th batch, which takes
+// the general path; it does so on a copy of x that is NaN off the keys,
+// and counts the batches so computed in *took.
+func runOneWorker(t *testing.T, a *kernels.CSR, y []float64, pull Pull, update Update, pipeline bool, iters, onKeys int, took *int) ([][]float64, MasterStats) {
 	t.Helper()
 	d := a.Cols
 	m, err := NewMaster(MasterConfig{Workers: 1, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 1e-3},
@@ -100,16 +105,34 @@ func runOneWorker(t *testing.T, a *kernels.CSR, y []float64, pull Pull, update U
 	if pull != PullAll {
 		wc.Keys = func(rows []int) []int32 { return ks.Keys(a.Indptr, a.Indices, rows) }
 	}
-	w, err := NewWorker(wc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	acc := kernels.NewSparseAcc(d)
 	var sv kernels.SparseVec
 	grad := func(rows []int, x []float64, out *Grad) {
 		out.Rows, out.Dense = len(rows), nil
 		out.Loss = acc.GradBatchCSR(kernels.Logistic, a, y, rows, x, &sv)
 		out.Idx, out.Val = sv.Idx, sv.Val
+	}
+	if onKeys > 0 && wc.Keys != nil {
+		own, xs, calls := NewKeySet(d), make([]float64, d), 0
+		wc.OnKeys = func(rows []int, keys []int32, xk, snap []float64, out *Grad) bool {
+			calls++
+			if calls%onKeys == 0 || snap != nil || !slices.Equal(keys, own.Keys(a.Indptr, a.Indices, rows)) {
+				return false
+			}
+			for j := range xs {
+				xs[j] = math.NaN()
+			}
+			for p, j := range keys {
+				xs[j] = xk[p]
+			}
+			grad(rows, xs, out)
+			*took++
+			return true
+		}
+	}
+	w, err := NewWorker(wc)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var iterates [][]float64
 	var inbox []Reply // replies in flight to the worker
@@ -160,18 +183,25 @@ func TestKeyedBitIdentical(t *testing.T) {
 	}{{UpdateLazy, false}, {UpdateEager, false}, {UpdateLazy, true}} {
 		update := c.update
 		t.Run(fmt.Sprintf("%s/pipeline=%v", update, c.pipeline), func(t *testing.T) {
-			full, sf := runOneWorker(t, a, y, PullAll, update, c.pipeline, 300)
-			keyed, sk := runOneWorker(t, a, y, PullKeys, update, c.pipeline, 300)
+			full, sf := runOneWorker(t, a, y, PullAll, update, c.pipeline, 300, 0, nil)
+			keyed, sk := runOneWorker(t, a, y, PullKeys, update, c.pipeline, 300, 0, nil)
+			took := 0
+			inPlace, _ := runOneWorker(t, a, y, PullKeys, update, c.pipeline, 300, 5, &took)
 			if sk.RepliesKeyed < 290 || sf.RepliesKeyed != 0 {
 				t.Errorf("keyed replies: %d with keys (want about 300), %d without", sk.RepliesKeyed, sf.RepliesKeyed)
 			}
-			if len(full) != len(keyed) {
-				t.Fatalf("%d and %d updates", len(full), len(keyed))
+			if took < 200 {
+				t.Errorf("%d of 300 batches computed on the replies' entries in place, want about 240", took)
 			}
-			for k := range full {
-				for j := range full[k] {
-					if math.Float64bits(full[k][j]) != math.Float64bits(keyed[k][j]) {
-						t.Fatalf("update %d: x[%d] = %v keyed, %v full", k+1, j, keyed[k][j], full[k][j])
+			for name, run := range map[string][][]float64{"keyed": keyed, "keyed in place": inPlace} {
+				if len(full) != len(run) {
+					t.Fatalf("%d and %d updates", len(full), len(run))
+				}
+				for k := range full {
+					for j := range full[k] {
+						if math.Float64bits(full[k][j]) != math.Float64bits(run[k][j]) {
+							t.Fatalf("%s: update %d: x[%d] = %v, %v full", name, k+1, j, run[k][j], full[k][j])
+						}
 					}
 				}
 			}

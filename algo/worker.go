@@ -9,6 +9,17 @@ import (
 // Replica is a worker's copy of the master's x, kept up to date by the
 // master's replies (dense, sparse, delta or keyed: after a keyed reply only
 // the keys asked for are current). Not safe for concurrent use.
+//
+// With Defer, a keyed reply's entries are kept as they came (Keyed) instead
+// of being scattered into X: a worker whose next computation reads x on
+// exactly those keys uses them in place and Takes them, which saves the
+// scatter into X and the gather out of it (two scattered accesses per key
+// into 8d bytes). Until then, or if they are not taken, X is brought up to
+// date first (Sync). A taken reply is never written into X: every
+// computation reads x only on the keys of the reply before it (its batch's
+// keys, which it asked for; a full gradient reads the snapshot), so the
+// coordinates it leaves stale are not read again before a later reply sets
+// them.
 type Replica struct {
 	X []float64
 	T int64 // version held; -1 before the first reply
@@ -16,6 +27,13 @@ type Replica struct {
 	// sparse reply), so that the next sparse reply clears only those.
 	nz      []int32
 	nzKnown bool
+
+	Defer bool
+	// pk, pv: the last keyed reply's entries while pending (not yet in
+	// X and not taken).
+	pk      []int32
+	pv      []float64
+	pending bool
 }
 
 // NewReplica returns an empty copy of dimension d.
@@ -28,6 +46,7 @@ func NewReplica(d int) *Replica {
 // unchanged only for the version check).
 func (m *Replica) Apply(r *Reply) error {
 	d := len(m.X)
+	m.Sync()
 	switch r.Kind {
 	case ReplyDense:
 		if len(r.Dense) != d {
@@ -60,8 +79,13 @@ func (m *Replica) Apply(r *Reply) error {
 		if err := checkEntries(r.Idx, r.Val, d); err != nil {
 			return err
 		}
-		for k, j := range r.Idx {
-			m.X[j] = r.Val[k]
+		if m.Defer && r.Kind == ReplyKeyed {
+			m.pk, m.pv = append(m.pk[:0], r.Idx...), append(m.pv[:0], r.Val...)
+			m.pending = true
+		} else {
+			for k, j := range r.Idx {
+				m.X[j] = r.Val[k]
+			}
 		}
 		if m.nzKnown {
 			m.nz = append(m.nz, r.Idx...)
@@ -74,6 +98,28 @@ func (m *Replica) Apply(r *Reply) error {
 	}
 	m.T = r.T
 	return nil
+}
+
+// Keyed returns the pending keyed reply's keys and values (x on those
+// keys, at version T), or ok false when none is pending. The slices are
+// the Replica's, valid until the next Apply.
+func (m *Replica) Keyed() (keys []int32, val []float64, ok bool) {
+	return m.pk, m.pv, m.pending
+}
+
+// Take marks the pending keyed reply as used in place: it will not be
+// written into X (see Replica).
+func (m *Replica) Take() { m.pending = false }
+
+// Sync writes a pending keyed reply into X.
+func (m *Replica) Sync() {
+	if !m.pending {
+		return
+	}
+	for k, j := range m.pk {
+		m.X[j] = m.pv[k]
+	}
+	m.pending = false
 }
 
 func checkEntries(idx []int32, val []float64, d int) error {

@@ -17,6 +17,14 @@ type GradFunc func(rows []int, x []float64, out *Grad)
 // false, leaving out alone, and the two calls are made.
 type DiffFunc func(rows []int, x, snap []float64, out *Grad) bool
 
+// OnKeysFunc computes a batch's gradient (snap nil) or svrg's difference at
+// the snapshot snap from x on keys alone (xk[p] = x at keys[p], the last
+// keyed reply's entries), exactly as the GradFunc or DiffFunc would at the
+// full x (bit for bit), and reports true; or it reports false, leaving out
+// alone (keys are not the batch's, or it cannot), and the worker syncs its
+// copy of x and calls those.
+type OnKeysFunc func(rows []int, keys []int32, xk, snap []float64, out *Grad) bool
+
 // WorkerConfig configures a worker's state machine.
 type WorkerConfig struct {
 	Worker   int    // its number, 1..P
@@ -31,6 +39,10 @@ type WorkerConfig struct {
 	// a KeySet's Keys over the shard, valid until the next call), and every
 	// gradient sent carries those of the batch its reply will be used for.
 	Keys KeyFunc
+	// OnKeys, when set with Keys, computes on a keyed reply's entries in
+	// place (see Replica's Defer): they are not written into the copy of
+	// x when it succeeds.
+	OnKeys OnKeysFunc
 }
 
 // WorkerEventKind says what happened to a worker.
@@ -102,6 +114,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		return nil, fmt.Errorf("algo: worker with d=%d, %d rows, batch %d", cfg.Dim, cfg.Rows, cfg.Batch)
 	}
 	w := &Worker{cfg: cfg, model: NewReplica(cfg.Dim), ahead: NewAhead(NewSampler(cfg.Rows, cfg.Seed), cfg.Batch), rows: cfg.Rows}
+	w.model.Defer = cfg.Keys != nil && cfg.OnKeys != nil
 	w.g.Worker, w.g.Snap = cfg.Worker, -1
 	if cfg.VR {
 		w.vr = newWorkerVR(cfg.Dim, cfg.Rows)
@@ -109,8 +122,12 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	return w, nil
 }
 
-// X is the worker's copy of x (read only), at version T.
-func (w *Worker) X() []float64 { return w.model.X }
+// X is the worker's copy of x (read only), at version T: current on the
+// keys of the last keyed reply, or everywhere after a full one.
+func (w *Worker) X() []float64 {
+	w.model.Sync()
+	return w.model.X
+}
 
 // T is the version of the worker's copy of x (-1 before the first reply).
 func (w *Worker) T() int64 { return w.model.T }
@@ -142,12 +159,26 @@ func (w *Worker) Compute(f GradFunc) { w.ComputeDiff(f, nil) }
 func (w *Worker) ComputeDiff(f GradFunc, diff DiffFunc) {
 	g := &w.g
 	g.TRead = w.model.T
-	next := w.ahead.Next
 	if w.vr != nil {
-		w.vr.compute(f, diff, w.rows, next, w.model.X, g)
+		w.vr.compute(w, f, diff, g)
 		return
 	}
-	f(next(), w.model.X, g)
+	rows := w.ahead.Next()
+	if !w.onKeys(rows, nil, g) {
+		f(rows, w.model.X, g)
+	}
+}
+
+// onKeys computes rows' gradient (snap nil) or difference with OnKeys on
+// the pending keyed reply and reports true; otherwise it syncs the copy of
+// x for the general path and reports false.
+func (w *Worker) onKeys(rows []int, snap []float64, out *Grad) bool {
+	if k, v, ok := w.model.Keyed(); ok && w.cfg.OnKeys != nil && w.cfg.OnKeys(rows, k, v, snap, out) {
+		w.model.Take()
+		return true
+	}
+	w.model.Sync()
+	return false
 }
 
 // Step consumes one event and returns what to do next.

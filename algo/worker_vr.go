@@ -62,11 +62,13 @@ func (v *workerVR) control(r *Reply) (bool, error) {
 	return false, nil
 }
 
-// compute fills out with the worker's next message at x: the shard's full
-// gradient (over its n rows) at the pending snapshot when one was asked
-// for, else the difference at the active snapshot over the rows next
-// draws (a plain gradient before any), by diff when it can.
-func (v *workerVR) compute(f GradFunc, diff DiffFunc, n int, next func() []int, x []float64, out *Grad) {
+// compute fills out with w's next message: the shard's full gradient
+// (over its rows) at the pending snapshot when one was asked for, else
+// the difference at the active snapshot over the next batch (a plain
+// gradient before any), on the keyed reply's entries when w can (onKeys),
+// else by diff when it can, else by two calls of f.
+func (v *workerVR) compute(w *Worker, f GradFunc, diff DiffFunc, out *Grad) {
+	n := w.rows
 	if v.needFull {
 		v.needFull = false
 		if len(v.all) != n { // an adopted shard grew it
@@ -79,9 +81,17 @@ func (v *workerVR) compute(f GradFunc, diff DiffFunc, n int, next func() []int, 
 		out.Kind, out.Snap = GradFull, v.pendingID
 		return
 	}
-	rows := next()
+	rows := w.ahead.Next()
 	out.Kind, out.Snap = GradBatch, v.activeID
-	if v.activeID >= 0 && diff != nil && diff(rows, x, v.active, out) {
+	var snap []float64
+	if v.activeID >= 0 {
+		snap = v.active
+	}
+	if w.onKeys(rows, snap, out) {
+		return
+	}
+	x := w.model.X
+	if snap != nil && diff != nil && diff(rows, x, snap, out) {
 		return
 	}
 	f(rows, x, out)

@@ -153,6 +153,25 @@ func TestLocalGradBitIdentical(t *testing.T) {
 						t.Fatalf("batch %d: no difference in local form", b)
 					}
 					sameGrad(t, fmt.Sprintf("batch %d difference", b), &got, &wantDiff)
+
+					// On a keyed reply's entries (x on the batch's keys, in
+					// their order, nothing gathered from x): the same bits.
+					lb := gc.local.find(s.a, rows)
+					keys := slices.Clone(lb.Keys)
+					xk := make([]float64, len(keys))
+					kernels.Gather(keys, x, xk)
+					if !gc.onKeys(rows, keys, xk, nil, &got) {
+						t.Fatalf("batch %d: not computed on its keys", b)
+					}
+					ref.compute(rows, x, &want)
+					sameGrad(t, fmt.Sprintf("batch %d on keys", b), &got, &want)
+					if !gc.onKeys(rows, keys, xk, snap, &got) {
+						t.Fatalf("batch %d: no difference on its keys", b)
+					}
+					sameGrad(t, fmt.Sprintf("batch %d difference on keys", b), &got, &wantDiff)
+					if len(keys) > 1 && gc.onKeys(rows, keys[1:], xk[1:], nil, &got) {
+						t.Fatalf("batch %d: computed on keys that are not its own", b)
+					}
 					for _, i := range rows {
 						idx, v := s.a.Row(i)
 						if _, di := loss.ValueDeriv(kernels.DotSparse(idx, v, x), s.y[i]); di == 0 && len(idx) > 0 {

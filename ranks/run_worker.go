@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/asyncmb/asyncmb/algo"
@@ -116,10 +117,9 @@ func (gc *gradComputer) compute(rows []int, x []float64, out *algo.Grad) {
 	}
 	if lb := gc.local.find(gc.s.a, rows); lb != nil { // gc.local may be nil
 		l := gc.local
-		l.xa, l.ga = grow(l.xa, len(lb.Keys)), grow(l.ga, len(lb.Keys))
+		l.xa = grow(l.xa, len(lb.Keys))
 		kernels.Gather(lb.Keys, x, l.xa)
-		out.Loss = kernels.GradBatchLocal(gc.loss, &lb.M, lb.Y, l.xa, l.ga)
-		gc.sparseOrDense(lb.Keys, l.ga, out)
+		gc.onLocal(lb, l.xa, nil, out)
 		return
 	}
 	out.Loss = gc.acc.GradBatchCSR(gc.loss, gc.s.a, gc.s.y, rows, x, &gc.sparse)
@@ -127,27 +127,54 @@ func (gc *gradComputer) compute(rows []int, x []float64, out *algo.Grad) {
 }
 
 // diff computes svrg's difference over rows at x and snap (algo.DiffFunc)
-// when the batch is held in local form: both gradients on its keys in one
-// pass, subtracted in place; the entries are those of two compute calls
-// (the same keys, each gradient bit for bit), so is their difference.
+// when the batch is held in local form, on its keys (onLocal).
 func (gc *gradComputer) diff(rows []int, x, snap []float64, out *algo.Grad) bool {
 	lb := gc.local.find(gc.s.a, rows)
 	if lb == nil {
 		return false
 	}
-	l, k := gc.local, len(lb.Keys)
-	l.xa, l.xb, l.ga, l.gb = grow(l.xa, k), grow(l.xb, k), grow(l.ga, k), grow(l.gb, k)
+	l := gc.local
+	l.xa = grow(l.xa, len(lb.Keys))
 	kernels.Gather(lb.Keys, x, l.xa)
-	kernels.Gather(lb.Keys, snap, l.xb)
-	out.Rows = len(rows)
+	gc.onLocal(lb, l.xa, snap, out)
+	return true
+}
+
+// onKeys computes rows' gradient, or with snap svrg's difference, from x on
+// the keyed reply's entries (algo.OnKeysFunc) when the batch is held in
+// local form with exactly those keys: xk is then its x in local order, and
+// nothing is gathered.
+func (gc *gradComputer) onKeys(rows []int, keys []int32, xk, snap []float64, out *algo.Grad) bool {
+	lb := gc.local.find(gc.s.a, rows)
+	if lb == nil || !slices.Equal(lb.Keys, keys) {
+		return false
+	}
+	gc.onLocal(lb, xk, snap, out)
+	return true
+}
+
+// onLocal computes the gradient of the local batch lb at xa (x on its
+// keys), or with snap svrg's difference, both gradients on its keys in one
+// pass, subtracted in place: the entries are those of two compute calls
+// (the same keys, each gradient bit for bit), so is their difference.
+func (gc *gradComputer) onLocal(lb *algo.LocalBatch, xa, snap []float64, out *algo.Grad) {
+	l, k := gc.local, len(lb.Keys)
+	out.Rows = lb.M.Rows
 	out.Dense, out.Idx, out.Val = nil, nil, nil
-	out.Loss = kernels.GradDiffLocal(gc.loss, &lb.M, lb.Y, l.xa, l.xb, l.ga, l.gb)
+	l.ga = grow(l.ga, k)
+	if snap == nil {
+		out.Loss = kernels.GradBatchLocal(gc.loss, &lb.M, lb.Y, xa, l.ga)
+		gc.sparseOrDense(lb.Keys, l.ga, out)
+		return
+	}
+	l.xb, l.gb = grow(l.xb, k), grow(l.gb, k)
+	kernels.Gather(lb.Keys, snap, l.xb)
+	out.Loss = kernels.GradDiffLocal(gc.loss, &lb.M, lb.Y, xa, l.xb, l.ga, l.gb)
 	gb := l.gb[:k]
 	for p, g := range l.ga {
 		l.ga[p] = g - gb[p]
 	}
 	gc.sparseOrDense(lb.Keys, l.ga, out)
-	return true
 }
 
 // sparseOrDense sends the sparse gradient (idx, val) as it is, or dense
@@ -248,6 +275,9 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 		// Keyed pull: the keys of a batch of the shard in use (an
 		// adopted shard appends its rows to the worker's own).
 		wc.Keys = func(rows []int) []int32 { return gc.keys(rows) }
+		wc.OnKeys = func(rows []int, keys []int32, xk, snap []float64, out *algo.Grad) bool {
+			return gc.onKeys(rows, keys, xk, snap, out)
+		}
 	}
 	w, err := algo.NewWorker(wc)
 	if err != nil {
