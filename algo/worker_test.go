@@ -326,3 +326,45 @@ func (r *netRun) run(t *testing.T, rng *rand.Rand, leaver int, leaveAt int64) {
 		r.deliver(rd)
 	}
 }
+
+// TestWorkerSnapshotClears: a sparse snapshot replaces the pending one
+// exactly (zero off its entries), whether the buffer it lands in last held
+// a sparse snapshot (cleared on its entries only), a dense one (cleared
+// all) or nothing, through the activations that swap the buffers.
+func TestWorkerSnapshotClears(t *testing.T) {
+	const d = 40
+	v := newWorkerVR(d, 10)
+	dense := make([]float64, d)
+	for j := range dense {
+		dense[j] = float64(j + 1)
+	}
+	snaps := []Reply{
+		{Kind: ReplySnapshot, T: 1, Idx: []int32{1, 5, 9}, Val: []float64{1, 5, 9}},
+		{Kind: ReplySnapshot, T: 2, Idx: []int32{2, 5}, Val: []float64{-2, -5}},
+		{Kind: ReplySnapshot, T: 3, Dense: dense},
+		{Kind: ReplySnapshot, T: 4, Idx: []int32{7}, Val: []float64{7}},
+		{Kind: ReplySnapshot, T: 5, Idx: []int32{3}, Val: []float64{3}},
+		{Kind: ReplySnapshot, T: 6, Idx: []int32{}, Val: []float64{}},
+	}
+	for _, r := range snaps {
+		if _, err := v.control(&r); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float64, d)
+		if r.Dense != nil {
+			copy(want, r.Dense)
+		}
+		for k, j := range r.Idx {
+			want[j] = r.Val[k]
+		}
+		if !slices.Equal(v.pending, want) {
+			t.Fatalf("snapshot %d: pending %v, want %v", r.T, v.pending, want)
+		}
+		if _, err := v.control(&Reply{Kind: ReplyActivate, T: r.T}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(v.active, want) || v.activeID != r.T {
+			t.Fatalf("snapshot %d: active %v (id %d) after its activation", r.T, v.active, v.activeID)
+		}
+	}
+}

@@ -13,6 +13,10 @@ import (
 type workerVR struct {
 	activeID, pendingID int64
 	active, pending     []float64
+	// activeNZ, pendingNZ: the coordinates where active and pending may
+	// be nonzero, when known (they came sparse), so that a sparse snapshot
+	// clears only those instead of d (128 MB at d = 2^24).
+	activeNZ, pendingNZ nzSet
 	needFull            bool // the next message answers the pending snapshot
 	all                 []int
 	dA                  []float64
@@ -21,7 +25,8 @@ type workerVR struct {
 }
 
 func newWorkerVR(d, rows int) *workerVR {
-	v := &workerVR{activeID: -1, pendingID: -1, active: make([]float64, d), pending: make([]float64, d), dA: make([]float64, d)}
+	v := &workerVR{activeID: -1, pendingID: -1, active: make([]float64, d), pending: make([]float64, d), dA: make([]float64, d),
+		activeNZ: nzSet{known: true}, pendingNZ: nzSet{known: true}} // zero: nowhere nonzero
 	v.all = make([]int, rows)
 	for i := range v.all {
 		v.all[i] = i
@@ -40,14 +45,16 @@ func (v *workerVR) control(r *Reply) (bool, error) {
 				return true, fmt.Errorf("algo: snapshot of length %d, want %d", len(r.Dense), len(v.pending))
 			}
 			copy(v.pending, r.Dense)
+			v.pendingNZ.forget()
 		default:
 			if err := checkEntries(r.Idx, r.Val, len(v.pending)); err != nil {
 				return true, err
 			}
-			clear(v.pending)
+			v.pendingNZ.clear(v.pending)
 			for k, j := range r.Idx {
 				v.pending[j] = r.Val[k]
 			}
+			v.pendingNZ.set(r.Idx)
 		}
 		v.pendingID, v.needFull = r.T, true
 		return true, nil
@@ -56,6 +63,7 @@ func (v *workerVR) control(r *Reply) (bool, error) {
 			return true, fmt.Errorf("algo: activation of snapshot %d, but the pending one is %d", r.T, v.pendingID)
 		}
 		v.active, v.pending = v.pending, v.active
+		v.activeNZ, v.pendingNZ = v.pendingNZ, v.activeNZ
 		v.activeID, v.pendingID = r.T, -1
 		return true, nil
 	}
@@ -138,3 +146,24 @@ func (v *workerVR) compute(w *Worker, f GradFunc, diff DiffFunc, out *Grad) {
 	}
 	out.Loss = loss
 }
+
+// nzSet is where a vector may be nonzero: the indices listed, when known,
+// else anywhere (after a dense snapshot).
+type nzSet struct {
+	idx   []int32
+	known bool
+}
+
+// clear zeroes v where it may be nonzero.
+func (s *nzSet) clear(v []float64) {
+	if !s.known {
+		clear(v)
+		return
+	}
+	for _, j := range s.idx {
+		v[j] = 0
+	}
+}
+
+func (s *nzSet) set(idx []int32) { s.idx, s.known = append(s.idx[:0], idx...), true }
+func (s *nzSet) forget()         { s.idx, s.known = s.idx[:0], false }
