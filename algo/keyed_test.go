@@ -359,12 +359,20 @@ func TestLocalBatch(t *testing.T) {
 // BenchmarkLocalBatch measures the keys of a batch of text-like data (d =
 // 2^20, 100 nonzeros per row, popularity 1/j, batch 64) with KeySet (the
 // stamp per feature and a sort of the keys) against Localizer.Build
-// (which also gives the entries' positions), in the same run.
+// (which also gives the entries' positions), in the same run, on a matrix
+// that fits the caches (4096 rows, 5 MB) and one that does not (65,536
+// rows, 79 MB, a worker's shard of the d = 1M set).
 func BenchmarkLocalBatch(b *testing.B) {
 	const d = 1 << 20
-	a, y := zipfCSR(4096, d, 100, 1)
+	for _, n := range []int{4096, 1 << 16} {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) { benchLocalBatch(b, d, n) })
+	}
+}
+
+func benchLocalBatch(b *testing.B, d, n int) {
+	a, y := zipfCSR(n, d, 100, 1)
 	s := NewAhead(NewSampler(a.Rows, 3), 64)
-	batches := make([][]int, 64)
+	batches := make([][]int, max(64, n/64)) // every row once: none stays in cache
 	for i := range batches {
 		batches[i] = slices.Clone(s.Next())
 	}
