@@ -43,6 +43,10 @@ type WorkerConfig struct {
 	// place (see Replica's Defer): they are not written into the copy of
 	// x when it succeeds.
 	OnKeys OnKeysFunc
+	// Full, when set, computes svrg's full gradient over the shard (rows
+	// are all of its rows, in order) in place of the GradFunc: a kernel
+	// for the whole shard may be faster than the mini-batch one.
+	Full GradFunc
 }
 
 // WorkerEventKind says what happened to a worker.

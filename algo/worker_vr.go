@@ -85,7 +85,11 @@ func (v *workerVR) compute(w *Worker, f GradFunc, diff DiffFunc, out *Grad) {
 				v.all = append(v.all, i)
 			}
 		}
-		f(v.all, v.pending, out)
+		if w.cfg.Full != nil {
+			w.cfg.Full(v.all, v.pending, out)
+		} else {
+			f(v.all, v.pending, out)
+		}
 		out.Kind, out.Snap = GradFull, v.pendingID
 		return
 	}

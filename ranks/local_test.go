@@ -236,3 +236,62 @@ func TestLocalBatchesKeep(t *testing.T) {
 		t.Error("a batch of another matrix was found")
 	}
 }
+
+// TestShardFullGrad: svrg's full gradient over the shard by the three-pass
+// kernel (gradComputer.full) equals the mini-batch path's over all rows up
+// to rounding, loss included, sparse on the same support (its nonzeros),
+// or dense when that is smaller; every loss, and d above the shard's
+// nonzeros (no kernel: the mini-batch path itself).
+func TestShardFullGrad(t *testing.T) {
+	for _, c := range []struct{ n, d, k int }{{2000, 1 << 14, 30}, {3000, 4096, 20}, {200, 1 << 16, 10}} {
+		for _, loss := range []kernels.Loss{kernels.Logistic, kernels.Squared, kernels.SqHinge} {
+			t.Run(fmt.Sprintf("n=%d/d=%d/%v", c.n, c.d, loss), func(t *testing.T) {
+				s := zipfShard(c.n, c.d, c.k, 3)
+				gc := newGradComputer(&Config{Loss: loss, Pull: algo.PullKeys}, s)
+				if want := int64(c.d) <= s.a.Indptr[s.a.Rows]; (gc.fg != nil) != want {
+					t.Fatalf("three-pass kernel %v, want %v (d %d, %d nonzeros)", gc.fg != nil, want, c.d, s.a.Indptr[s.a.Rows])
+				}
+				rng := rand.New(rand.NewPCG(4, 4))
+				x := make([]float64, c.d)
+				for j := range x {
+					x[j] = 0.2 * rng.NormFloat64()
+				}
+				all := make([]int, s.a.Rows)
+				for i := range all {
+					all[i] = i
+				}
+				var got, want algo.Grad
+				gc.full(all, x, &got)
+				got = cloneGrad(&got)
+				gc.compute(all, x, &want)
+				if got.Rows != want.Rows || math.Abs(got.Loss-want.Loss) > 1e-12*math.Abs(want.Loss) {
+					t.Fatalf("rows %d loss %v, want %d %v", got.Rows, got.Loss, want.Rows, want.Loss)
+				}
+				dense := func(g *algo.Grad) []float64 {
+					if g.Dense != nil {
+						return g.Dense
+					}
+					v := make([]float64, c.d)
+					for k, j := range g.Idx {
+						v[j] = g.Val[k]
+					}
+					return v
+				}
+				gd, wd := dense(&got), dense(&want)
+				scale := 0.0
+				for _, v := range wd {
+					scale = max(scale, math.Abs(v))
+				}
+				for j := range wd {
+					if math.Abs(gd[j]-wd[j]) > 1e-12*scale || (gd[j] == 0) != (wd[j] == 0) {
+						t.Fatalf("g[%d] = %v, want %v", j, gd[j], wd[j])
+					}
+				}
+				if got.Dense == nil && 10*len(got.Idx) >= 8*c.d {
+					t.Errorf("%d entries sent sparse at d = %d", len(got.Idx), c.d)
+				}
+				t.Logf("dense %v, %d entries", got.Dense != nil, len(got.Idx))
+			})
+		}
+	}
+}

@@ -76,12 +76,20 @@ type gradComputer struct {
 	// the keys otherwise.
 	local *localBatches
 	ks    *algo.KeySet
+	// fg computes svrg's full gradient over the shard (full) when the
+	// sparse path is in use and d is at most the shard's nonzeros: three
+	// passes (margins, derivatives, the transposed product into a dense
+	// vector), which beat the sparse accumulator row by row there.
+	fg *kernels.FullGrad
 }
 
 func newGradComputer(cfg *Config, s *shard) *gradComputer {
 	g := &gradComputer{loss: cfg.Loss, s: s, dense: make([]float64, s.d)}
 	if s.d > denseMaxDim && s.mc.K == 0 {
 		g.acc = kernels.NewSparseAcc(s.d)
+	}
+	if g.acc != nil && s.mc.K == 0 && int64(s.d) <= s.a.Indptr[s.a.Rows] {
+		g.fg = kernels.NewFullGrad(kernels.Matrix{CSR: s.a}, s.y, 1)
 	}
 	switch {
 	case !wantKeys(cfg, s):
@@ -124,6 +132,39 @@ func (gc *gradComputer) compute(rows []int, x []float64, out *algo.Grad) {
 	}
 	out.Loss = gc.acc.GradBatchCSR(gc.loss, gc.s.a, gc.s.y, rows, x, &gc.sparse)
 	gc.sparseOrDense(gc.sparse.Idx, gc.sparse.Val, out)
+}
+
+// full computes svrg's full gradient over the shard (algo.WorkerConfig.Full:
+// rows are all of its rows) with fg when there is one, else as compute.
+// The mean loss and gradient are those of compute up to rounding (fg sums
+// the unscaled terms and scales once); the gradient goes sparse, its
+// nonzeros, when that is smaller.
+func (gc *gradComputer) full(rows []int, x []float64, out *algo.Grad) {
+	if gc.fg == nil || len(rows) != gc.s.a.Rows {
+		gc.compute(rows, x, out)
+		return
+	}
+	out.Rows = len(rows)
+	out.Dense, out.Idx, out.Val = nil, nil, nil
+	out.Loss = gc.fg.Eval(gc.loss, x, gc.dense)
+	nz := 0
+	for _, g := range gc.dense {
+		if g != 0 {
+			nz++
+		}
+	}
+	if 10*nz >= 8*gc.s.d {
+		out.Dense = gc.dense
+		return
+	}
+	sv := &gc.sparse
+	sv.Idx, sv.Val = slices.Grow(sv.Idx[:0], nz), slices.Grow(sv.Val[:0], nz)
+	for j, g := range gc.dense {
+		if g != 0 {
+			sv.Idx, sv.Val = append(sv.Idx, int32(j)), append(sv.Val, g)
+		}
+	}
+	out.Idx, out.Val = sv.Idx, sv.Val
 }
 
 // diff computes svrg's difference over rows at x and snap (algo.DiffFunc)
@@ -278,6 +319,9 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 		wc.OnKeys = func(rows []int, keys []int32, xk, snap []float64, out *algo.Grad) bool {
 			return gc.onKeys(rows, keys, xk, snap, out)
 		}
+	}
+	if wc.VR {
+		wc.Full = func(rows []int, x []float64, out *algo.Grad) { gc.full(rows, x, out) }
 	}
 	w, err := algo.NewWorker(wc)
 	if err != nil {
