@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/asyncmb/asyncmb/algo"
 	"github.com/asyncmb/asyncmb/comm"
@@ -393,7 +394,8 @@ func FuzzKeyedReply(f *testing.F) {
 // fallback, and but for three header words the format before key
 // histories), "history" names the key lists; it reports the wire bytes of
 // both messages and history's ratios to explicit (measured in the same
-// run).
+// run), and the master's part (decoding the gradient, encoding the reply)
+// alone.
 func BenchmarkKeyedWire(b *testing.B) {
 	const d, rows, batch = 1 << 20, 1 << 16, 64
 	s := zipfShard(rows, d, 100, 1)
@@ -409,7 +411,7 @@ func BenchmarkKeyedWire(b *testing.B) {
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
 	vals := randVals(rng, 8000)
-	ns, wire := map[string]float64{}, map[string]float64{}
+	ns, mns, wire := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for _, way := range []string{"explicit", "history"} {
 		b.Run(way, func(b *testing.B) {
 			var wh, mh *keyHist
@@ -421,12 +423,14 @@ func BenchmarkKeyedWire(b *testing.B) {
 			var r algo.Reply
 			var gbuf, rbuf []byte
 			var bytes int
+			var masterNs int64 // the master's part: decode the gradient, encode the reply
 			n := 0
 			for i := 0; b.Loop(); i++ {
 				cur, next := lists[i%len(lists)], lists[(i+1)%len(lists)]
 				out := algo.Grad{TRead: int64(i), Rows: batch, Loss: 0.5, Snap: -1, Idx: cur, Val: vals[:len(cur)], Keys: next}
 				encodeGrad(&gm, &out, d, wh)
 				gbuf = appendFrame(b, gbuf[:0], tagGrad, &gm)
+				t0 := time.Now()
 				decodeFrame(b, gbuf, &gin)
 				if err := decodeGrad(&gin, &g, d, mh); err != nil {
 					b.Fatal(err)
@@ -434,6 +438,7 @@ func BenchmarkKeyedWire(b *testing.B) {
 				keys := append([]int32(nil), g.Keys...) // algo's copy
 				encodeReply(&rm, &algo.Reply{Kind: algo.ReplyKeyed, T: int64(i), Idx: keys, Val: vals[:len(keys)]}, d, mh)
 				rbuf = appendFrame(b, rbuf[:0], tagModel, &rm)
+				masterNs += time.Since(t0).Nanoseconds()
 				decodeFrame(b, rbuf, &rin)
 				if err := decodeReply(&rin, &r, d, wh); err != nil || len(r.Idx) != len(next) {
 					b.Fatal(err)
@@ -442,12 +447,15 @@ func BenchmarkKeyedWire(b *testing.B) {
 				n++
 			}
 			ns[way] = float64(b.Elapsed().Nanoseconds()) / float64(n)
+			mns[way] = float64(masterNs) / float64(n)
+			b.ReportMetric(mns[way], "master_ns/op")
 			wire[way] = float64(bytes) / float64(n)
 			b.ReportMetric(wire[way], "wire_B/op")
 			b.ReportMetric(float64(nkeys)/float64(len(lists)), "keys/batch")
 			if way == "history" && ns["explicit"] > 0 {
 				b.ReportMetric(ns[way]/ns["explicit"], "ns_ratio")
 				b.ReportMetric(wire[way]/wire["explicit"], "wire_ratio")
+				b.ReportMetric(mns[way]/mns["explicit"], "master_ns_ratio")
 			}
 		})
 	}
