@@ -25,8 +25,10 @@ func FuzzMasterGradient(f *testing.F) {
 		{TRead: 0, Rows: 1, Loss: 1, Idx: []int32{2}, Val: []float64{math.Inf(1)}},
 		{TRead: 0, Rows: 1, Loss: 1, Idx: []int32{1, 5}, Val: []float64{0.5, -2}, Keys: []int32{0, 3, 7}},
 		{TRead: 0, Rows: 1, Loss: 1, Idx: []int32{1}, Val: []float64{0.5}, Keys: []int32{}},
+		// (a support that is the message's own keys: a reference)
+		{TRead: 0, Rows: 1, Loss: 1, Idx: []int32{1, 5}, Val: []float64{0.5, math.Inf(-1)}, Keys: []int32{1, 5}},
 	} {
-		encodeGrad(&m, &g, d)
+		encodeGrad(&m, &g, d, new(keyHist))
 		b, err := comm.AppendFrame(nil, 1, tagGrad, &m, comm.CodecNone, 64)
 		if err != nil {
 			f.Fatal(err)
@@ -51,7 +53,7 @@ func FuzzMasterGradient(f *testing.F) {
 		}
 		msg.Src = 1
 		var g algo.Grad
-		if decodeGrad(&msg, &g, d) != nil {
+		if decodeGrad(&msg, &g, d, new(keyHist)) != nil {
 			return
 		}
 		rd, err := ms.Step(algo.Event{Kind: algo.EventGrad, Grad: &g})

@@ -66,6 +66,7 @@ func (r *masterRun) join(ctx context.Context, w int, f *facts, out *comm.Msg) er
 		}
 	}
 	r.held[w] = []int{w}
+	r.keys[w].reset() // a new process: its key lists are numbered afresh
 	if from > 0 {
 		r.rowsNow[from] -= f.rows[w]
 	}

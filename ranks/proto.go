@@ -28,37 +28,60 @@ const (
 //	5 kind       GradKind: a mini-batch (difference) or a refresh part
 //	6 snap       svrg: the snapshot it refers to, -1 none
 //	7 nkeys      keyed pull: the number of keys, -1 none (a full reply)
+//	8 keys_seq   the keys' number in the link's key history (keyhist.go),
+//	             -1 not numbered (test senders without a history)
+//	9 support    the number of an earlier key list that is the sparse
+//	             gradient's support, -1 none (explicit indices)
+//	10 crc       with support: that list's CRC-32C, else 0
 //
-// the gradient as a dense vector (len d) or a sparse one (Dim d), and the
-// keys (algo.Grad.Keys: the sorted feature support of the worker's next
-// mini-batch) in Bytes, delta-varint coded as comm codes a sparse vector's
-// indices: nkeys uvarints, the first key and then each gap minus one
-// (key[i] - key[i-1] - 1), about 2 bytes per key; decodeGrad requires them
-// exactly consumed, strictly increasing and within [0, d).
-const gradInts = 8
+// the gradient as a dense vector (len d), a sparse one (Dim d), or with a
+// support reference its values on that list's keys as a dense vector of
+// their length; and the keys (algo.Grad.Keys: the sorted feature support
+// of the worker's next mini-batch) in Bytes, delta-varint coded as comm
+// codes a sparse vector's indices: nkeys uvarints, the first key and then
+// each gap minus one (key[i] - key[i-1] - 1), about 2 bytes per key;
+// decodeGrad requires them exactly consumed, strictly increasing and within
+// [0, d). The keys are recorded before the support is looked up, so a
+// support may name the keys of its own message.
+const gradInts = 11
 
-// encodeGrad fills m (whose Ints and Bytes slices are reused) from g.
-func encodeGrad(m *comm.Msg, g *algo.Grad, d int) {
-	nkeys := int64(-1)
+// encodeGrad fills m (whose Ints and Bytes slices are reused) from g. With
+// a history h (the worker's, nil for none) the keys are numbered and
+// recorded, and a sparse support equal to a list held goes as a reference.
+func encodeGrad(m *comm.Msg, g *algo.Grad, d int, h *keyHist) {
+	nkeys, seq, ref, crc := int64(-1), int64(-1), int64(-1), int64(0)
 	m.Bytes = m.Bytes[:0]
 	if g.Keys != nil {
 		nkeys = int64(len(g.Keys))
 		m.Bytes = appendKeys(m.Bytes, g.Keys)
+		if h != nil {
+			seq = h.record(g.Keys, m.Bytes)
+		}
 	}
-	m.Ints = append(m.Ints[:0], g.TRead, int64(g.Rows), int64(math.Float64bits(g.Loss)), g.ComputeNs, g.IdleNs, int64(g.Kind), g.Snap, nkeys)
+	var sup *keyList
+	if g.Dense == nil && len(g.Idx) > 0 {
+		sup = h.find(g.Idx)
+	}
 	m.Dense, m.Idx, m.Vals, m.Dim = nil, nil, nil, 0
-	if g.Dense != nil {
+	switch {
+	case g.Dense != nil:
 		m.Dense = g.Dense
-		return
+	case sup != nil:
+		ref, crc = sup.seq, int64(sup.crc)
+		m.Dense = g.Val
+	default:
+		m.Idx, m.Vals, m.Dim = g.Idx, g.Val, d
+		if m.Idx == nil {
+			m.Idx, m.Vals = []int32{}, []float64{}
+		}
 	}
-	m.Idx, m.Vals, m.Dim = g.Idx, g.Val, d
-	if m.Idx == nil {
-		m.Idx, m.Vals = []int32{}, []float64{}
-	}
+	m.Ints = append(m.Ints[:0], g.TRead, int64(g.Rows), int64(math.Float64bits(g.Loss)), g.ComputeNs, g.IdleNs, int64(g.Kind), g.Snap, nkeys, seq, ref, crc)
 }
 
-// decodeGrad points g into m (views valid until the next Recv into m).
-func decodeGrad(m *comm.Msg, g *algo.Grad, d int) error {
+// decodeGrad points g into m and h (views valid until the next Recv into m
+// and the next decodeGrad with h). h is the link's history (nil: none, a
+// numbered key list or a support reference is then an error).
+func decodeGrad(m *comm.Msg, g *algo.Grad, d int, h *keyHist) error {
 	if len(m.Ints) != gradInts {
 		return fmt.Errorf("ranks: gradient message from rank %d has %d header words, want %d", m.Src, len(m.Ints), gradInts)
 	}
@@ -76,16 +99,14 @@ func decodeGrad(m *comm.Msg, g *algo.Grad, d int) error {
 	if g.Kind > algo.GradFull || g.Snap < -1 {
 		return fmt.Errorf("ranks: gradient message from rank %d has kind %d, snapshot %d", m.Src, m.Ints[5], m.Ints[6])
 	}
-	if nkeys := m.Ints[7]; nkeys >= 0 {
-		keys, err := decodeKeys(keyBuf, m.Bytes, nkeys, d)
-		if err != nil {
-			return fmt.Errorf("ranks: gradient message from rank %d: %w", m.Src, err)
-		}
-		g.Keys = keys
-	} else if nkeys != -1 || len(m.Bytes) != 0 {
-		return fmt.Errorf("ranks: gradient message from rank %d has %d keys in %d bytes", m.Src, nkeys, len(m.Bytes))
+	if err := decodeGradKeys(m, g, d, h, keyBuf); err != nil {
+		return fmt.Errorf("ranks: gradient message from rank %d: %w", m.Src, err)
 	}
-	switch {
+	switch ref := m.Ints[9]; {
+	case ref != -1:
+		return decodeSupport(m, g, h)
+	case m.Ints[10] != 0:
+		return fmt.Errorf("ranks: gradient message from rank %d has a check without a support", m.Src)
 	case m.Dense != nil:
 		g.Dense = m.Dense
 	case m.Idx != nil:
@@ -99,6 +120,57 @@ func decodeGrad(m *comm.Msg, g *algo.Grad, d int) error {
 	return nil
 }
 
+// decodeGradKeys decodes the keys of gradient message m into g: into the
+// next entry of h, or into keyBuf without a history.
+func decodeGradKeys(m *comm.Msg, g *algo.Grad, d int, h *keyHist, keyBuf []int32) error {
+	nkeys, seq := m.Ints[7], m.Ints[8]
+	if nkeys < 0 {
+		if nkeys != -1 || seq != -1 || len(m.Bytes) != 0 {
+			return fmt.Errorf("%d keys numbered %d in %d bytes", nkeys, seq, len(m.Bytes))
+		}
+		return nil
+	}
+	// A sender numbers its lists exactly when the receiver keeps a
+	// history (both ends are this code); keyBuf is used only without one,
+	// so it never aliases a list held.
+	var e *keyList
+	switch {
+	case h == nil && seq == -1:
+	case h == nil || seq != h.n:
+		return fmt.Errorf("key list number %d out of sequence", seq)
+	default:
+		e = h.next()
+		keyBuf = e.keys[:0]
+	}
+	keys, err := decodeKeys(keyBuf, m.Bytes, nkeys, d)
+	if e != nil {
+		e.keys, e.crc = keys, keysCRC(m.Bytes)
+		e.held = err == nil
+	}
+	if err != nil {
+		return err
+	}
+	g.Keys = keys
+	return nil
+}
+
+// decodeSupport points g's sparse gradient at the key list its message
+// names and the values it carries; a list not held, or one whose length
+// or CRC differs from the message's, is an error.
+func decodeSupport(m *comm.Msg, g *algo.Grad, h *keyHist) error {
+	ref, crc := m.Ints[9], m.Ints[10]
+	switch e := h.get(ref); {
+	case e == nil:
+		return fmt.Errorf("ranks: gradient from rank %d on key list %d, which is not held", m.Src, ref)
+	case int64(e.crc) != crc || m.Idx != nil || len(m.Dense) != len(e.keys) || len(e.keys) == 0:
+		return fmt.Errorf("ranks: gradient from rank %d on key list %d: %d values, check %#x; the list has %d keys, check %#x",
+			m.Src, ref, len(m.Dense), crc, len(e.keys), e.crc)
+	default:
+		g.Idx, g.Val = e.keys, m.Dense
+		return nil
+	}
+}
+
 // Model message (master -> worker), Ints:
 //
 //	0 kind  ReplyKind
@@ -107,15 +179,38 @@ func decodeGrad(m *comm.Msg, g *algo.Grad, d int) error {
 //
 // and x as a dense vector, or a sparse one (all nonzeros, the delta, or x on
 // the keys the worker asked for: comm's delta-varint indices are the keys).
-const modelInts = 3
+// A keyed reply on a key list of the worker's history (keyhist.go) has
+// three more words,
+//
+//	3 seq   the list's number
+//	4 n     its length
+//	5 crc   its CRC-32C
+//
+// and carries x's values on the list only, as a dense vector of length n.
+const (
+	modelInts      = 3
+	modelKeyedInts = 6
+)
 
-func encodeReply(m *comm.Msg, r *algo.Reply, d int) {
+// encodeReply fills m from r; a keyed reply whose keys are a list of h
+// (the worker's history on the master, nil for none) goes as values only.
+func encodeReply(m *comm.Msg, r *algo.Reply, d int, h *keyHist) {
 	m.Ints = append(m.Ints[:0], int64(r.Kind), r.T, r.Base)
 	m.Dense, m.Idx, m.Vals, m.Dim = nil, nil, nil, 0
 	switch r.Kind {
 	case algo.ReplyDense, algo.ReplySnapshot:
 		m.Dense = r.Dense
-	case algo.ReplySparse, algo.ReplyDelta, algo.ReplyKeyed:
+	case algo.ReplyKeyed:
+		if e := h.find(r.Idx); e != nil {
+			m.Ints = append(m.Ints, e.seq, int64(len(e.keys)), int64(e.crc))
+			m.Dense = r.Val
+			if m.Dense == nil {
+				m.Dense = []float64{}
+			}
+			return
+		}
+		fallthrough
+	case algo.ReplySparse, algo.ReplyDelta:
 		m.Idx, m.Vals, m.Dim = r.Idx, r.Val, d
 		if m.Idx == nil {
 			m.Idx, m.Vals = []int32{}, []float64{}
@@ -170,13 +265,17 @@ func (s *snapSparse) encode(m *comm.Msg, r *algo.Reply, d int) bool {
 	return true
 }
 
-func decodeReply(m *comm.Msg, r *algo.Reply, d int) error {
-	if len(m.Ints) != modelInts {
+// decodeReply points r into m and h (the worker's history, nil for none:
+// a reply on a list of it is then an error).
+func decodeReply(m *comm.Msg, r *algo.Reply, d int, h *keyHist) error {
+	if len(m.Ints) != modelInts && len(m.Ints) != modelKeyedInts {
 		return fmt.Errorf("ranks: model message has %d header words, want %d", len(m.Ints), modelInts)
 	}
 	*r = algo.Reply{Kind: algo.ReplyKind(m.Ints[0]), T: m.Ints[1], Base: m.Ints[2]}
 	k := r.Kind
 	switch {
+	case len(m.Ints) == modelKeyedInts:
+		return decodeKeyedValues(m, r, h)
 	case k == algo.ReplyDense || k == algo.ReplySnapshot && m.Dense != nil:
 		if len(m.Dense) != d {
 			return fmt.Errorf("ranks: dense x of length %d, want %d", len(m.Dense), d)
@@ -193,6 +292,25 @@ func decodeReply(m *comm.Msg, r *algo.Reply, d int) error {
 		return fmt.Errorf("ranks: model message of unknown kind %d", m.Ints[0])
 	}
 	return nil
+}
+
+// decodeKeyedValues pairs the values of a keyed reply with the keys of
+// the list of h it names; a kind other than keyed, a list not held, or a
+// length or CRC that differs from the list held is an error.
+func decodeKeyedValues(m *comm.Msg, r *algo.Reply, h *keyHist) error {
+	seq, n, crc := m.Ints[3], m.Ints[4], m.Ints[5]
+	switch e := h.get(seq); {
+	case r.Kind != algo.ReplyKeyed:
+		return fmt.Errorf("ranks: model message of kind %d with a key list", m.Ints[0])
+	case e == nil:
+		return fmt.Errorf("ranks: keyed x on key list %d, which is not held", seq)
+	case int64(len(e.keys)) != n || int64(e.crc) != crc || m.Idx != nil || int64(len(m.Dense)) != n:
+		return fmt.Errorf("ranks: keyed x on key list %d: %d values, %d keys, check %#x; the list has %d keys, check %#x",
+			seq, len(m.Dense), n, crc, len(e.keys), e.crc)
+	default:
+		r.Idx, r.Val = e.keys, m.Dense
+		return nil
+	}
 }
 
 // appendKeys appends the delta-varint code of strictly increasing keys to

@@ -51,9 +51,9 @@ func TestGradKeysWire(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var m comm.Msg
 			in := algo.Grad{TRead: 3, Rows: 2, Loss: 0.25, Idx: []int32{4}, Val: []float64{1}, Snap: -1, Keys: c.keys}
-			encodeGrad(&m, &in, d)
+			encodeGrad(&m, &in, d, nil)
 			var g algo.Grad
-			if err := decodeGrad(roundTrip(t, &m), &g, d); err != nil {
+			if err := decodeGrad(roundTrip(t, &m), &g, d, nil); err != nil {
 				t.Fatal(err)
 			}
 			if (g.Keys == nil) != (c.keys == nil) || !slices.Equal(g.Keys, c.keys) {
@@ -96,10 +96,10 @@ func TestGradKeysRefused(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var m comm.Msg
-			encodeGrad(&m, &algo.Grad{Rows: 1, Idx: []int32{}, Val: []float64{}, Snap: -1}, d)
+			encodeGrad(&m, &algo.Grad{Rows: 1, Idx: []int32{}, Val: []float64{}, Snap: -1}, d, nil)
 			m.Ints[7], m.Bytes = c.nkeys, c.bytes
 			var g algo.Grad
-			if err := decodeGrad(roundTrip(t, &m), &g, d); err == nil {
+			if err := decodeGrad(roundTrip(t, &m), &g, d, nil); err == nil {
 				t.Errorf("decoded keys %v, want an error", g.Keys)
 			}
 		})
@@ -154,12 +154,12 @@ func TestSnapshotSparse(t *testing.T) {
 			if c.sparse {
 				t.Fatalf("%s: sent dense, want sparse", c.name)
 			}
-			encodeReply(&m, &r, d)
+			encodeReply(&m, &r, d, nil)
 		} else if !c.sparse {
 			t.Fatalf("%s: sent sparse, want dense", c.name)
 		}
 		var got algo.Reply
-		if err := decodeReply(roundTrip(t, &m), &got, d); err != nil {
+		if err := decodeReply(roundTrip(t, &m), &got, d, nil); err != nil {
 			t.Fatal(err)
 		}
 		dense := got.Dense

@@ -216,6 +216,7 @@ func runMaster(interrupt context.Context, c *comm.Comm, cfg *Config) (*Result, e
 	run.f, run.full, run.wallBaseNs = f, full, wallBaseNs
 	run.newCheckpointer(hash)
 	run.held = make([][]int, c.Size())
+	run.keys = make([]keyHist, c.Size())
 	for w := 1; w < c.Size(); w++ {
 		run.held[w] = []int{w}
 	}
@@ -291,7 +292,7 @@ func abortRounds(ctx context.Context, c *comm.Comm, err error) error {
 func stopWorkers(ctx context.Context, c *comm.Comm, err error) error {
 	var out comm.Msg
 	for w := 1; w < c.Size(); w++ {
-		encodeReply(&out, &algo.Reply{Kind: algo.ReplyStop}, 0)
+		encodeReply(&out, &algo.Reply{Kind: algo.ReplyStop}, 0, nil)
 		_ = c.Send(ctx, w, tagModel, &out)
 	}
 	_ = endRounds(ctx, c)
@@ -344,6 +345,8 @@ type masterRun struct {
 	ev     *evaluator
 	grd    guard
 	div    *Divergence // set when the guard stopped the run
+	// keys: each worker's key history (keyhist.go), by rank.
+	keys []keyHist
 
 	start      time.Time
 	trainNs    int64
@@ -453,7 +456,7 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 			continue
 		}
 		t0 := time.Now()
-		if err := decodeGrad(&in, &g, r.d); err != nil {
+		if err := decodeGrad(&in, &g, r.d, &r.keys[src]); err != nil {
 			// A worker that breaks the protocol is cut off.
 			if err := r.leave(ctx, src, err, &out); err != nil {
 				return err

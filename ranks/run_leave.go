@@ -95,7 +95,7 @@ func (r *masterRun) sendReady(ctx context.Context, rd algo.Ready, out *comm.Msg)
 			continue
 		}
 		if !r.vrSnap.encode(out, rp, r.d) {
-			encodeReply(out, rp, r.d)
+			encodeReply(out, rp, r.d, &r.keys[rp.Worker])
 		}
 		if rp.Kind == algo.ReplyStop {
 			out.Ints[2] = r.stopBase(rp)
@@ -174,7 +174,7 @@ func (r *masterRun) leaveOnNotice(ctx context.Context, w int, out *comm.Msg) err
 	if r.m.Gone(w) {
 		return nil
 	}
-	encodeReply(out, &algo.Reply{Worker: w, Kind: algo.ReplyStop, T: r.m.T(), Base: stopLeft}, r.d)
+	encodeReply(out, &algo.Reply{Worker: w, Kind: algo.ReplyStop, T: r.m.T(), Base: stopLeft}, r.d, nil)
 	if err := r.c.Send(ctx, w, tagModel, out); err != nil {
 		if _, ok := r.departed(err); !ok {
 			return err

@@ -336,6 +336,7 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 	var sl sleeper
 	var in, out comm.Msg
 	var reply algo.Reply
+	var keys keyHist // the key lists sent, which replies and gradients name
 
 	// adopted swaps in the lost shards the master handed over (adopt.go).
 	adopted := func() error {
@@ -376,7 +377,7 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 	var rd algo.WorkerReady
 	for {
 		if rd.Send != nil {
-			encodeGrad(&out, rd.Send, s.d)
+			encodeGrad(&out, rd.Send, s.d, &keys)
 			if err := c.Send(ctx, 0, tagGrad, &out); err != nil {
 				return 0, err
 			}
@@ -404,7 +405,7 @@ func workerTrain(ctx, interrupt context.Context, c *comm.Comm, cfg *Config, s *s
 			if err := c.Recv(ctx, 0, tagModel, &in); err != nil {
 				return 0, err
 			}
-			if err := decodeReply(&in, &reply, s.d); err != nil {
+			if err := decodeReply(&in, &reply, s.d, &keys); err != nil {
 				return 0, err
 			}
 			ev = algo.WorkerEvent{Kind: algo.WorkerReply, Reply: &reply, Ns: int64(time.Since(t0))}

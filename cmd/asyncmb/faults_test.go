@@ -302,9 +302,47 @@ func startHandAs(t *testing.T, r, np int, args ...string) *handJob {
 // gets the current x and contributes updates until the end (counted in
 // summary.json's joined_workers); the run completes.
 func TestLateJoin(t *testing.T) {
-	j := startHand(t, 4, "--data", "../../testdata/a9a", "--loss", "logistic", "--reg", "l1", "--lambda", "1e-4",
+	lateJoin(t, "--data", "../../testdata/a9a", "--loss", "logistic", "--reg", "l1", "--lambda", "1e-4",
 		"--tau", "0", "--average", "tail", "--phi-star", fmt.Sprint(refOptimum(t, "a9a", "l1-logistic", 1e-4)),
 		"--jitter", "2ms", "--time", "5s")
+}
+
+// TestLateJoinKeyed is TestLateJoin with keyed pull on sparse data of d =
+// 47k, svrg and --pipeline: the joiner (a new process) numbers its key
+// lists afresh and the master, which reset the link's history on the
+// join, takes its references and gets its replies paired right; the run
+// is keyed throughout and completes.
+func TestLateJoinKeyed(t *testing.T) {
+	s := lateJoin(t, "--data", "../../testdata/rcv1_small", "--loss", "logistic", "--reg", "l1", "--lambda", "1e-3",
+		"--pull", "keys", "--pipeline", "--average", "tail", "--phi-star", fmt.Sprint(refOptimum(t, "rcv1_small", "l1-logistic", 1e-3)),
+		"--jitter", "2ms", "--time", "5s")
+	if s.Master.RepliesKeyed < s.Updates/2 {
+		t.Errorf("%d keyed replies in %d updates, want most", s.Master.RepliesKeyed, s.Updates)
+	}
+}
+
+// lateJoinSummary is what lateJoin reads of summary.json.
+type lateJoinSummary struct {
+	Status string
+	Joined []struct {
+		Rank  int
+		T     int64
+		Grads int64
+	} `json:"joined_workers"`
+	Final struct {
+		RelAvg float64 `json:"rel_subopt_avg"`
+	}
+	Updates int64
+	Master  struct {
+		RepliesKeyed int64 `json:"replies_keyed"`
+	}
+}
+
+// lateJoin runs a job of 4 ranks with args, kills worker 2 once it trains,
+// starts it again with --join, and checks the run completes with the
+// joiner's gradients.
+func lateJoin(t *testing.T, args ...string) *lateJoinSummary {
+	j := startHand(t, 4, args...)
 	j.waitFor(0, "upd/s", 60*time.Second)
 	j.procs[2].Process.Signal(syscall.SIGKILL)
 	j.waitFor(0, "worker 2 left", 30*time.Second)
@@ -314,17 +352,7 @@ func TestLateJoin(t *testing.T) {
 	if codes[0] != 0 || codes[1] != 0 || codes[3] != 0 || codes[joiner] != 0 {
 		t.Fatalf("exit codes %v, want 0 for ranks 0, 1, 3 and the joiner\n%s\n%s", codes, j.output(0), j.output(joiner))
 	}
-	var s struct {
-		Status string
-		Joined []struct {
-			Rank  int
-			T     int64
-			Grads int64
-		} `json:"joined_workers"`
-		Final struct {
-			RelAvg float64 `json:"rel_subopt_avg"`
-		}
-	}
+	var s lateJoinSummary
 	b, err := os.ReadFile(filepath.Join(j.out, "summary.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -338,7 +366,8 @@ func TestLateJoin(t *testing.T) {
 	if !(s.Final.RelAvg < 1e-2) {
 		t.Errorf("final relative suboptimality %g", s.Final.RelAvg)
 	}
-	t.Logf("joined %+v; final rel. subopt %.3g", s.Joined[0], s.Final.RelAvg)
+	t.Logf("joined %+v; final rel. subopt %.3g; %d keyed replies in %d updates", s.Joined[0], s.Final.RelAvg, s.Master.RepliesKeyed, s.Updates)
+	return &s
 }
 
 // TestMinWorkers: below --min-workers the run stops, still writes what was

@@ -231,12 +231,14 @@ func TestTrainP1Deterministic(t *testing.T) {
 // processes: with one worker and a fixed seed, --pull keys (replies carry
 // x on the keys of the worker's next batch) and --pull all (all of x)
 // give the same model and trace, bit for bit, with svrg (the default) and
-// sgd.
+// sgd, and svrg with --pipeline (gradients whose support is the keys sent
+// two gradients before, svrg's refresh parts in between).
 func TestTrainKeyedBitIdentical(t *testing.T) {
-	for _, method := range []string{"svrg", "sgd"} {
-		t.Run(method, func(t *testing.T) {
+	for _, c := range [][]string{{"svrg"}, {"sgd"}, {"svrg", "--pipeline"}} {
+		t.Run(strings.Join(c, ""), func(t *testing.T) {
 			args := []string{"--np", "2", "--data", "../../testdata/rcv1_small", "--reg", "l1", "--lambda", "1e-3", "--reference=false",
-				"--method", method, "--iters", "600", "--seed", "5", "--snapshot-every", "100"}
+				"--method", c[0], "--iters", "600", "--seed", "5", "--snapshot-every", "100"}
+			args = append(args, c[1:]...)
 			sk, outK := train(t, append(args, "--pull", "keys")...)
 			sa, outA := train(t, append(args, "--pull", "all")...)
 			if sk.Master.RepliesKeyed < 500 || sa.Master.RepliesKeyed != 0 {
