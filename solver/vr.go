@@ -124,21 +124,35 @@ func (v *VRStep) Pack(alpha float64) {
 		}
 		v.pk = newRecords(d)
 	}
-	pk, mu := v.pk, v.Mu
+	pk, mu := v.pk, v.Mu[:d]
 	ok := true // every prox step > 0: the inline proxes are ProxScalar's
-	for j := range pk {
-		e := &pk[j]
-		w := 1.0
-		if v.W != nil {
-			w = v.W[j]
+	if v.C != nil && v.W != nil {
+		// The master's case, without the two tests per coordinate.
+		c, w := v.C[:d], v.W[:d]
+		for j := range pk {
+			e := &pk[j]
+			e.a = alpha / c[j]
+			e.aw = e.a * w[j]
+			e.wmu = w[j] * mu[j]
+			if !(e.aw > 0) {
+				ok = false
+			}
 		}
-		e.a = alpha
-		if v.C != nil {
-			e.a /= v.C[j]
+	} else {
+		for j := range pk {
+			e := &pk[j]
+			w := 1.0
+			if v.W != nil {
+				w = v.W[j]
+			}
+			e.a = alpha
+			if v.C != nil {
+				e.a /= v.C[j]
+			}
+			e.aw = e.a * w
+			e.wmu = w * mu[j]
+			ok = ok && e.aw > 0
 		}
-		e.aw = e.a * w
-		e.wmu = w * mu[j]
-		ok = ok && e.aw > 0
 	}
 	v.pkAlpha = alpha
 	v.pkMode = packGeneric
