@@ -210,3 +210,72 @@ func TestVRPackedBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestVRHeldDenseMessages: with x held in the sparse step's records, a
+// dense difference (the dense step, which takes x back and holds it
+// again) and sparse ones interleaved give the same iterates, bit for bit,
+// as with x dense; x is held again after each dense one.
+func TestVRHeldDenseMessages(t *testing.T) {
+	defer func() { vrHold = true }()
+	const P, d = 2, 40
+	rng := rand.New(rand.NewPCG(2, 3))
+	var grads []Grad
+	for k := range 30 {
+		g := Grad{Rows: 4, Loss: 1, Snap: -1}
+		for j := range int32(d) {
+			if rng.IntN(4) == 0 {
+				g.Idx, g.Val = append(g.Idx, j), append(g.Val, rng.NormFloat64())
+			}
+		}
+		if k%3 == 2 {
+			g.Dense = make([]float64, d)
+			for i, j := range g.Idx {
+				g.Dense[j] = g.Val[i]
+			}
+			g.Idx, g.Val = nil, nil
+		}
+		grads = append(grads, g)
+	}
+	full := Grad{Rows: 10, Loss: 1, Idx: []int32{1, 5, 9}, Val: []float64{0.3, -0.2, 0.1}}
+	run := func(hold bool) [][]float64 {
+		vrHold = hold
+		wts, metric := make([]float64, d), make([]float64, d)
+		for j := range d {
+			wts[j], metric[j] = 1+float64(j%5), 1+float64(j%3)/2
+		}
+		vc := &VRConfig{Alpha: 0.2, Metric: metric, Sparse: true, Weights: wts, Every: 7, FullShare: []float64{0, 0.5, 0.5}}
+		m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.01},
+			Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.2}, Average: solver.Averager{Kind: solver.AvgLast}, VR: vc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr := newRoundRobin(m, P, grads, full)
+		var xs [][]float64
+		for range 120 {
+			if err := rr.step(); err != nil {
+				t.Fatal(err)
+			}
+			if hold && m.T() > 0 && !m.xHeld() {
+				t.Fatalf("t=%d: x not held", m.T())
+			}
+			x := make([]float64, d)
+			m.Iterate(x)
+			xs = append(xs, x)
+		}
+		if a, _ := m.VRSnapshots(); a < 5 {
+			t.Fatalf("%d snapshots, want several", a)
+		}
+		return xs
+	}
+	dense, held := run(false), run(true)
+	for k := range dense {
+		for j := range dense[k] {
+			if math.Float64bits(dense[k][j]) != math.Float64bits(held[k][j]) {
+				t.Fatalf("step %d: x[%d] = %v held, %v dense", k, j, held[k][j], dense[k][j])
+			}
+		}
+	}
+	if !slices.ContainsFunc(held[len(held)-1], func(v float64) bool { return v != 0 }) {
+		t.Fatal("x never moved")
+	}
+}
