@@ -97,6 +97,8 @@ func (m *Master) keyedReply(wk *mworker, r *Reply) bool {
 	m.outVal = slices.Grow(m.outVal, len(wk.keys))
 	if m.lazy != nil {
 		m.outVal = m.lazy.PeekKeys(wk.keys, m.outVal)
+	} else if m.xHeld() {
+		m.outVal = m.vr.step.AppendX(m.outVal, wk.keys)
 	} else {
 		for _, j := range wk.keys {
 			m.outVal = append(m.outVal, m.x[j])

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -249,16 +250,7 @@ func TestKeyedRefused(t *testing.T) {
 func BenchmarkMasterKeyed(b *testing.B) {
 	for _, d := range []int{1 << 20, 1 << 24} {
 		a, y := zipfCSR(4096, d, 100, 1)
-		acc, ks := kernels.NewSparseAcc(d), NewKeySet(d)
-		x := make([]float64, d)
-		var grads []Grad
-		sampler := NewAhead(NewSampler(a.Rows, 3), 64)
-		for range 64 {
-			var sv kernels.SparseVec
-			loss := acc.GradBatchCSR(kernels.Logistic, a, y, sampler.Next(), x, &sv)
-			grads = append(grads, Grad{Rows: 64, Loss: loss, Idx: slices.Clone(sv.Idx), Val: slices.Clone(sv.Val), Snap: -1,
-				Keys: slices.Clone(ks.Keys(a.Indptr, a.Indices, sampler.Peek(1)))})
-		}
+		grads := keyedGrads(a, y, 64)
 		rate := map[Pull]float64{}
 		for _, pull := range []Pull{PullAll, PullKeys} {
 			b.Run(fmt.Sprintf("d=%d/%s", d, pull), func(b *testing.B) {
@@ -269,28 +261,154 @@ func BenchmarkMasterKeyed(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				ver := make([]int64, P+1)
-				m.Start()
-				var entries int
+				rr := newRoundRobin(m, P, grads, Grad{})
 				b.ReportAllocs()
-				for i := 0; b.Loop(); i++ {
-					g := grads[i%len(grads)]
-					g.Worker = 1 + i%P
-					g.TRead = ver[g.Worker]
-					rd, err := m.Step(Event{Kind: EventGrad, Grad: &g})
-					if err != nil {
+				for b.Loop() {
+					if err := rr.step(); err != nil {
 						b.Fatal(err)
-					}
-					for _, r := range rd.Replies {
-						ver[r.Worker] = r.T
-						entries += len(r.Idx) + len(r.Dense)
 					}
 				}
 				rate[pull] = float64(b.N) / b.Elapsed().Seconds()
 				b.ReportMetric(rate[pull], "updates/s")
-				b.ReportMetric(float64(entries)/float64(b.N), "reply-entries/op")
+				b.ReportMetric(float64(rr.entries)/float64(b.N), "reply-entries/op")
 				if pull == PullKeys && rate[PullAll] > 0 {
 					b.ReportMetric(rate[PullKeys]/rate[PullAll], "x-vs-all")
+				}
+			})
+		}
+	}
+}
+
+// keyedGrads draws n logistic mini-batch gradients of 64 rows of a at x =
+// 0, each with the keys of the next batch: the master benchmarks' input.
+func keyedGrads(a *kernels.CSR, y []float64, n int) []Grad {
+	d := a.Cols
+	acc, ks := kernels.NewSparseAcc(d), NewKeySet(d)
+	x := make([]float64, d)
+	var grads []Grad
+	sampler := NewAhead(NewSampler(a.Rows, 3), 64)
+	for range n {
+		var sv kernels.SparseVec
+		loss := acc.GradBatchCSR(kernels.Logistic, a, y, sampler.Next(), x, &sv)
+		grads = append(grads, Grad{Rows: 64, Loss: loss, Idx: slices.Clone(sv.Idx), Val: slices.Clone(sv.Val), Snap: -1,
+			Keys: slices.Clone(ks.Keys(a.Indptr, a.Indices, sampler.Peek(1)))})
+	}
+	return grads
+}
+
+// roundRobin drives a master as P workers would that answer in turn with
+// the gradients grads, cycled (each has one in flight, computed at the x
+// of its last reply), without a network: the master benchmarks' loop. A
+// worker asked for a svrg snapshot answers with full (as a GradFull at
+// that snapshot) and tags its differences with the last one activated.
+type roundRobin struct {
+	m                *Master
+	grads            []Grad
+	full             Grad
+	ver, snap, asked []int64 // by worker: the version it holds, its snapshot, the one asked of it (-1: none)
+	i                int
+	entries          int // entries (indices or dense values) in the replies since Start's
+}
+
+// newRoundRobin starts m (P workers) and reads its first replies.
+func newRoundRobin(m *Master, P int, grads []Grad, full Grad) *roundRobin {
+	r := &roundRobin{m: m, grads: grads, full: full, ver: make([]int64, P+1), snap: make([]int64, P+1), asked: make([]int64, P+1)}
+	for w := range r.snap {
+		r.snap[w], r.asked[w] = -1, -1
+	}
+	r.read(m.Start())
+	r.entries = 0
+	return r
+}
+
+func (r *roundRobin) read(rd Ready) {
+	for _, rp := range rd.Replies {
+		switch rp.Kind {
+		case ReplySnapshot:
+			r.asked[rp.Worker] = rp.T
+		case ReplyActivate:
+			r.snap[rp.Worker] = rp.T
+		case ReplyStop:
+		default:
+			r.ver[rp.Worker] = rp.T
+			r.entries += len(rp.Idx) + len(rp.Dense)
+		}
+	}
+}
+
+// step sends the next worker's gradient: one Step, its replies read.
+func (r *roundRobin) step() error {
+	w := 1 + r.i%(len(r.ver)-1)
+	g := r.grads[r.i%len(r.grads)]
+	g.Snap = r.snap[w]
+	if r.asked[w] >= 0 {
+		g = r.full
+		g.Kind, g.Snap, r.asked[w] = GradFull, r.asked[w], -1
+	}
+	r.i++
+	g.Worker, g.TRead = w, r.ver[w]
+	rd, err := r.m.Step(Event{Kind: EventGrad, Grad: &g})
+	if err != nil {
+		return err
+	}
+	r.read(rd)
+	return nil
+}
+
+// BenchmarkMasterVRKeyed measures the master's svrg update loop alone
+// (the sparse step with a metric, support weights and l1, then the keyed
+// reply on the next batch's keys; 3 workers, async, a refresh every 3125
+// updates as on d1m with batch 64) on BenchmarkMasterKeyed's kind of data
+// at d = 2^20 and 2^24 (16384 rows, 256 gradients cycled: their supports
+// touch far more than the 32 MB L3 of the test machine, as a long run
+// does; with 64 gradients of 4096 rows the records fit and the ratio was
+// 2.2x), with x held in the step's records (solver.VRStep.Hold)
+// against x in its own array (the records without x), in the same run. It
+// reports updates/s and the ratio.
+func BenchmarkMasterVRKeyed(b *testing.B) {
+	defer func() { vrHold = true }()
+	for _, d := range []int{1 << 20, 1 << 24} {
+		a, y := zipfCSR(16384, d, 100, 1)
+		grads := keyedGrads(a, y, 256)
+		rng := rand.New(rand.NewPCG(1, 2))
+		metric, wts := make([]float64, d), make([]float64, d)
+		for j := range d {
+			metric[j], wts[j] = math.Exp(rng.NormFloat64()), 1+10*rng.Float64()
+		}
+		full := grads[0] // any sparse vector will do as a shard's mean gradient
+		full.Keys = nil
+		rate := map[bool]float64{}
+		for _, hold := range []bool{false, true} {
+			runtime.GC()
+			b.Run(fmt.Sprintf("d=%d/hold=%v", d, hold), func(b *testing.B) {
+				const P = 3
+				vrHold = hold
+				vc := &VRConfig{Alpha: 0.5, Metric: metric, Sparse: true, Weights: wts, Every: 3125, FullShare: []float64{0, 1. / 3, 1. / 3, 1. / 3}}
+				m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 1e-5},
+					Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.5}, Average: solver.Averager{Kind: solver.AvgLast},
+					Pull: PullKeys, VR: vc})
+				if err != nil {
+					b.Fatal(err)
+				}
+				rr := newRoundRobin(m, P, grads, full)
+				for range 2 * P { // the first snapshot, activated
+					if err := rr.step(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if m.xHeld() != hold {
+					b.Fatalf("x held %v, want %v", m.xHeld(), hold)
+				}
+				for b.Loop() {
+					if err := rr.step(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				rate[hold] = float64(b.N) / b.Elapsed().Seconds()
+				b.ReportMetric(rate[hold], "updates/s")
+				b.ReportMetric(float64(rr.entries)/float64(b.N), "reply-entries/op")
+				if hold && rate[false] > 0 {
+					b.ReportMetric(rate[true]/rate[false], "x-unheld")
 				}
 			})
 		}

@@ -371,6 +371,9 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 	m.avg.N, m.avg.W, m.avg.Cur, m.avg.Prev, m.avg.CurN, m.avg.PrevN = 0, 0, nil, nil, 0, 0
 	if cfg.VR != nil {
 		m.vr = newMasterVR(*cfg.VR, cfg.Workers, cfg.X0, cfg.Reg)
+		// The last iterate as the output: no update reads all of x, which
+		// can then live in the sparse step's records.
+		m.vr.holdX = cfg.VR.Sparse && m.avg.Kind == solver.AvgLast
 		m.x = slices.Clone(cfg.X0)
 		m.all = make([]int32, d)
 		for j := range m.all {
@@ -458,7 +461,7 @@ func (m *Master) Iterate(dst []float64) {
 		m.lazy.CopyX(dst)
 		return
 	}
-	copy(dst, m.x)
+	m.copyX(dst)
 }
 
 // Output writes the run's output (the average the policy prescribes, or
@@ -468,7 +471,7 @@ func (m *Master) Output(dst []float64) {
 		m.lazy.Average(dst)
 		return
 	}
-	m.avg.Value(m.x, dst)
+	m.avg.Value(m.xNow(), dst)
 }
 
 // Checkpoint returns copies of the iterate and the averaging state (for
@@ -479,7 +482,7 @@ func (m *Master) Checkpoint() (x []float64, avg solver.Averager) {
 	}
 	a := m.avg
 	a.Cur, a.Prev = slices.Clone(a.Cur), slices.Clone(a.Prev)
-	return slices.Clone(m.x), a
+	return slices.Clone(m.xNow()), a
 }
 
 func (m *Master) reset() {
@@ -973,6 +976,9 @@ func (m *Master) at(j int) float64 {
 	if m.lazy != nil {
 		return m.lazy.At(j)
 	}
+	if m.xHeld() {
+		return m.vr.step.X(j)
+	}
 	return m.x[j]
 }
 
@@ -993,15 +999,16 @@ func (m *Master) fullReply(r *Reply) {
 		r.Kind, r.Dense = ReplyDense, m.outVal[s:]
 		return
 	}
+	x := m.xNow()
 	nnz := 0
-	for _, v := range m.x {
+	for _, v := range x {
 		if v != 0 {
 			nnz++
 		}
 	}
 	if sparseEntry*nnz < denseBytes {
 		is, vs := len(m.outIdx), len(m.outVal)
-		for j, v := range m.x {
+		for j, v := range x {
 			if v != 0 {
 				m.outIdx = append(m.outIdx, int32(j))
 				m.outVal = append(m.outVal, v)
@@ -1010,7 +1017,7 @@ func (m *Master) fullReply(r *Reply) {
 		r.Kind, r.Idx, r.Val = ReplySparse, m.outIdx[is:], m.outVal[vs:]
 		return
 	}
-	m.denseReply(r, m.x)
+	m.denseReply(r, x)
 }
 
 // denseReply copies x into the reply arena: a later update in the same

@@ -38,10 +38,29 @@ func sparseQuad(rows []int, x []float64, out *Grad) {
 	out.Rows, out.Loss, out.Dense = len(rows), loss, nil
 }
 
+// sparseQuadKeys is the support of sparseQuad's gradient on rows (of
+// dimension d): the keys of a batch.
+func sparseQuadKeys(d int) func(rows []int) []int32 {
+	return func(rows []int) []int32 {
+		keys := []int32{}
+		for j := range d {
+			for _, i := range rows {
+				if (7*j+i)%5 < 2 {
+					keys = append(keys, int32(j))
+					break
+				}
+			}
+		}
+		return keys
+	}
+}
+
 // runSparseVR runs an async svrg master with the sparse step, a metric and
 // support weights and P workers on sparseQuad, delivering messages in an
-// order drawn from seed, and returns x after every event.
-func runSparseVR(t *testing.T, reg solver.Reg, alpha float64, adapt bool, seed uint64) (xs [][]float64, active, rejected int64) {
+// order drawn from seed, with the output avg and, with keys, replies on the
+// keys of each worker's next batch; it returns x after every event (and
+// the output at the end as its last entry).
+func runSparseVR(t *testing.T, reg solver.Reg, alpha float64, adapt bool, seed uint64, avg solver.AvgKind, keys bool) (xs [][]float64, active, rejected int64) {
 	t.Helper()
 	const P, d, rows = 3, 60, 20
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -54,14 +73,22 @@ func runSparseVR(t *testing.T, reg solver.Reg, alpha float64, adapt bool, seed u
 		vc.Metric[j] = math.Exp(rng.NormFloat64())
 		vc.Weights[j] = 1 + 4*rng.Float64()
 	}
-	m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: reg, Iters: 600, VR: vc,
-		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: alpha}, Average: solver.Averager{Kind: solver.AvgUniform}})
+	pull := PullAll
+	if keys {
+		pull = PullKeys
+	}
+	m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: reg, Iters: 600, VR: vc, Pull: pull,
+		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: alpha}, Average: solver.Averager{Kind: avg}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ws := make([]*Worker, P+1)
 	for w := 1; w <= P; w++ {
-		ws[w] = newTestWorker(t, WorkerConfig{Worker: w, Dim: d, Rows: rows, Batch: 3, Seed: uint64(w), VR: true})
+		wc := WorkerConfig{Worker: w, Dim: d, Rows: rows, Batch: 3, Seed: uint64(w), VR: true}
+		if keys {
+			wc.Keys = sparseQuadKeys(d)
+		}
+		ws[w] = newTestWorker(t, wc)
 	}
 	inbox := make([][]Reply, P+1)
 	var flight []*Grad
@@ -118,16 +145,28 @@ func runSparseVR(t *testing.T, reg solver.Reg, alpha float64, adapt bool, seed u
 		xs = append(xs, x)
 		deliver(rd)
 	}
+	if want := avg == solver.AvgLast && vrPack && vrHold; m.xHeld() != want {
+		t.Fatalf("x held %v, want %v", m.xHeld(), want)
+	}
+	out := make([]float64, d)
+	m.Output(out)
+	xs = append(xs, out)
+	if keys && m.Stats().RepliesKeyed < 300 {
+		t.Fatalf("%d keyed replies, want most of 600", m.Stats().RepliesKeyed)
+	}
 	active, rejected = m.VRSnapshots()
 	return xs, active, rejected
 }
 
 // TestVRPackedBitIdentical: the master's sparse svrg step on
 // solver.VRStep.Pack's records (repacked at every activation, rejection
-// and step change) gives the same iterates, bit for bit after every event,
-// as the plain loop over the metric, weights and mu~, in an async run with
-// refreshes, rejections and differences at the previous snapshot.
+// and step change), with x dense (an averaged output) or held in the
+// records (the last iterate), gives the same iterates, bit for bit after
+// every event, and the same output, as the plain loop over the metric,
+// weights and mu~, in an async run with refreshes, rejections and
+// differences at the previous snapshot, with full and keyed replies.
 func TestVRPackedBitIdentical(t *testing.T) {
+	defer func() { vrPack, vrHold = true, true }()
 	for _, c := range []struct {
 		reg   solver.Reg
 		alpha float64
@@ -139,29 +178,104 @@ func TestVRPackedBitIdentical(t *testing.T) {
 		{solver.Reg{Kind: solver.RegElastic, Lambda: 0.05, Lambda2: 0.1}, 0.3, true},
 		{solver.Reg{Kind: solver.RegBox, Lo: -0.3, Hi: 0.4}, 0.3, true},
 	} {
-		t.Run(fmt.Sprintf("%s/alpha=%g/adapt=%v", c.reg.Kind, c.alpha, c.adapt), func(t *testing.T) {
-			defer func() { vrPack = true }()
-			vrPack = false
-			plain, a0, r0 := runSparseVR(t, c.reg, c.alpha, c.adapt, 7)
-			vrPack = true
-			packed, a1, r1 := runSparseVR(t, c.reg, c.alpha, c.adapt, 7)
-			if len(plain) != len(packed) || a0 != a1 || r0 != r1 {
-				t.Fatalf("%d/%d events, %d/%d snapshots, %d/%d rejected", len(plain), len(packed), a0, a1, r0, r1)
-			}
-			if a1 < 5 {
-				t.Fatalf("only %d snapshots: the comparison is weak", a1)
-			}
-			for k := range plain {
-				for j := range plain[k] {
-					if math.Float64bits(plain[k][j]) != math.Float64bits(packed[k][j]) {
-						t.Fatalf("event %d: x[%d] = %v packed, %v plain", k, j, packed[k][j], plain[k][j])
+		for _, keys := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/alpha=%g/adapt=%v/keys=%v", c.reg.Kind, c.alpha, c.adapt, keys), func(t *testing.T) {
+				for _, avg := range []solver.AvgKind{solver.AvgLast, solver.AvgUniform} {
+					vrPack, vrHold = false, false
+					plain, a0, r0 := runSparseVR(t, c.reg, c.alpha, c.adapt, 7, avg, keys)
+					for _, hold := range []bool{false, true} {
+						vrPack, vrHold = true, hold
+						packed, a1, r1 := runSparseVR(t, c.reg, c.alpha, c.adapt, 7, avg, keys)
+						what := fmt.Sprintf("%s hold=%v", avg, hold)
+						if len(plain) != len(packed) || a0 != a1 || r0 != r1 {
+							t.Fatalf("%s: %d/%d events, %d/%d snapshots, %d/%d rejected", what, len(plain), len(packed), a0, a1, r0, r1)
+						}
+						if a1 < 5 {
+							t.Fatalf("only %d snapshots: the comparison is weak", a1)
+						}
+						for k := range plain {
+							for j := range plain[k] {
+								if math.Float64bits(plain[k][j]) != math.Float64bits(packed[k][j]) {
+									t.Fatalf("%s: event %d: x[%d] = %v packed, %v plain", what, k, j, packed[k][j], plain[k][j])
+								}
+							}
+						}
+						if !slices.ContainsFunc(packed[len(packed)-1], func(v float64) bool { return v != 0 }) {
+							t.Fatal("x never moved")
+						}
+						t.Logf("%s: %d events, %d snapshots, %d rejected", what, len(packed), a1, r1)
 					}
 				}
+			})
+		}
+	}
+}
+
+// TestVRHeldDenseMessages: with x held in the sparse step's records, a
+// dense difference (the dense step, which takes x back and holds it
+// again) and sparse ones interleaved give the same iterates, bit for bit,
+// as with x dense; x is held again after each dense one.
+func TestVRHeldDenseMessages(t *testing.T) {
+	defer func() { vrHold = true }()
+	const P, d = 2, 40
+	rng := rand.New(rand.NewPCG(2, 3))
+	var grads []Grad
+	for k := range 30 {
+		g := Grad{Rows: 4, Loss: 1, Snap: -1}
+		for j := range int32(d) {
+			if rng.IntN(4) == 0 {
+				g.Idx, g.Val = append(g.Idx, j), append(g.Val, rng.NormFloat64())
 			}
-			if !slices.ContainsFunc(packed[len(packed)-1], func(v float64) bool { return v != 0 }) {
-				t.Fatal("x never moved")
+		}
+		if k%3 == 2 {
+			g.Dense = make([]float64, d)
+			for i, j := range g.Idx {
+				g.Dense[j] = g.Val[i]
 			}
-			t.Logf("%d events, %d snapshots, %d rejected", len(packed), a1, r1)
-		})
+			g.Idx, g.Val = nil, nil
+		}
+		grads = append(grads, g)
+	}
+	full := Grad{Rows: 10, Loss: 1, Idx: []int32{1, 5, 9}, Val: []float64{0.3, -0.2, 0.1}}
+	run := func(hold bool) [][]float64 {
+		vrHold = hold
+		wts, metric := make([]float64, d), make([]float64, d)
+		for j := range d {
+			wts[j], metric[j] = 1+float64(j%5), 1+float64(j%3)/2
+		}
+		vc := &VRConfig{Alpha: 0.2, Metric: metric, Sparse: true, Weights: wts, Every: 7, FullShare: []float64{0, 0.5, 0.5}}
+		m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 0.01},
+			Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.2}, Average: solver.Averager{Kind: solver.AvgLast}, VR: vc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr := newRoundRobin(m, P, grads, full)
+		var xs [][]float64
+		for range 120 {
+			if err := rr.step(); err != nil {
+				t.Fatal(err)
+			}
+			if hold && m.T() > 0 && !m.xHeld() {
+				t.Fatalf("t=%d: x not held", m.T())
+			}
+			x := make([]float64, d)
+			m.Iterate(x)
+			xs = append(xs, x)
+		}
+		if a, _ := m.VRSnapshots(); a < 5 {
+			t.Fatalf("%d snapshots, want several", a)
+		}
+		return xs
+	}
+	dense, held := run(false), run(true)
+	for k := range dense {
+		for j := range dense[k] {
+			if math.Float64bits(dense[k][j]) != math.Float64bits(held[k][j]) {
+				t.Fatalf("step %d: x[%d] = %v held, %v dense", k, j, held[k][j], dense[k][j])
+			}
+		}
+	}
+	if !slices.ContainsFunc(held[len(held)-1], func(v float64) bool { return v != 0 }) {
+		t.Fatal("x never moved")
 	}
 }

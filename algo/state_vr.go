@@ -71,6 +71,7 @@ func (m *Master) appendVR(b []byte) []byte {
 // readVR restores appendVR's fields.
 func (m *Master) readVR(r *extReader) {
 	v := m.vr
+	m.vrRelease()
 	v.step.Unpack() // mu~ and the step change: repacked at the end
 	v.active, v.prev, v.pending = r.i64(), r.i64(), r.i64()
 	v.left = int(r.i64())
@@ -110,5 +111,5 @@ func (m *Master) readVR(r *extReader) {
 			}
 		}
 	}
-	v.repack()
+	m.vrRepack()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // Method is the training algorithm.
@@ -58,7 +59,8 @@ const VRStepDiv = 1
 //
 // Pack lays Sparse's per-coordinate constants side by side for one step
 // size; while it holds, Sparse reads one record per coordinate instead of
-// C, W and Mu (see Pack).
+// C, W and Mu (see Pack). Hold moves x into the records too, so that the
+// step touches one cache line per coordinate (see Hold).
 type VRStep struct {
 	Reg Reg
 	C   []float64 // the metric (nil: c_j = 1)
@@ -69,13 +71,28 @@ type VRStep struct {
 	pk      []vrCoord // Pack's records (nil: Sparse reads C, W and Mu)
 	pkAlpha float64   // the step they were made for
 	pkMode  packMode  // Sparse's loop over them
+	held    bool      // pk[j].x is x_j (Hold)
 }
 
-// vrCoord is coordinate j's constants of the sparse step at step alpha:
-// a = alpha/c_j, aw = a w_j (the prox's step) and wmu = w_j mu_j, each
-// rounded as Sparse's plain loop rounds it, so that the packed loop
-// computes the same numbers bit for bit.
-type vrCoord struct{ a, aw, wmu float64 }
+// vrCoord is coordinate j's record: x_j while Hold holds it, and the
+// constants of the sparse step at step alpha: a = alpha/c_j, aw = a w_j
+// (the prox's step) and wmu = w_j mu_j, each rounded as Sparse's plain
+// loop rounds it, so that the packed loop computes the same numbers bit
+// for bit. 32 bytes, 32-byte aligned (newRecords): one record is half of
+// a 64-byte cache line, never two lines.
+type vrCoord struct{ x, a, aw, wmu float64 }
+
+// newRecords allocates d records starting on a 32-byte boundary. Go's
+// allocator aligns large objects to pages but small size classes (48,
+// 80, ... bytes) only to 16: one spare record leaves room to shift.
+func newRecords(d int) []vrCoord {
+	buf := make([]vrCoord, d+1)
+	p := unsafe.Pointer(&buf[0])
+	if off := uintptr(p) % 32; off != 0 {
+		return unsafe.Slice((*vrCoord)(unsafe.Add(p, 32-off)), d)
+	}
+	return buf[:d:d]
+}
 
 // packMode selects the packed loop: the common separable kinds get the
 // prox inline (the arithmetic of Reg.ProxScalar, without its switch per
@@ -91,33 +108,51 @@ const (
 )
 
 // Pack precomputes, for the step alpha, what Sparse reads per coordinate
-// from C, W and Mu into one array of records (24 bytes per coordinate,
+// from C, W and Mu into one array of records (32 bytes per coordinate,
 // allocated once): on a large d the three or four arrays are as many
-// cache misses per coordinate, the record one or two. Sparse uses the
-// records when called with this alpha (bit for bit) and is otherwise the
-// plain loop; the results are the same bits either way. The caller must
-// call Pack again after changing Reg, C, W or Mu, or Unpack: the records
-// are a copy. O(d).
+// cache misses per coordinate, the record one. Sparse uses the records
+// when called with this alpha (bit for bit) and is otherwise the plain
+// loop; the results are the same bits either way. The caller must call
+// Pack again after changing Reg, C, W or Mu, or Unpack: the records are a
+// copy. A held x stays held. O(d): one pass over C, W, Mu and the records
+// (at d = 2^24, 512 MB of records; see BenchmarkVRPack).
 func (v *VRStep) Pack(alpha float64) {
 	d := len(v.Mu)
 	if len(v.pk) != d {
-		v.pk = make([]vrCoord, d)
+		if v.held {
+			panic("solver: VRStep.Pack of another dimension while x is held")
+		}
+		v.pk = newRecords(d)
 	}
-	pk, mu := v.pk, v.Mu
+	pk, mu := v.pk, v.Mu[:d]
 	ok := true // every prox step > 0: the inline proxes are ProxScalar's
-	for j := range pk {
-		e := &pk[j]
-		w := 1.0
-		if v.W != nil {
-			w = v.W[j]
+	if v.C != nil && v.W != nil {
+		// The master's case, without the two tests per coordinate.
+		c, w := v.C[:d], v.W[:d]
+		for j := range pk {
+			e := &pk[j]
+			e.a = alpha / c[j]
+			e.aw = e.a * w[j]
+			e.wmu = w[j] * mu[j]
+			if !(e.aw > 0) {
+				ok = false
+			}
 		}
-		e.a = alpha
-		if v.C != nil {
-			e.a /= v.C[j]
+	} else {
+		for j := range pk {
+			e := &pk[j]
+			w := 1.0
+			if v.W != nil {
+				w = v.W[j]
+			}
+			e.a = alpha
+			if v.C != nil {
+				e.a /= v.C[j]
+			}
+			e.aw = e.a * w
+			e.wmu = w * mu[j]
+			ok = ok && e.aw > 0
 		}
-		e.aw = e.a * w
-		e.wmu = w * mu[j]
-		ok = ok && e.aw > 0
 	}
 	v.pkAlpha = alpha
 	v.pkMode = packGeneric
@@ -135,14 +170,71 @@ func (v *VRStep) Pack(alpha float64) {
 	}
 }
 
-// Unpack drops Pack's records (Sparse reads C, W and Mu again).
-func (v *VRStep) Unpack() { v.pk = nil }
+// Unpack drops Pack's records (Sparse reads C, W and Mu again), and with
+// them a held x: Release it first to keep it.
+func (v *VRStep) Unpack() { v.pk, v.held = nil, false }
+
+// Hold moves x (len d) into Pack's records: until Release, x_j lives in
+// coordinate j's record, beside the constants Sparse reads with it, and
+// Sparse and SparseMu read and write it there (their x must be nil);
+// read it with X, AppendX or CopyX, and overwrite it with SetX. The
+// caller's x is not touched until Release. Dense needs x dense: Release
+// first. Hold panics without Pack. O(d).
+func (v *VRStep) Hold(x []float64) {
+	if v.pk == nil || len(x) != len(v.pk) {
+		panic("solver: VRStep.Hold without records of len(x)")
+	}
+	v.SetX(x)
+	v.held = true
+}
+
+// Held reports whether the records hold x.
+func (v *VRStep) Held() bool { return v.held }
+
+// Release ends Hold, copying the held x into x (len d). O(d).
+func (v *VRStep) Release(x []float64) {
+	v.CopyX(x)
+	v.held = false
+}
+
+// X is the held x_j.
+func (v *VRStep) X(j int) float64 { return v.pk[j].x }
+
+// AppendX appends the held x on idx to dst.
+func (v *VRStep) AppendX(dst []float64, idx []int32) []float64 {
+	pk := v.pk
+	for _, j := range idx {
+		dst = append(dst, pk[j].x)
+	}
+	return dst
+}
+
+// CopyX copies the held x into dst (len d); it stays held. O(d).
+func (v *VRStep) CopyX(dst []float64) {
+	pk := v.pk
+	dst = dst[:len(pk)]
+	for j := range pk {
+		dst[j] = pk[j].x
+	}
+}
+
+// SetX overwrites the records' x with src (len d). O(d).
+func (v *VRStep) SetX(src []float64) {
+	pk := v.pk
+	src = src[:len(pk)]
+	for j := range pk {
+		pk[j].x = src[j]
+	}
+}
 
 // Dense applies the dense step with the gradient difference diff (len d)
 // scaled by s.
 func (v *VRStep) Dense(x, diff []float64, alpha, s float64) {
 	if len(diff) != len(x) || len(v.Mu) != len(x) {
 		panic("solver: VRStep.Dense length mismatch")
+	}
+	if v.held {
+		panic("solver: VRStep.Dense while x is held")
 	}
 	mu := v.Mu[:len(x)]
 	diff = diff[:len(x)]
@@ -171,15 +263,34 @@ func (v *VRStep) Dense(x, diff []float64, alpha, s float64) {
 
 // Sparse applies the sparse step on the support idx (strictly increasing)
 // of the difference val scaled by s. The regularizer must be separable.
+// While x is held (Hold), x must be nil.
 func (v *VRStep) Sparse(x []float64, idx []int32, val []float64, alpha, s float64) {
 	if len(idx) != len(val) {
 		panic("solver: VRStep.Sparse len(idx) != len(val)")
 	}
 	val = val[:len(idx)]
 	if v.pk != nil && math.Float64bits(v.pkAlpha) == math.Float64bits(alpha) {
-		v.sparsePacked(x, idx, val, s)
+		if v.held {
+			v.sparseHeld(x, idx, val, s)
+		} else {
+			v.sparsePacked(x, idx, val, s)
+		}
 		return
 	}
+	v.SparseMu(x, v.Mu, idx, val, alpha, s)
+}
+
+// SparseMu is Sparse's plain loop with the full gradient mu in place of
+// Mu (a previous snapshot's, whose records are not packed). While x is
+// held, x must be nil: x_j is read and written in the records.
+func (v *VRStep) SparseMu(x, mu []float64, idx []int32, val []float64, alpha, s float64) {
+	if len(idx) != len(val) {
+		panic("solver: VRStep.SparseMu len(idx) != len(val)")
+	}
+	if v.held != (x == nil) {
+		panic("solver: VRStep.SparseMu: x must be nil exactly while it is held")
+	}
+	val = val[:len(idx)]
 	for k, j := range idx {
 		a, w := alpha, 1.0
 		if v.C != nil {
@@ -188,12 +299,18 @@ func (v *VRStep) Sparse(x []float64, idx []int32, val []float64, alpha, s float6
 		if v.W != nil {
 			w = v.W[j]
 		}
-		x[j] = v.Reg.ProxScalar(x[j]-a*(s*val[k]+w*v.Mu[j]), a*w)
+		var xp *float64
+		if v.held {
+			xp = &v.pk[j].x
+		} else {
+			xp = &x[j]
+		}
+		*xp = v.Reg.ProxScalar(*xp-a*(s*val[k]+w*mu[j]), a*w)
 	}
 }
 
 // sparsePacked is Sparse on Pack's records: the same expressions, with
-// a, a w_j and w_j mu_j read from one record.
+// a, a w_j and w_j mu_j read from one record and x_j from x.
 func (v *VRStep) sparsePacked(x []float64, idx []int32, val []float64, s float64) {
 	pk := v.pk
 	val = val[:len(idx)]
@@ -222,6 +339,43 @@ func (v *VRStep) sparsePacked(x []float64, idx []int32, val []float64, s float64
 		for k, j := range idx {
 			e := &pk[j]
 			x[j] = v.Reg.ProxScalar(x[j]-e.a*(s*val[k]+e.wmu), e.aw)
+		}
+	}
+}
+
+// sparseHeld is sparsePacked with x held in the records: one record, one
+// cache line, per coordinate.
+func (v *VRStep) sparseHeld(x []float64, idx []int32, val []float64, s float64) {
+	if x != nil {
+		panic("solver: VRStep.Sparse: x is held, pass nil")
+	}
+	pk := v.pk
+	val = val[:len(idx)]
+	switch lam, lam2 := v.Reg.Lambda, v.Reg.Lambda2; v.pkMode {
+	case packL1:
+		for k, j := range idx {
+			e := &pk[j]
+			e.x = soft(e.x-e.a*(s*val[k]+e.wmu), e.aw*lam)
+		}
+	case packL2:
+		for k, j := range idx {
+			e := &pk[j]
+			e.x = (e.x - e.a*(s*val[k]+e.wmu)) * (1 / (1 + e.aw*lam))
+		}
+	case packElastic:
+		for k, j := range idx {
+			e := &pk[j]
+			e.x = soft(e.x-e.a*(s*val[k]+e.wmu), e.aw*lam) * (1 / (1 + e.aw*lam2))
+		}
+	case packNone:
+		for k, j := range idx {
+			e := &pk[j]
+			e.x -= e.a * (s*val[k] + e.wmu)
+		}
+	default:
+		for k, j := range idx {
+			e := &pk[j]
+			e.x = v.Reg.ProxScalar(e.x-e.a*(s*val[k]+e.wmu), e.aw)
 		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // oldVRSparse is VRStep.Sparse's plain loop as it was before Pack, kept
@@ -74,9 +76,12 @@ func TestVRStepPackedBitIdentical(t *testing.T) {
 					w[7], w[100] = 0, 0
 				}
 				ref := VRStep{Reg: reg, C: st.C, W: st.W, Mu: mu}
+				held := VRStep{Reg: reg, C: st.C, W: st.W, Mu: mu}
 				alpha := 0.37
 				st.Pack(alpha)
-				xa, xb := slices.Clone(x0), slices.Clone(x0)
+				held.Pack(alpha)
+				held.Hold(x0)
+				xa, xb, xh := slices.Clone(x0), slices.Clone(x0), make([]float64, d)
 				for round := range 60 {
 					idx, val := vrPackBatch(rng, d, 200)
 					step, s := alpha, 0.25+rng.Float64()
@@ -88,17 +93,75 @@ func TestVRStepPackedBitIdentical(t *testing.T) {
 							mu[j] = rng.NormFloat64()
 						}
 						st.Pack(alpha)
+						held.Pack(alpha) // x stays held
 					}
 					st.Sparse(xa, idx, val, step, s)
+					held.Sparse(nil, idx, val, step, s)
 					oldVRSparse(&ref, xb, idx, val, step, s)
+					held.CopyX(xh)
 					for j := range xa {
 						if math.Float64bits(xa[j]) != math.Float64bits(xb[j]) {
 							t.Fatalf("round %d: x[%d] = %v (%#x) packed, %v (%#x) plain", round, j, xa[j], math.Float64bits(xa[j]), xb[j], math.Float64bits(xb[j]))
+						}
+						if math.Float64bits(xh[j]) != math.Float64bits(xb[j]) {
+							t.Fatalf("round %d: x[%d] = %v (%#x) held, %v (%#x) plain", round, j, xh[j], math.Float64bits(xh[j]), xb[j], math.Float64bits(xb[j]))
 						}
 					}
 				}
 			})
 		}
+	}
+}
+
+// TestVRStepHold: Hold moves x into aligned records and leaves the
+// caller's x alone; X, AppendX and CopyX read it, SetX overwrites it,
+// SparseMu (another mu~, the plain loop) steps it as on a dense x, and
+// Release gives it back; Pack keeps it held.
+func TestVRStepHold(t *testing.T) {
+	for _, d := range []int{1, 2, 3, 5, 7, 100, 1500, 5000} {
+		if p := uintptr(unsafe.Pointer(&newRecords(d)[0])); p%32 != 0 {
+			t.Fatalf("d=%d: records at %#x, not 32-byte aligned", d, p)
+		}
+	}
+	const d = 500
+	rng := rand.New(rand.NewPCG(3, 4))
+	c, w, mu, x0 := vrPackData(rng, d)
+	reg := Reg{Kind: RegL1, Lambda: 1e-3}
+	st := VRStep{Reg: reg, C: c, W: w, Mu: mu}
+	st.Pack(0.5)
+	x := slices.Clone(x0)
+	st.Hold(x)
+	if !st.Held() {
+		t.Fatal("not held after Hold")
+	}
+	idx, val := vrPackBatch(rng, d, 100)
+	st.Sparse(nil, idx, val, 0.5, 1)
+	mu2 := slices.Clone(x0) // any other mu~
+	st.SparseMu(nil, mu2, idx, val, 0.25, 0.5)
+	ref := VRStep{Reg: reg, C: c, W: w, Mu: mu}
+	want := slices.Clone(x0)
+	oldVRSparse(&ref, want, idx, val, 0.5, 1)
+	ref.Mu = mu2
+	oldVRSparse(&ref, want, idx, val, 0.25, 0.5)
+	if !slices.Equal(x, x0) {
+		t.Fatal("Hold's caller's x changed before Release")
+	}
+	got := st.AppendX([]float64{7}, idx)
+	for k, j := range idx {
+		if got[k+1] != want[j] || st.X(int(j)) != want[j] {
+			t.Fatalf("x[%d] = %v (AppendX), %v (X), want %v", j, got[k+1], st.X(int(j)), want[j])
+		}
+	}
+	st.Pack(0.5)
+	st.Release(x)
+	if st.Held() || !slices.Equal(x, want) {
+		t.Fatal("Release did not give back the stepped x")
+	}
+	st.Hold(x)
+	st.SetX(x0)
+	st.CopyX(x)
+	if !slices.Equal(x, x0) {
+		t.Fatal("SetX then CopyX does not round-trip")
 	}
 }
 
@@ -122,12 +185,42 @@ func vrPackBatch(rng *rand.Rand, d, k int) ([]int32, []float64) {
 	return idx, val
 }
 
+// rec24 is the record of the layout before Hold: 24 bytes of constants,
+// x_j in a separate array (two cache misses per coordinate on a large d).
+// Kept for BenchmarkVRSparse's baseline.
+type rec24 struct{ a, aw, wmu float64 }
+
+// pack24 builds rec24 records as Pack did.
+func pack24(v *VRStep, alpha float64) []rec24 {
+	pk := make([]rec24, len(v.Mu))
+	for j := range pk {
+		e := &pk[j]
+		e.a = alpha / v.C[j]
+		e.aw = e.a * v.W[j]
+		e.wmu = v.W[j] * v.Mu[j]
+	}
+	return pk
+}
+
+// sparse24 is sparsePacked's l1 loop on rec24 records and a separate x,
+// as it was.
+func sparse24(pk []rec24, lam float64, x []float64, idx []int32, val []float64, s float64) {
+	val = val[:len(idx)]
+	for k, j := range idx {
+		e := &pk[j]
+		x[j] = soft(x[j]-e.a*(s*val[k]+e.wmu), e.aw*lam)
+	}
+}
+
 // BenchmarkVRSparse measures the sparse svrg step with the diag metric, the
 // support weights and l1 at d = 2^20 and 2^24 on text-like supports (64 rows
 // of 100 nonzeros with popularity 1/j: about 3,800 coordinates at 2^20,
-// as the d1m data), cycling through 256 supports: the plain loop over C,
-// W and Mu (the old layout) against Pack's records, in the same run. It
-// reports ns per coordinate and the ratio plain/packed.
+// as the d1m data), cycling through 256 supports, in four layouts in the
+// same run: the plain loop over C, W, Mu and x; rec24, the 24-byte records
+// and a separate x (the layout before Hold); packed, the 32-byte records
+// and a separate x; held, the 32-byte records with x in them (Hold: one
+// cache line per coordinate). It reports ns per coordinate and each
+// layout's ratio to rec24.
 func BenchmarkVRSparse(b *testing.B) {
 	for _, d := range []int{1 << 20, 1 << 24} {
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -143,28 +236,40 @@ func BenchmarkVRSparse(b *testing.B) {
 			idxs, vals = append(idxs, idx), append(vals, val)
 			nnz += len(idx)
 		}
-		perCoord := map[bool]float64{}
-		for _, packed := range []bool{false, true} {
-			name := "plain"
-			if packed {
-				name = "packed"
-			}
-			b.Run(fmt.Sprintf("d=%d/%s", d, name), func(b *testing.B) {
-				st := VRStep{Reg: Reg{Kind: RegL1, Lambda: 1e-5}, C: c, W: w, Mu: mu}
-				if packed {
-					st.Pack(0.9)
-				}
+		// Every layout is built before any is timed, with a collection
+		// in between: at 2^24 each is hundreds of MB, and building one
+		// while another is measured (or collecting the last) skewed the
+		// later layouts by up to 1.7x.
+		reg := Reg{Kind: RegL1, Lambda: 1e-5}
+		plain := VRStep{Reg: reg, C: c, W: w, Mu: mu}
+		pk := pack24(&plain, 0.9)
+		packed := VRStep{Reg: reg, C: c, W: w, Mu: mu}
+		packed.Pack(0.9)
+		held := VRStep{Reg: reg, C: c, W: w, Mu: mu}
+		held.Pack(0.9)
+		held.Hold(x)
+		steps := map[string]func(idx []int32, val []float64){
+			"plain":  func(idx []int32, val []float64) { plain.Sparse(x, idx, val, 0.9, 1e-3) },
+			"rec24":  func(idx []int32, val []float64) { sparse24(pk, reg.Lambda, x, idx, val, 1e-3) },
+			"packed": func(idx []int32, val []float64) { packed.Sparse(x, idx, val, 0.9, 1e-3) },
+			"held":   func(idx []int32, val []float64) { held.Sparse(nil, idx, val, 0.9, 1e-3) },
+		}
+		perCoord := map[string]float64{}
+		for _, layout := range []string{"plain", "rec24", "packed", "held"} {
+			runtime.GC()
+			b.Run(fmt.Sprintf("d=%d/%s", d, layout), func(b *testing.B) {
+				step := steps[layout]
 				coords := 0
 				for i := 0; b.Loop(); i++ {
 					k := i % len(idxs)
-					st.Sparse(x, idxs[k], vals[k], 0.9, 1e-3)
+					step(idxs[k], vals[k])
 					coords += len(idxs[k])
 				}
-				perCoord[packed] = float64(b.Elapsed().Nanoseconds()) / float64(coords)
-				b.ReportMetric(perCoord[packed], "ns/coord")
+				perCoord[layout] = float64(b.Elapsed().Nanoseconds()) / float64(coords)
+				b.ReportMetric(perCoord[layout], "ns/coord")
 				b.ReportMetric(float64(nnz)/float64(len(idxs)), "coords/op")
-				if packed && perCoord[false] > 0 {
-					b.ReportMetric(perCoord[false]/perCoord[true], "x-plain")
+				if layout != "rec24" && perCoord["rec24"] > 0 {
+					b.ReportMetric(perCoord["rec24"]/perCoord[layout], "x-rec24")
 				}
 			})
 		}
