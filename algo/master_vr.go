@@ -245,8 +245,18 @@ func (m *Master) completeRefresh() {
 			v.loss /= v.shareSum
 			v.shareSum = 1
 		}
-		alpha, revert := v.rate.Snapshot(v.xSnap, v.sum, v.loss+m.cfg.Reg.Value(v.xSnap))
+		alpha, revert := v.rate.Decide(v.loss + m.cfg.Reg.Value(v.xSnap))
 		v.alpha = alpha
+		if !revert {
+			// x~ is the last accepted snapshot now, kept as PrevX for a
+			// rejection (a swap: xSnap is written afresh at the next
+			// refresh's start). Its mu~ is step.Mu below; PrevMu stays
+			// nil (the master never goes back to it from the rate).
+			if v.rate.PrevX == nil {
+				v.rate.PrevX = make([]float64, len(v.xSnap))
+			}
+			v.rate.PrevX, v.xSnap = v.xSnap, v.rate.PrevX
+		}
 		if revert && v.active >= 0 {
 			// Back to the active snapshot (VRRate's previous one), whose
 			// mu~ is still v.step.Mu; the workers never switched.
@@ -262,8 +272,10 @@ func (m *Master) completeRefresh() {
 			return
 		}
 	}
-	copy(v.muPrev, v.step.Mu)
-	copy(v.step.Mu, v.sum)
+	// Rotate rather than copy (two O(d) copies, 128 MB each at d = 2^24):
+	// the active mu~ becomes muPrev, the sum mu~, and the old muPrev the
+	// next sum (cleared at the next refresh's start).
+	v.muPrev, v.step.Mu, v.sum = v.step.Mu, v.sum, v.muPrev
 	if v.shareSum > 0 && v.shareSum != 1 {
 		for j := range v.step.Mu {
 			v.step.Mu[j] /= v.shareSum

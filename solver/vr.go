@@ -651,6 +651,23 @@ func (r *VRRate) SetState(have bool, top float64, streak int) {
 // snapshot is rejected: the caller must go back to PrevX (as x and x~) and
 // PrevMu (as mu~). Accepted snapshots are copied.
 func (r *VRRate) Snapshot(x, mu []float64, phi float64) (alpha float64, revert bool) {
+	if alpha, revert = r.Decide(phi); revert {
+		return alpha, true
+	}
+	if r.PrevX == nil {
+		r.PrevX, r.PrevMu = make([]float64, len(x)), make([]float64, len(x))
+	}
+	copy(r.PrevX, x)
+	copy(r.PrevMu, mu)
+	return alpha, false
+}
+
+// Decide is Snapshot without its copies, for a caller that keeps the last
+// accepted snapshot itself (swapping buffers instead of copying d floats
+// twice): it decides on the snapshot with objective phi and returns the
+// step; once it accepted, PrevX and PrevMu are the caller's to set (or to
+// leave nil, if it never reads them).
+func (r *VRRate) Decide(phi float64) (alpha float64, revert bool) {
 	if r.have {
 		if !(phi <= r.PrevPhi) {
 			return r.Reject(), true
@@ -663,11 +680,6 @@ func (r *VRRate) Snapshot(x, mu []float64, phi float64) (alpha float64, revert b
 		}
 		r.Alpha = min(r.Alpha*VRGrow, r.Max)
 	}
-	if r.PrevX == nil {
-		r.PrevX, r.PrevMu = make([]float64, len(x)), make([]float64, len(x))
-	}
-	copy(r.PrevX, x)
-	copy(r.PrevMu, mu)
 	r.PrevPhi, r.have = phi, true
 	return r.Alpha, false
 }
