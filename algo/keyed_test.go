@@ -360,7 +360,8 @@ func TestLocalBatch(t *testing.T) {
 // BenchmarkLocalBatch measures the keys of a batch of text-like data (d =
 // 2^20, 100 nonzeros per row, popularity 1/j, batch 64) with KeySet (the
 // stamp per feature and a sort of the keys) against Localizer.Build
-// (which also gives the entries' positions), in the same run, on a matrix
+// (which also gives the entries' positions) and the Build it replaced
+// (LocalizerRef), in the same run, on a matrix
 // that fits the caches (4096 rows, 5 MB) and one that does not (65,536
 // rows, 79 MB, a worker's shard of the d = 1M set).
 func BenchmarkLocalBatch(b *testing.B) {
