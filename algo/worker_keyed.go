@@ -178,34 +178,27 @@ func (lb *LocalBatch) Matches(a *kernels.CSR, rows []int) bool {
 
 // Localizer builds LocalBatches of d-column matrices with a two-level
 // bitmap of the columns in use: a bit per column (d/64 words), a bit per
-// word of those (d/4096 words), and beside each word its first position
-// among the keys: 0.25 bytes per feature, kept clear between calls.
-// Marking the batch's columns is an OR per entry, and one per word in use
-// in the upper level; listing the words in use from the upper level yields
-// the keys in order without sorting them, in O(keys + d/4096); an entry's
-// position is its word's first position plus the bits below it in the word
-// (a popcount). Not safe for concurrent use.
+// word of those (d/4096 words), and a word's first position among the keys
+// (d/64 int32): 0.19 bytes per feature, kept clear between calls. Marking
+// the batch's columns is an OR per entry, and one per word in use in the
+// upper level; listing the words in use from the upper level yields the
+// keys in order without sorting them, in O(keys + d/4096); an entry's
+// position is its word's first position plus the bits below it in the
+// word (a popcount). Not safe for concurrent use.
 type Localizer struct {
-	top   []uint64
-	words []rankWord
-	used  []uint32 // the words marked, in the order they were first
+	top, words []uint64
+	first      []int32
+	used       []uint32 // the words marked, in the order they were first
 	// touch and ftouch keep what touchRows reads, so that the loads it
 	// makes to start the rows' cache misses are not dropped.
 	touch  int32
 	ftouch float64
 }
 
-// rankWord is a word of the lower bitmap with its first position among
-// the keys side by side: an entry's position reads one cache line.
-type rankWord struct {
-	bits  uint64
-	first int32
-}
-
 // NewLocalizer returns a Localizer for d columns.
 func NewLocalizer(d int) *Localizer {
 	w := (d + 63) / 64
-	return &Localizer{top: make([]uint64, (w+63)/64), words: make([]rankWord, w)}
+	return &Localizer{top: make([]uint64, (w+63)/64), words: make([]uint64, w), first: make([]int32, w)}
 }
 
 // Build makes lb the local form of rows of a, with labels y, reusing lb's
@@ -233,13 +226,13 @@ func (z *Localizer) Build(a *kernels.CSR, y []float64, rows []int, lb *LocalBatc
 	}
 	used := z.mark(m.Indices)
 	keys := z.list(lb.Keys, len(m.Indices))
-	words := z.words
+	words, first := z.words, z.first
 	for e, j := range m.Indices {
-		rw := &words[uint32(j)>>6]
-		m.Indices[e] = rw.first + int32(bits.OnesCount64(rw.bits&(1<<(uint32(j)&63)-1)))
+		w := uint32(j) >> 6
+		m.Indices[e] = first[w] + int32(bits.OnesCount64(words[w]&(1<<(uint32(j)&63)-1)))
 	}
 	for _, w := range used {
-		words[w].bits = 0
+		words[w] = 0
 	}
 	clear(z.top)
 	lb.Keys, m.Cols = keys, len(keys)
@@ -256,9 +249,9 @@ func (z *Localizer) mark(cols []int32) []uint32 {
 	used := slices.Grow(z.used[:0], len(cols))[:len(cols)]
 	n := 0
 	for _, j := range cols {
-		rw := &words[uint32(j)>>6]
-		old := rw.bits
-		rw.bits = old | 1<<(uint32(j)&63)
+		w := &words[uint32(j)>>6]
+		old := *w
+		*w = old | 1<<(uint32(j)&63)
 		used[n] = uint32(j) >> 6
 		if old == 0 { // a conditional move, not a branch: no misprediction
 			n++
@@ -279,16 +272,15 @@ func (z *Localizer) mark(cols []int32) []uint32 {
 // a word's bits one by one would mispredict its exit on most words.
 func (z *Localizer) list(keys []int32, entries int) []int32 {
 	const unroll = 4
-	top, words := z.top, z.words
+	top, words, first := z.top, z.words, z.first
 	// At most one key per entry, and room for a word's writes past the end.
 	keys = slices.Grow(keys[:0], entries+unroll)[:entries+unroll]
 	k := 0
 	for t, tw := range top {
 		for ; tw != 0; tw &= tw - 1 {
 			w := t<<6 | bits.TrailingZeros64(tw)
-			rw := &words[w]
-			rw.first = int32(k)
-			word, base := rw.bits, int32(w<<6)
+			first[w] = int32(k)
+			word, base := words[w], int32(w<<6)
 			end := k + bits.OnesCount64(word)
 			for ; k < end; k += unroll {
 				// TrailingZeros64(0) = 64: keys past end are junk, overwritten
