@@ -3,6 +3,7 @@ package algo
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -477,7 +478,8 @@ func TestLocalBatch(t *testing.T) {
 // BenchmarkLocalBatch measures the keys of a batch of text-like data (d =
 // 2^20, 100 nonzeros per row, popularity 1/j, batch 64) with KeySet (the
 // stamp per feature and a sort of the keys) against Localizer.Build
-// (which also gives the entries' positions), in the same run, on a matrix
+// (which also gives the entries' positions) and the Build it replaced
+// (LocalizerRef), in the same run, on a matrix
 // that fits the caches (4096 rows, 5 MB) and one that does not (65,536
 // rows, 79 MB, a worker's shard of the d = 1M set).
 func BenchmarkLocalBatch(b *testing.B) {
@@ -494,7 +496,7 @@ func benchLocalBatch(b *testing.B, d, n int) {
 	for i := range batches {
 		batches[i] = slices.Clone(s.Next())
 	}
-	ks, z := NewKeySet(d), NewLocalizer(d)
+	ks, z, zr := NewKeySet(d), NewLocalizer(d), newRefLocalizer(d)
 	var lb LocalBatch
 	b.Run("KeySet", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
@@ -507,4 +509,135 @@ func benchLocalBatch(b *testing.B, d, n int) {
 		}
 		b.ReportMetric(float64(len(lb.Keys)), "keys")
 	})
+	b.Run("LocalizerRef", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			zr.build(a, y, batches[i%len(batches)], &lb)
+		}
+	})
+}
+
+// TestLocalizerRef: Build gives exactly what refLocalizer (the Build it
+// replaced, kept as the reference) gives, on random batches with repeated
+// and empty rows, unsorted and duplicated columns, one Localizer and
+// LocalBatch reused throughout (stale state would show).
+func TestLocalizerRef(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	for _, d := range []int{1, 63, 64, 4097, 1 << 20, 1<<20 + 3} {
+		a, y := zipfCSR(300, d, 1+rng.IntN(150), uint64(d))
+		// Every 10th row empty; every 7th reversed with a column repeated.
+		var m kernels.CSR
+		m.Rows, m.Cols, m.Indptr = a.Rows, a.Cols, []int64{0}
+		for i := range a.Rows {
+			idx, v := a.Row(i)
+			switch {
+			case i%10 == 0:
+				idx, v = nil, nil
+			case i%7 == 0 && len(idx) > 0:
+				idx, v = slices.Clone(idx), slices.Clone(v)
+				slices.Reverse(idx)
+				idx, v = append(idx, idx[0]), append(v, -v[0])
+			}
+			m.Indices, m.Data = append(m.Indices, idx...), append(m.Data, v...)
+			m.Indptr = append(m.Indptr, int64(len(m.Indices)))
+		}
+		z, zr := NewLocalizer(d), newRefLocalizer(d)
+		var lb, want LocalBatch
+		for rep := range 40 {
+			rows := make([]int, rng.IntN(80))
+			for i := range rows {
+				rows[i] = rng.IntN(m.Rows)
+				if i > 0 && rng.IntN(8) == 0 {
+					rows[i] = rows[rng.IntN(i)] // repeated
+				}
+			}
+			z.Build(&m, y, rows, &lb)
+			zr.build(&m, y, rows, &want)
+			g, w := &lb.M, &want.M
+			if lb.A != &m || !slices.Equal(lb.Rows, want.Rows) || !slices.Equal(lb.Keys, want.Keys) ||
+				!slices.Equal(lb.Y, want.Y) || g.Rows != w.Rows || g.Cols != w.Cols ||
+				!slices.Equal(g.Indptr, w.Indptr) || !slices.Equal(g.Indices, w.Indices) ||
+				!slices.EqualFunc(g.Data, w.Data, func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }) {
+				t.Fatalf("d=%d rep %d (%d rows): Build differs from the reference: %d keys, want %d", d, rep, len(rows), len(lb.Keys), len(want.Keys))
+			}
+		}
+	}
+}
+
+// refLocalizer is Localizer as it was before its cache misses were
+// overlapped and its passes made to read contiguous memory: the reference
+// of TestLocalizerRef and BenchmarkLocalBatch.
+type refLocalizer struct {
+	top, bits []uint64
+	first     []int32
+	touch     int32
+	ftouch    float64
+}
+
+func newRefLocalizer(d int) *refLocalizer {
+	w := (d + 63) / 64
+	return &refLocalizer{top: make([]uint64, (w+63)/64), bits: make([]uint64, w), first: make([]int32, w)}
+}
+
+func (z *refLocalizer) build(a *kernels.CSR, y []float64, rows []int, lb *LocalBatch) {
+	lb.A = a
+	lb.Rows = append(lb.Rows[:0], rows...)
+	ip, ind, val := a.Indptr, a.Indices, a.Data
+	m := &lb.M
+	m.Rows = len(rows)
+	m.Indptr = append(m.Indptr[:0], 0)
+	m.Data = m.Data[:0]
+	lb.Y = lb.Y[:0]
+	var touch int32
+	var ftouch float64
+	for _, i := range rows {
+		if lo := ip[i]; lo < ip[i+1] {
+			touch += ind[lo]
+			ftouch += val[lo]
+		}
+	}
+	z.touch, z.ftouch = touch, ftouch
+	for _, i := range rows {
+		m.Data = append(m.Data, val[ip[i]:ip[i+1]]...)
+		m.Indptr = append(m.Indptr, int64(len(m.Data)))
+		lb.Y = append(lb.Y, y[i])
+	}
+	top, bs, first := z.top, z.bits, z.first
+	for _, i := range rows {
+		for _, j := range ind[ip[i]:ip[i+1]] {
+			w := uint32(j) >> 6
+			bs[w] |= 1 << (uint32(j) & 63)
+			top[w>>6] |= 1 << (w & 63)
+		}
+	}
+	keys := lb.Keys[:0]
+	for t, tw := range top {
+		for tw != 0 {
+			w := t<<6 | bits.TrailingZeros64(tw)
+			tw &= tw - 1
+			first[w] = int32(len(keys))
+			for word := bs[w]; word != 0; word &= word - 1 {
+				keys = append(keys, int32(w<<6|bits.TrailingZeros64(word)))
+			}
+		}
+	}
+	n := len(m.Data)
+	pos := slices.Grow(m.Indices[:0], n)[:n]
+	e := 0
+	for _, i := range rows {
+		for _, j := range ind[ip[i]:ip[i+1]] {
+			w := uint32(j) >> 6
+			pos[e] = first[w] + int32(bits.OnesCount64(bs[w]&(1<<(uint32(j)&63)-1)))
+			e++
+		}
+	}
+	for t, tw := range top {
+		if tw == 0 {
+			continue
+		}
+		top[t] = 0
+		for ; tw != 0; tw &= tw - 1 {
+			bs[t<<6|bits.TrailingZeros64(tw)] = 0
+		}
+	}
+	lb.Keys, m.Indices, m.Cols = keys, pos, len(keys)
 }

@@ -180,15 +180,17 @@ func (lb *LocalBatch) Matches(a *kernels.CSR, rows []int) bool {
 // bitmap of the columns in use: a bit per column (d/64 words), a bit per
 // word of those (d/4096 words), and a word's first position among the keys
 // (d/64 int32): 0.19 bytes per feature, kept clear between calls. Marking
-// the batch's columns is two ORs per entry; listing the words in use from
-// the upper level yields the keys in order without sorting them, in
-// O(keys + d/4096); an entry's position is its word's first position plus
-// the bits below it in the word (a popcount). Not safe for concurrent use.
+// the batch's columns is an OR per entry, and one per word in use in the
+// upper level; listing the words in use from the upper level yields the
+// keys in order without sorting them, in O(keys + d/4096); an entry's
+// position is its word's first position plus the bits below it in the
+// word (a popcount). Not safe for concurrent use.
 type Localizer struct {
-	top, bits []uint64
-	first     []int32
-	// touch and ftouch keep what Build's first loop reads, so that the
-	// loads it makes to start the rows' cache misses are not dropped.
+	top, words []uint64
+	first      []int32
+	used       []uint32 // the words marked, in the order they were first
+	// touch and ftouch keep what touchRows reads, so that the loads it
+	// makes to start the rows' cache misses are not dropped.
 	touch  int32
 	ftouch float64
 }
@@ -196,7 +198,7 @@ type Localizer struct {
 // NewLocalizer returns a Localizer for d columns.
 func NewLocalizer(d int) *Localizer {
 	w := (d + 63) / 64
-	return &Localizer{top: make([]uint64, (w+63)/64), bits: make([]uint64, w), first: make([]int32, w)}
+	return &Localizer{top: make([]uint64, (w+63)/64), words: make([]uint64, w), first: make([]int32, w)}
 }
 
 // Build makes lb the local form of rows of a, with labels y, reusing lb's
@@ -205,66 +207,116 @@ func NewLocalizer(d int) *Localizer {
 func (z *Localizer) Build(a *kernels.CSR, y []float64, rows []int, lb *LocalBatch) {
 	lb.A = a
 	lb.Rows = append(lb.Rows[:0], rows...)
+	z.touchRows(a, y, rows)
 	ip, ind, val := a.Indptr, a.Indices, a.Data
 	m := &lb.M
 	m.Rows = len(rows)
 	m.Indptr = append(m.Indptr[:0], 0)
-	m.Data = m.Data[:0]
+	m.Data, m.Indices = m.Data[:0], m.Indices[:0]
 	lb.Y = lb.Y[:0]
-	// Touch the start of every row first: the rows sit anywhere in a
-	// shard far larger than the caches, and their first misses then
-	// overlap instead of following each other.
+	// The rows' columns go to m.Indices, where their positions replace
+	// them: the passes below read contiguous memory, not the rows. Copying
+	// a row whole streams it in from memory; marking straight from the rows
+	// (saving this copy) was slower out of cache.
+	for _, i := range rows {
+		m.Data = append(m.Data, val[ip[i]:ip[i+1]]...)
+		m.Indices = append(m.Indices, ind[ip[i]:ip[i+1]]...)
+		m.Indptr = append(m.Indptr, int64(len(m.Data)))
+		lb.Y = append(lb.Y, y[i])
+	}
+	used := z.mark(m.Indices)
+	keys := z.list(lb.Keys, len(m.Indices))
+	words, first := z.words, z.first
+	for e, j := range m.Indices {
+		w := uint32(j) >> 6
+		m.Indices[e] = first[w] + int32(bits.OnesCount64(words[w]&(1<<(uint32(j)&63)-1)))
+	}
+	for _, w := range used {
+		words[w] = 0
+	}
+	clear(z.top)
+	lb.Keys, m.Cols = keys, len(keys)
+}
+
+// mark sets the bits of the columns and returns the words that were
+// clear before, with their bits set in the upper level. The upper level is
+// marked once per word from that list, not once per entry: with text-like
+// popularity most of a batch's entries fall in the first upper word, and
+// an OR per entry into it makes each entry's load wait for the previous
+// entry's store.
+func (z *Localizer) mark(cols []int32) []uint32 {
+	words := z.words
+	used := slices.Grow(z.used[:0], len(cols))[:len(cols)]
+	n := 0
+	for _, j := range cols {
+		w := &words[uint32(j)>>6]
+		old := *w
+		*w = old | 1<<(uint32(j)&63)
+		used[n] = uint32(j) >> 6
+		if old == 0 { // a conditional move, not a branch: no misprediction
+			n++
+		}
+	}
+	z.used = used
+	used = used[:n]
+	top := z.top
+	for _, w := range used {
+		top[w>>6] |= 1 << (w & 63)
+	}
+	return used
+}
+
+// list returns the keys in order, in keys' array if it holds them, and
+// sets the words' first positions. A word's keys are written four at a time
+// whatever its count, which only advances the end: the loop that extracts
+// a word's bits one by one would mispredict its exit on most words.
+func (z *Localizer) list(keys []int32, entries int) []int32 {
+	const unroll = 4
+	top, words, first := z.top, z.words, z.first
+	// At most one key per entry, and room for a word's writes past the end.
+	keys = slices.Grow(keys[:0], entries+unroll)[:entries+unroll]
+	k := 0
+	for t, tw := range top {
+		for ; tw != 0; tw &= tw - 1 {
+			w := t<<6 | bits.TrailingZeros64(tw)
+			first[w] = int32(k)
+			word, base := words[w], int32(w<<6)
+			end := k + bits.OnesCount64(word)
+			for ; k < end; k += unroll {
+				// TrailingZeros64(0) = 64: keys past end are junk, overwritten
+				// by the next word's or cut off.
+				kk := keys[k : k+unroll : k+unroll]
+				kk[0] = base + int32(bits.TrailingZeros64(word))
+				word &= word - 1
+				kk[1] = base + int32(bits.TrailingZeros64(word))
+				word &= word - 1
+				kk[2] = base + int32(bits.TrailingZeros64(word))
+				word &= word - 1
+				kk[3] = base + int32(bits.TrailingZeros64(word))
+				word &= word - 1
+			}
+			k = end
+		}
+	}
+	return keys[:k]
+}
+
+// touchRows reads the first cache line of each row's columns and values,
+// and its label: the rows sit anywhere in a shard far larger than the
+// caches, and their misses then overlap (a load each, independent of one
+// another) instead of following each other in the passes that use them;
+// the hardware prefetcher streams the rest of each row once its first line
+// is asked for (touching every line gained nothing measurable).
+func (z *Localizer) touchRows(a *kernels.CSR, y []float64, rows []int) {
+	ip, ind, val := a.Indptr, a.Indices, a.Data
 	var touch int32
 	var ftouch float64
 	for _, i := range rows {
+		ftouch += y[i]
 		if lo := ip[i]; lo < ip[i+1] {
 			touch += ind[lo]
 			ftouch += val[lo]
 		}
 	}
 	z.touch, z.ftouch = touch, ftouch
-	for _, i := range rows {
-		m.Data = append(m.Data, val[ip[i]:ip[i+1]]...)
-		m.Indptr = append(m.Indptr, int64(len(m.Data)))
-		lb.Y = append(lb.Y, y[i])
-	}
-	top, bs, first := z.top, z.bits, z.first
-	for _, i := range rows {
-		for _, j := range ind[ip[i]:ip[i+1]] {
-			w := uint32(j) >> 6
-			bs[w] |= 1 << (uint32(j) & 63)
-			top[w>>6] |= 1 << (w & 63)
-		}
-	}
-	keys := lb.Keys[:0]
-	for t, tw := range top {
-		for tw != 0 {
-			w := t<<6 | bits.TrailingZeros64(tw)
-			tw &= tw - 1
-			first[w] = int32(len(keys))
-			for word := bs[w]; word != 0; word &= word - 1 {
-				keys = append(keys, int32(w<<6|bits.TrailingZeros64(word)))
-			}
-		}
-	}
-	n := len(m.Data)
-	pos := slices.Grow(m.Indices[:0], n)[:n]
-	e := 0
-	for _, i := range rows {
-		for _, j := range ind[ip[i]:ip[i+1]] {
-			w := uint32(j) >> 6
-			pos[e] = first[w] + int32(bits.OnesCount64(bs[w]&(1<<(uint32(j)&63)-1)))
-			e++
-		}
-	}
-	for t, tw := range top {
-		if tw == 0 {
-			continue
-		}
-		top[t] = 0
-		for ; tw != 0; tw &= tw - 1 {
-			bs[t<<6|bits.TrailingZeros64(tw)] = 0
-		}
-	}
-	lb.Keys, m.Indices, m.Cols = keys, pos, len(keys)
 }
