@@ -412,10 +412,12 @@ func (r *masterRun) loop(ctx, interrupt context.Context) error {
 	}()
 	r.lastSnapT = -1
 	rd := m.Start()
-	if err := r.snapshot(); err != nil {
+	// The first replies go before the trace's first record (x0 and its
+	// average, 16d bytes written): the workers compute meanwhile.
+	if err := send(rd); err != nil {
 		return err
 	}
-	if err := send(rd); err != nil {
+	if err := r.snapshot(); err != nil {
 		return err
 	}
 	for !m.Done() && r.giveUp == nil && r.div == nil {
