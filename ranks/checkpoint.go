@@ -89,7 +89,7 @@ func (r *masterRun) maybeCheckpoint(force bool) error {
 // tw (a resumed run's trace continues the first one's).
 // It returns the wall time of the last one copied.
 func copyTrace(from string, upTo int64, tw *traceWriter) (int64, error) {
-	tr, err := openTrace(from)
+	tr, err := openTrace(from, tw.d)
 	if err != nil {
 		return 0, err
 	}

@@ -80,7 +80,7 @@ func FuzzTraceReader(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		tr, err := openTrace(p)
+		tr, err := openTrace(p, 3)
 		if err != nil {
 			if !strings.Contains(err.Error(), p) {
 				t.Fatalf("error does not name the file: %v", err)

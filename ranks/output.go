@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -47,15 +48,15 @@ func evaluateTrace(ctx context.Context, c *comm.Comm, cfg *Config, path string, 
 // which puts the loss sums over the whole data set at v[:d] and v[d:] into
 // res[0] and res[1], and the output on the held-out set h (if not nil).
 func evaluateTraceBy(cfg *Config, path string, f *facts, phiStar float64, h *heldOut, lossSums func(v, res []float64) error) ([]TraceRow, []float64, error) {
-	tr, err := openTrace(path)
+	d := f.d
+	tr, err := openTrace(path, d)
+	if errors.Is(err, errTraceDim) {
+		return nil, nil, fmt.Errorf("ranks: %w (the problem: %d columns x %d classes)", err, f.cols, max(f.mc.K, 1))
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	defer tr.close()
-	d := f.d
-	if tr.d != d {
-		return nil, nil, fmt.Errorf("ranks: %s holds vectors of %d entries, the problem has %d (%d columns x %d classes)", path, tr.d, d, f.cols, max(f.mc.K, 1))
-	}
 	var s Snapshot
 	v := make([]float64, 2*d)
 	res := make([]float64, 2)

@@ -2,6 +2,7 @@ package ranks
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -68,7 +69,12 @@ func TestSerialAndDistributedOutputsAlike(t *testing.T) {
 	}
 
 	// The serial trace: one record per trace.csv row, at the same t.
-	tr, err := openTrace(filepath.Join(serial.Out, "trace.bin"))
+	tracePath := filepath.Join(serial.Out, "trace.bin")
+	hdr, err := os.ReadFile(tracePath)
+	if err != nil || len(hdr) < 16 {
+		t.Fatalf("trace.bin: %d bytes, %v", len(hdr), err)
+	}
+	tr, err := openTrace(tracePath, int(binary.LittleEndian.Uint32(hdr[12:16])))
 	if err != nil {
 		t.Fatal(err)
 	}
