@@ -23,10 +23,9 @@ import (
 type Replica struct {
 	X []float64
 	T int64 // version held; -1 before the first reply
-	// nz lists the coordinates that may be nonzero, when known (after a
-	// sparse reply), so that the next sparse reply clears only those.
-	nz      []int32
-	nzKnown bool
+	// nz is where X may be nonzero, when known (after a sparse reply), so
+	// that the next sparse reply clears only those.
+	nz nzSet
 
 	Defer bool
 	// pk, pv: the last keyed reply's entries while pending (not yet in
@@ -38,7 +37,7 @@ type Replica struct {
 
 // NewReplica returns an empty copy of dimension d.
 func NewReplica(d int) *Replica {
-	return &Replica{X: make([]float64, d), T: -1, nzKnown: true}
+	return &Replica{X: make([]float64, d), T: -1, nz: nzSet{known: true}}
 }
 
 // Apply updates the copy with a reply. A delta that does not apply to the
@@ -53,23 +52,16 @@ func (m *Replica) Apply(r *Reply) error {
 			return fmt.Errorf("algo: dense x of length %d, want %d", len(r.Dense), d)
 		}
 		copy(m.X, r.Dense)
-		m.nz, m.nzKnown = m.nz[:0], false
+		m.nz.forget()
 	case ReplySparse:
 		if err := checkEntries(r.Idx, r.Val, d); err != nil {
 			return err
 		}
-		if m.nzKnown {
-			for _, j := range m.nz {
-				m.X[j] = 0
-			}
-		} else {
-			clear(m.X)
-		}
+		m.nz.clear(m.X)
 		for k, j := range r.Idx {
 			m.X[j] = r.Val[k]
 		}
-		m.nz = append(m.nz[:0], r.Idx...)
-		m.nzKnown = true
+		m.nz.set(r.Idx)
 	case ReplyDelta, ReplyKeyed:
 		// A keyed reply sets the coordinates asked for, as a delta does
 		// those that changed; it applies to any version held.
@@ -87,12 +79,7 @@ func (m *Replica) Apply(r *Reply) error {
 				m.X[j] = r.Val[k]
 			}
 		}
-		if m.nzKnown {
-			m.nz = append(m.nz, r.Idx...)
-			if len(m.nz) > d {
-				m.nz, m.nzKnown = m.nz[:0], false
-			}
-		}
+		m.nz.add(r.Idx, d)
 	default:
 		return fmt.Errorf("algo: reply of kind %v carries no x", r.Kind)
 	}

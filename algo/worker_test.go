@@ -368,3 +368,43 @@ func TestWorkerSnapshotClears(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicaClears: a sparse reply leaves the copy exactly its entries
+// (zero elsewhere) whatever came before it: a dense reply (cleared all),
+// a sparse one (cleared on its entries), deltas and keyed replies set in
+// place after either (listed too, or forgotten once the list outgrows d).
+func TestReplicaClears(t *testing.T) {
+	const d = 8
+	m := NewReplica(d)
+	want := make([]float64, d)
+	ones := []float64{1, 2, 3, 4, 5, 6, 7, 8}
+	for i, r := range []Reply{
+		{Kind: ReplySparse, T: 1, Idx: []int32{1, 3}, Val: []float64{1, 3}},
+		{Kind: ReplyDelta, T: 2, Base: 1, Idx: []int32{5}, Val: []float64{5}},
+		{Kind: ReplyKeyed, T: 3, Idx: []int32{6, 7}, Val: []float64{6, 7}},
+		{Kind: ReplySparse, T: 4, Idx: []int32{2}, Val: []float64{2}},
+		{Kind: ReplyDense, T: 5, Dense: ones},
+		{Kind: ReplySparse, T: 6, Idx: []int32{0}, Val: []float64{-1}},
+		{Kind: ReplyKeyed, T: 7, Idx: []int32{0, 1, 2, 3, 4, 5, 6, 7}, Val: ones},
+		{Kind: ReplyKeyed, T: 8, Idx: []int32{4}, Val: []float64{9}}, // the list passes d: forgotten
+		{Kind: ReplySparse, T: 9, Idx: []int32{7}, Val: []float64{-7}},
+	} {
+		if err := m.Apply(&r); err != nil {
+			t.Fatal(err)
+		}
+		switch r.Kind {
+		case ReplyDense:
+			copy(want, r.Dense)
+		case ReplySparse:
+			clear(want)
+			fallthrough
+		default:
+			for k, j := range r.Idx {
+				want[j] = r.Val[k]
+			}
+		}
+		if !slices.Equal(m.X, want) || m.T != r.T {
+			t.Fatalf("reply %d (%v): x %v at %d, want %v at %d", i, r.Kind, m.X, m.T, want, r.T)
+		}
+	}
+}

@@ -152,7 +152,8 @@ func (v *workerVR) compute(w *Worker, f GradFunc, diff DiffFunc, out *Grad) {
 }
 
 // nzSet is where a vector may be nonzero: the indices listed, when known,
-// else anywhere (after a dense snapshot).
+// else anywhere (after a dense write). A worker's snapshots and its
+// Replica keep one each.
 type nzSet struct {
 	idx   []int32
 	known bool
@@ -171,3 +172,14 @@ func (s *nzSet) clear(v []float64) {
 
 func (s *nzSet) set(idx []int32) { s.idx, s.known = append(s.idx[:0], idx...), true }
 func (s *nzSet) forget()         { s.idx, s.known = s.idx[:0], false }
+
+// add lists idx too (entries set in place); a list grown past d, the
+// vector's length, is forgotten: clearing it all is then no dearer.
+func (s *nzSet) add(idx []int32, d int) {
+	if !s.known {
+		return
+	}
+	if s.idx = append(s.idx, idx...); len(s.idx) > d {
+		s.forget()
+	}
+}
