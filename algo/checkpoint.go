@@ -35,6 +35,9 @@ func (m *Master) restore(c *solver.Checkpoint) error {
 		m.lazy = z
 	} else {
 		m.x, m.avg = slices.Clone(c.X), avg
+		if m.vr != nil {
+			m.vr.xs.addNonzeros(m.x) // (a restored x may be nonzero anywhere)
+		}
 	}
 	m.t, m.samples = c.T, c.Samples
 	m.stats.Updates = c.T

@@ -641,3 +641,87 @@ func (z *refLocalizer) build(a *kernels.CSR, y []float64, rows []int, lb *LocalB
 	}
 	lb.Keys, m.Indices, m.Cols = keys, pos, len(keys)
 }
+
+// shardPart is a shard's mean gradient as a refresh part: the columns of
+// rows rows of k log-uniform features each (the support of a text shard's
+// full gradient, as zipfCSR draws its rows), with small values.
+func shardPart(d, rows, k int, seed uint64) Grad {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	lnd := math.Log(float64(d))
+	mark := make([]bool, d)
+	for range rows * k {
+		mark[min(d-1, int(math.Exp(rng.Float64()*lnd))-1)] = true
+	}
+	g := Grad{Rows: rows, Loss: 0.69}
+	for j, in := range mark {
+		if in {
+			g.Idx, g.Val = append(g.Idx, int32(j)), append(g.Val, 1e-3*rng.NormFloat64())
+		}
+	}
+	return g
+}
+
+// BenchmarkMasterVRCycle measures the master's svrg loop over whole
+// cycles (3,125 updates as on d1m with batch 64, then a refresh whose 3
+// parts each have the support of a shard of 66,667 rows of 100 nonzeros:
+// about 1.9M coordinates at d = 2^24), with the snapshot's copy, its
+// nonzeros, the sum's clear and the records' repack over the supports
+// (support=true) against over every coordinate (support=false, as
+// before), in the same run, at d = 2^20 and 2^24. One op is one cycle;
+// it reports the updates per second of a cycle, snapshot included, and
+// the ratio.
+func BenchmarkMasterVRCycle(b *testing.B) {
+	defer func() { vrSupport = true }()
+	for _, d := range []int{1 << 20, 1 << 24} {
+		a, y := zipfCSR(16384, d, 100, 1)
+		grads := keyedGrads(a, y, 256)
+		full := shardPart(d, 66667, 100, 3)
+		full.Keys = grads[0].Keys // a part names its next batch's keys, as a worker's does
+		rng := rand.New(rand.NewPCG(1, 2))
+		metric, wts := make([]float64, d), make([]float64, d)
+		for j := range d {
+			metric[j], wts[j] = math.Exp(rng.NormFloat64()), 1+10*rng.Float64()
+		}
+		rate := map[bool]float64{}
+		for _, sup := range []bool{false, true} {
+			runtime.GC()
+			b.Run(fmt.Sprintf("d=%d/support=%v", d, sup), func(b *testing.B) {
+				const P, every = 3, 3125
+				vrSupport = sup
+				vc := &VRConfig{Alpha: 0.05, Metric: metric, Sparse: true, Weights: wts, Every: every,
+					FullShare: []float64{0, 1. / 3, 1. / 3, 1. / 3}}
+				m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 1e-5},
+					Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.05}, Average: solver.Averager{Kind: solver.AvgLast},
+					Pull: PullKeys, VR: vc})
+				if err != nil {
+					b.Fatal(err)
+				}
+				rr := newRoundRobin(m, P, grads, full)
+				cycle := func() int64 {
+					a0, _ := m.VRSnapshots()
+					t0 := m.T()
+					for a, _ := m.VRSnapshots(); a == a0; a, _ = m.VRSnapshots() {
+						if err := rr.step(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					return m.T() - t0
+				}
+				cycle() // the first snapshot, activated
+				var updates int64
+				for b.Loop() {
+					updates += cycle()
+				}
+				if a, r := m.VRSnapshots(); r != 0 || a < 2 {
+					b.Fatalf("%d snapshots, %d rejected", a, r)
+				}
+				rate[sup] = float64(updates) / b.Elapsed().Seconds()
+				b.ReportMetric(rate[sup], "updates/s")
+				b.ReportMetric(float64(updates)/float64(b.N), "updates/op")
+				if sup && rate[false] > 0 {
+					b.ReportMetric(rate[true]/rate[false], "x-all")
+				}
+			})
+		}
+	}
+}

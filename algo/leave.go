@@ -72,8 +72,27 @@ func (m *Master) refuse(w int, why error) {
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
-// checkFinite refuses a gradient with a NaN or infinite entry.
+// checkFinite refuses a gradient with a NaN or infinite entry. x - x is
+// 0 for a finite x and NaN for a NaN or an infinity, so four running sums
+// of it (the adds overlap) are all 0 exactly when every entry is finite:
+// no branch per entry (a refresh part at d = 2^24 has millions of them;
+// the two tests per entry had been 11% of the master's loop in -bench
+// MasterVRCycle). The entry is looked for only when one is not.
 func checkFinite(w int, v []float64) error {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		s0 += v[i] - v[i]
+		s1 += v[i+1] - v[i+1]
+		s2 += v[i+2] - v[i+2]
+		s3 += v[i+3] - v[i+3]
+	}
+	for ; i < len(v); i++ {
+		s0 += v[i] - v[i]
+	}
+	if s0+s1+s2+s3 == 0 {
+		return nil
+	}
 	for j, x := range v {
 		if !finite(x) {
 			return fmt.Errorf("algo: worker %d sent a gradient with entry %d = %v", w, j, x)

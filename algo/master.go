@@ -233,8 +233,10 @@ const (
 	ReplyDelta
 	// ReplyStop ends the worker's loop.
 	ReplyStop
-	// ReplySnapshot (svrg) carries the snapshot x~ number T (Dense): the
-	// worker answers the reply that follows with its shard's full gradient
+	// ReplySnapshot (svrg) carries the snapshot x~ number T (Dense, and
+	// with the sparse step its nonzeros in Idx and Val too: a driver may
+	// send either, a worker reads Dense when it has it): the worker
+	// answers the reply that follows with its shard's full gradient
 	// there, and keeps x~ for when it is activated.
 	ReplySnapshot
 	// ReplyActivate (svrg): from now on the worker's differences use

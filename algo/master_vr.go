@@ -33,8 +33,9 @@ import (
 // Memory at the master: x, x~' (pending), mu~, mu~ of the previous
 // snapshot, the sum being built, and the last accepted snapshot (VRRate):
 // 6d floats, plus the metric and weights (2d), and with the sparse step its
-// packed records (4d, solver.VRStep.Pack). A worker keeps x, its active
-// and pending snapshots (3d).
+// packed records (4d, solver.VRStep.Pack) and the two sets xs and ms (d/32
+// bytes, and 4 bytes per member when listed). A worker keeps x, its
+// active and pending snapshots (3d).
 //
 // Where x lives. With the sparse step packed and the last iterate as the
 // output (holdX), x moves into the active step's records
@@ -48,6 +49,19 @@ import (
 // reads all of x anyway and x stays dense. On d1m (d = 2^20, svrg l1, 3
 // workers and the master on 2 cores) the master's sparse step went from
 // about 60 to 37 us per update (CPU profiles, 4 rounds).
+//
+// The snapshot's cost. With the sparse step the master keeps two growing
+// sets of coordinates (support, a bitmap of d bits each): xs, every
+// coordinate a step touched (or x0 had nonzero), and ms, every one some
+// refresh part had. x, the pending snapshot and the last accepted one are
+// zero off xs, the full gradients off ms, so a refresh copies x into x~'
+// and lists its nonzeros over xs, clears the sum and divides it over ms,
+// and an activation rewrites the records' w_j mu_j over ms
+// (solver.VRStep.PackMuOn); the records do not depend on the step, so a
+// rejection or a new step rewrites none. Each costs O(d/64 + members)
+// instead of O(d): on text-like data the members are the features the
+// data has (at d = 2^24 about a quarter), not d. A dense part or step
+// makes the set every coordinate, and those loops O(d) again.
 type VRConfig struct {
 	Alpha   float64   // the starting (constant) step, in the metric
 	Metric  []float64 // the diagonal metric c (nil: Euclidean)
@@ -118,12 +132,30 @@ type masterVR struct {
 	// holdX: x lives in step's records whenever they are packed (see
 	// "Where x lives" above); m.x is then a scratch copy.
 	holdX bool
+	// With the sparse step, xs holds every coordinate where x, x~' and
+	// the last accepted snapshot may be nonzero, and ms every one where
+	// a full gradient (mu~, muPrev, sum) may be: the snapshot's copy, its
+	// nonzeros, the sum's clear and the records' repack run over them
+	// (see "The snapshot's cost" above). Without it both are all.
+	xs, ms support
+	// snapIdx, snapVal: x~''s nonzeros in increasing order, found with
+	// its copy (snapOK) and sent instead of the dense x~'.
+	snapIdx []int32
+	snapVal []float64
+	snapOK  bool
 }
 
 func newMasterVR(c VRConfig, workers int, x0 []float64, reg solver.Reg) *masterVR {
 	d := len(x0)
 	v := &masterVR{cfg: c, active: -1, prev: -1, pending: -1, ids: -1, alpha: c.Alpha,
-		muPrev: make([]float64, d), xSnap: make([]float64, d), sum: make([]float64, d), asked: make([]int8, workers+1)}
+		muPrev: make([]float64, d), xSnap: make([]float64, d), sum: make([]float64, d), asked: make([]int8, workers+1),
+		xs: newSupport(d), ms: newSupport(d)}
+	if c.Sparse && vrSupport {
+		v.xs.addNonzeros(x0)
+	} else {
+		v.xs.setAll()
+		v.ms.setAll()
+	}
 	v.step = solver.VRStep{Reg: reg, C: c.Metric, Mu: make([]float64, d)}
 	v.plain = solver.VRStep{Reg: reg, C: c.Metric, Mu: make([]float64, d)}
 	if c.Sparse {
@@ -138,7 +170,7 @@ func newMasterVR(c VRConfig, workers int, x0 []float64, reg solver.Reg) *masterV
 		// 32d bytes (1.8 s at d = 2^24 on the machines here), are then
 		// part of the setup instead of the first snapshot, which every
 		// worker waits for.
-		v.step.Pack(c.Alpha)
+		v.step.Pack()
 	}
 	return v
 }
@@ -165,8 +197,14 @@ func (m *Master) startRefresh() {
 	v := m.vr
 	v.ids++
 	v.pending = v.ids
-	m.copyX(v.xSnap)
-	clear(v.sum)
+	m.copySnapshot()
+	if idx, ok := v.ms.members(); ok {
+		for _, j := range idx {
+			v.sum[j] = 0
+		}
+	} else {
+		clear(v.sum)
+	}
 	v.loss, v.left, v.shareSum = 0, 0, 0
 	for w := 1; w <= m.cfg.Workers; w++ {
 		if !m.workers[w].gone {
@@ -198,7 +236,42 @@ func (m *Master) askSnapshot(w int) {
 		return
 	}
 	v.asked[w] = 1
-	m.ready.Replies = append(m.ready.Replies, Reply{Worker: w, Kind: ReplySnapshot, T: v.pending, Dense: v.xSnap})
+	r := Reply{Worker: w, Kind: ReplySnapshot, T: v.pending, Dense: v.xSnap}
+	if v.snapOK {
+		r.Idx, r.Val = v.snapIdx, v.snapVal
+	}
+	m.ready.Replies = append(m.ready.Replies, r)
+}
+
+// copySnapshot copies x into the pending snapshot xSnap and, with the
+// sparse step, lists its nonzeros (snapIdx, snapVal): over xs, which
+// holds every coordinate where x or the snapshot xSnap held before may be
+// nonzero, so that the coordinates left alone are zero in both.
+func (m *Master) copySnapshot() {
+	v := m.vr
+	idx, ok := v.xs.members()
+	v.snapOK = ok
+	if !ok {
+		m.copyX(v.xSnap)
+		return
+	}
+	if m.xHeld() {
+		v.step.CopyXOn(v.xSnap, idx)
+	} else {
+		for _, j := range idx {
+			v.xSnap[j] = m.x[j]
+		}
+	}
+	if v.snapIdx == nil {
+		v.snapIdx, v.snapVal = []int32{}, []float64{} // (none is not "not listed")
+	}
+	v.snapIdx, v.snapVal = v.snapIdx[:0], v.snapVal[:0]
+	for _, j := range idx {
+		if x := v.xSnap[j]; x != 0 {
+			v.snapIdx = append(v.snapIdx, j)
+			v.snapVal = append(v.snapVal, x)
+		}
+	}
 }
 
 // stepFull adds worker g.Worker's part of the pending refresh.
@@ -221,10 +294,12 @@ func (m *Master) stepFull(g *Grad) error {
 		for j, x := range g.Dense {
 			v.sum[j] += share * x
 		}
+		v.ms.setAll()
 	} else {
 		for k, j := range g.Idx {
 			v.sum[j] += share * g.Val[k]
 		}
+		v.ms.add(g.Idx)
 	}
 	v.loss += share * g.Loss
 	m.samples += int64(g.Rows)
@@ -247,13 +322,11 @@ func (m *Master) completeRefresh() {
 	v.next = m.t + v.cfg.Every
 	if v.rate != nil {
 		if v.shareSum > 0 && v.shareSum != 1 {
-			for j := range v.sum {
-				v.sum[j] /= v.shareSum
-			}
+			divideOn(v.sum, &v.ms, v.shareSum)
 			v.loss /= v.shareSum
 			v.shareSum = 1
 		}
-		alpha, revert := v.rate.Decide(v.loss + m.cfg.Reg.Value(v.xSnap))
+		alpha, revert := v.rate.Decide(v.loss + m.snapshotReg())
 		v.alpha = alpha
 		if !revert {
 			// x~ is the last accepted snapshot now, kept as PrevX for a
@@ -272,7 +345,7 @@ func (m *Master) completeRefresh() {
 			v.reverts++
 			m.forgetReplicas()
 			v.waiting = false
-			m.vrRepack()
+			// (The records do not depend on the step: no repack.)
 			// The jump back is an update of its own: versions name
 			// iterates.
 			m.avg.Add(m.x)
@@ -285,16 +358,43 @@ func (m *Master) completeRefresh() {
 	// next sum (cleared at the next refresh's start).
 	v.muPrev, v.step.Mu, v.sum = v.step.Mu, v.sum, v.muPrev
 	if v.shareSum > 0 && v.shareSum != 1 {
-		for j := range v.step.Mu {
-			v.step.Mu[j] /= v.shareSum
-		}
+		divideOn(v.step.Mu, &v.ms, v.shareSum)
 	}
 	v.prev, v.active = v.active, id
-	m.vrRepack()
+	m.vrRepackMu()
 	v.waiting = false
 	for w := 1; w <= m.cfg.Workers; w++ {
 		m.ready.Replies = append(m.ready.Replies, Reply{Worker: w, Kind: ReplyActivate, T: id})
 	}
+}
+
+// divideOn divides x by q on s's members (x is zero elsewhere), or
+// everywhere when s is every coordinate.
+func divideOn(x []float64, s *support, q float64) {
+	if idx, ok := s.members(); ok {
+		for _, j := range idx {
+			x[j] /= q
+		}
+		return
+	}
+	for j := range x {
+		x[j] /= q
+	}
+}
+
+// snapshotReg is Psi(x~') for the rate's decision: over its nonzeros
+// when they were listed and Psi is a sum over coordinates that is zero
+// at zero (the same sum in the same order less its zero terms: the same
+// bits), else over all of it.
+func (m *Master) snapshotReg() float64 {
+	v := m.vr
+	switch m.cfg.Reg.Kind {
+	case solver.RegNone, solver.RegL1, solver.RegL2, solver.RegElastic:
+		if v.snapOK {
+			return m.cfg.Reg.Value(v.snapVal)
+		}
+	}
+	return m.cfg.Reg.Value(v.xSnap)
 }
 
 // forgetReplicas makes the next reply to every worker a full one (x was
@@ -312,19 +412,38 @@ func (m *Master) forgetReplicas() {
 // live in them (see holdX; false in tests: x stays dense).
 var vrPack, vrHold = true, true
 
-// vrRepack lays the active snapshot's sparse step out again for the step
-// in use (solver.VRStep.Pack, O(d)): after mu~ or the step changed, that
-// is at an activation, a rejection or a restore, once per cycle at most.
-// Without it the step is still right, only slower (Sparse falls back to
-// its plain loop on a step it was not packed for); a changed mu~ must be
-// repacked. A held x stays held; with holdX, x is held from the first
-// pack on.
+// vrSupport lets the sparse step's snapshots run over the supports xs and
+// ms (false in tests: every coordinate, which must give the same bits).
+var vrSupport = true
+
+// vrRepack lays the active snapshot's sparse step out again
+// (solver.VRStep.Pack, O(d)), after a restore. Without it the step is
+// still right, only slower (Sparse falls back to its plain loop); a
+// changed mu~ must be repacked. The records do not depend on the step:
+// a rejection needs none. A held x stays held; with holdX, x is held from
+// the first pack on.
 func (m *Master) vrRepack() {
 	v := m.vr
 	if v.cfg.Sparse && vrPack && v.active >= 0 {
-		v.step.Pack(v.alpha)
+		v.step.Pack()
 		m.vrHold()
 	}
+}
+
+// vrRepackMu updates the records after an activation changed mu~: on
+// ms's members (every coordinate where the old or the new mu~ may be
+// nonzero), O(nnz), or all of them.
+func (m *Master) vrRepackMu() {
+	v := m.vr
+	if !(v.cfg.Sparse && vrPack && v.active >= 0) {
+		return
+	}
+	if idx, ok := v.ms.members(); ok {
+		v.step.PackMuOn(idx)
+	} else {
+		v.step.Pack()
+	}
+	m.vrHold()
 }
 
 // vrHold moves x into the active step's records when holdX and they are
@@ -364,12 +483,17 @@ func (m *Master) copyX(dst []float64) {
 	copy(dst, m.x)
 }
 
-// setX overwrites x with src (len d).
+// setX overwrites x with src (len d), a snapshot of this run (zero off
+// xs): while x is held, on xs's members only (m.x is scratch then).
 func (m *Master) setX(src []float64) {
-	copy(m.x, src)
 	if m.xHeld() {
+		if idx, ok := m.vr.xs.members(); ok {
+			m.vr.step.SetXOn(src, idx)
+			return
+		}
 		m.vr.step.SetX(src)
 	}
+	copy(m.x, src)
 }
 
 // applyVR is the svrg update with a mini-batch message.
@@ -383,6 +507,7 @@ func (m *Master) applyVR(g *Grad, w float64) error {
 			// In flight when the activation went out: the previous mu~.
 			v.step.SparseMu(nil, v.muPrev, g.Idx, g.Val, v.alpha, w)
 		}
+		v.xs.add(g.Idx)
 		m.logSupport(g.Idx)
 		m.avg.Add(m.x) // the last iterate: Add reads no x
 		return nil
@@ -408,10 +533,12 @@ func (m *Master) applyVR(g *Grad, w float64) error {
 		// A dense message's support is every coordinate: the dense step
 		// (support weights 1) is the sparse one's own special case.
 		st.Dense(m.x, g.Dense, v.alpha, w)
+		v.xs.setAll()
 		m.logSupport(m.all)
 	} else {
 		if v.cfg.Sparse {
 			st.Sparse(m.x, g.Idx, g.Val, v.alpha, w)
+			v.xs.add(g.Idx)
 		} else {
 			m.scratchDense(g.Idx, g.Val)
 			st.Dense(m.x, m.gbuf, v.alpha, w)
@@ -453,8 +580,7 @@ func (m *Master) vrDrop(g *Grad) bool {
 	if !v.rate.Exploded(g.Loss) {
 		return false
 	}
-	v.alpha = v.rate.Reject()
-	m.vrRepack()
+	v.alpha = v.rate.Reject() // (the records do not depend on it)
 	v.reverts++
 	m.setX(v.rate.PrevX)
 	m.forgetReplicas()

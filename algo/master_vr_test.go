@@ -92,8 +92,25 @@ func runSparseVR(t *testing.T, reg solver.Reg, alpha float64, adapt bool, seed u
 	}
 	inbox := make([][]Reply, P+1)
 	var flight []*Grad
+	sparseSnaps := 0
 	deliver := func(rd Ready) {
 		for _, r := range rd.Replies {
+			if r.Kind == ReplySnapshot && r.Idx != nil {
+				// The snapshot's nonzeros, listed by the master, are
+				// what the worker gets (as a driver sends them).
+				var idx []int32
+				var val []float64
+				for j, v := range r.Dense {
+					if v != 0 {
+						idx, val = append(idx, int32(j)), append(val, v)
+					}
+				}
+				if !slices.Equal(idx, r.Idx) || !slices.Equal(val, r.Val) {
+					t.Fatalf("snapshot %d: nonzeros listed %v %v, dense has %v %v", r.T, r.Idx, r.Val, idx, val)
+				}
+				r.Dense = nil
+				sparseSnaps++
+			}
 			if r.Kind != ReplyStop {
 				r.Dense, r.Idx, r.Val = slices.Clone(r.Dense), slices.Clone(r.Idx), slices.Clone(r.Val)
 				inbox[r.Worker] = append(inbox[r.Worker], r)
@@ -148,6 +165,9 @@ func runSparseVR(t *testing.T, reg solver.Reg, alpha float64, adapt bool, seed u
 	if want := avg == solver.AvgLast && vrPack && vrHold; m.xHeld() != want {
 		t.Fatalf("x held %v, want %v", m.xHeld(), want)
 	}
+	if vrSupport && sparseSnaps == 0 {
+		t.Fatal("no snapshot went as its listed nonzeros")
+	}
 	out := make([]float64, d)
 	m.Output(out)
 	xs = append(xs, out)
@@ -159,14 +179,17 @@ func runSparseVR(t *testing.T, reg solver.Reg, alpha float64, adapt bool, seed u
 }
 
 // TestVRPackedBitIdentical: the master's sparse svrg step on
-// solver.VRStep.Pack's records (repacked at every activation, rejection
-// and step change), with x dense (an averaged output) or held in the
-// records (the last iterate), gives the same iterates, bit for bit after
-// every event, and the same output, as the plain loop over the metric,
-// weights and mu~, in an async run with refreshes, rejections and
-// differences at the previous snapshot, with full and keyed replies.
+// solver.VRStep.Pack's records (their mu~ rewritten on its support at
+// every activation, the step changing without a repack), with x dense (an
+// averaged output) or held in the records (the last iterate), and the
+// snapshots copied, listed, cleared and scaled over the supports xs and
+// ms, gives the same iterates, bit for bit after every event, and the
+// same output, as the plain loop over the metric, weights and mu~ with
+// every snapshot over all coordinates, in an async run with refreshes,
+// rejections and differences at the previous snapshot, with full and
+// keyed replies; the workers get the listed nonzeros of each snapshot.
 func TestVRPackedBitIdentical(t *testing.T) {
-	defer func() { vrPack, vrHold = true, true }()
+	defer func() { vrPack, vrHold, vrSupport = true, true, true }()
 	for _, c := range []struct {
 		reg   solver.Reg
 		alpha float64
@@ -181,10 +204,10 @@ func TestVRPackedBitIdentical(t *testing.T) {
 		for _, keys := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/alpha=%g/adapt=%v/keys=%v", c.reg.Kind, c.alpha, c.adapt, keys), func(t *testing.T) {
 				for _, avg := range []solver.AvgKind{solver.AvgLast, solver.AvgUniform} {
-					vrPack, vrHold = false, false
+					vrPack, vrHold, vrSupport = false, false, false
 					plain, a0, r0 := runSparseVR(t, c.reg, c.alpha, c.adapt, 7, avg, keys)
 					for _, hold := range []bool{false, true} {
-						vrPack, vrHold = true, hold
+						vrPack, vrHold, vrSupport = true, hold, true
 						packed, a1, r1 := runSparseVR(t, c.reg, c.alpha, c.adapt, 7, avg, keys)
 						what := fmt.Sprintf("%s hold=%v", avg, hold)
 						if len(plain) != len(packed) || a0 != a1 || r0 != r1 {

@@ -111,5 +111,19 @@ func (m *Master) readVR(r *extReader) {
 			}
 		}
 	}
+	if v.cfg.Sparse && vrSupport {
+		// Every vector restored may be nonzero anywhere: the supports
+		// are found again (O(d), once).
+		v.xs, v.ms, v.snapOK = newSupport(m.d), newSupport(m.d), false
+		v.xs.addNonzeros(m.x)
+		v.xs.addNonzeros(v.xSnap)
+		v.ms.addNonzeros(v.step.Mu)
+		v.ms.addNonzeros(v.muPrev)
+		v.ms.addNonzeros(v.sum)
+		if rt := v.rate; rt != nil {
+			v.xs.addNonzeros(rt.PrevX)
+			v.ms.addNonzeros(rt.PrevMu)
+		}
+	}
 	m.vrRepack()
 }

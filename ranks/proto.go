@@ -221,8 +221,9 @@ func encodeReply(m *comm.Msg, r *algo.Reply, d int, h *keyHist) {
 // snapSparse sends an svrg snapshot as its nonzeros when they are few
 // (10 bytes each against 8d: with l1 the snapshot is an iterate of a few
 // thousand nonzeros, where dense it is 128 MB at d = 2^24, per worker and
-// cycle). The nonzeros are found once per snapshot (an O(d) scan) and
-// kept for the other workers.
+// cycle). The master lists them with the sparse step (Reply.Idx, Val);
+// otherwise they are found once per snapshot (an O(d) scan) and kept for
+// the other workers.
 type snapSparse struct {
 	t      int64 // the snapshot they are of (-1 none)
 	sparse bool  // the snapshot goes sparse
@@ -235,6 +236,14 @@ type snapSparse struct {
 func (s *snapSparse) encode(m *comm.Msg, r *algo.Reply, d int) bool {
 	if r.Kind != algo.ReplySnapshot {
 		return false
+	}
+	if r.Idx != nil {
+		if 10*len(r.Idx) >= 8*len(r.Dense) {
+			return false
+		}
+		m.Ints = append(m.Ints[:0], int64(r.Kind), r.T, r.Base)
+		m.Dense, m.Idx, m.Vals, m.Dim = nil, r.Idx, r.Val, d
+		return true
 	}
 	if s.idx == nil || s.t != r.T {
 		s.t, s.idx, s.val = r.T, s.idx[:0], s.val[:0]

@@ -57,10 +57,10 @@ const VRStepDiv = 1
 // Euclidean Step of the others. Not safe for concurrent use (Dense of a
 // non-separable Psi uses a scratch vector).
 //
-// Pack lays Sparse's per-coordinate constants side by side for one step
-// size; while it holds, Sparse reads one record per coordinate instead of
-// C, W and Mu (see Pack). Hold moves x into the records too, so that the
-// step touches one cache line per coordinate (see Hold).
+// Pack lays Sparse's per-coordinate constants side by side: while it
+// holds, Sparse reads one record per coordinate instead of C, W and Mu
+// (see Pack). Hold moves x into the records too, so that the step touches
+// one cache line per coordinate (see Hold).
 type VRStep struct {
 	Reg Reg
 	C   []float64 // the metric (nil: c_j = 1)
@@ -68,19 +68,26 @@ type VRStep struct {
 	Mu  []float64 // the full gradient at the snapshot (len d)
 	buf []float64
 
-	pk      []vrCoord // Pack's records (nil: Sparse reads C, W and Mu)
-	pkAlpha float64   // the step they were made for
-	pkMode  packMode  // Sparse's loop over them
-	held    bool      // pk[j].x is x_j (Hold)
+	pk     []vrCoord // Pack's records (nil: Sparse reads C, W and Mu)
+	pkMode packMode  // Sparse's loop over them
+	held   bool      // pk[j].x is x_j (Hold)
+	// The inline proxes of pkMode need every prox step alpha w_j / c_j
+	// > 0 (ProxScalar's own path at 0): they are known to be for every
+	// step >= okAlpha and known not to be for every step <= badAlpha
+	// (a smaller step rounds each a_j w_j no higher).
+	okAlpha, badAlpha float64
 }
 
 // vrCoord is coordinate j's record: x_j while Hold holds it, and the
-// constants of the sparse step at step alpha: a = alpha/c_j, aw = a w_j
-// (the prox's step) and wmu = w_j mu_j, each rounded as Sparse's plain
-// loop rounds it, so that the packed loop computes the same numbers bit
-// for bit. 32 bytes, 32-byte aligned (newRecords): one record is half of
-// a 64-byte cache line, never two lines.
-type vrCoord struct{ x, a, aw, wmu float64 }
+// constants of the sparse step: c_j, w_j (1 without C or W) and wmu =
+// w_j mu_j, rounded as Sparse's plain loop rounds it. None depends on the
+// step: the packed loop computes a = alpha / c_j and a w_j as the plain
+// loop does (the same bits; alpha / 1 is alpha and a * 1 is a), so that a
+// new step (VRRate changes it at nearly every snapshot) needs no new
+// records and a new mu~ rewrites only wmu, on its support (PackMuOn).
+// 32 bytes, 32-byte aligned (newRecords): one record is half of a 64-byte
+// cache line, never two lines.
+type vrCoord struct{ x, c, w, wmu float64 }
 
 // newRecords allocates d records starting on a 32-byte boundary. Go's
 // allocator aligns large objects to pages but small size classes (48,
@@ -107,16 +114,15 @@ const (
 	packElastic
 )
 
-// Pack precomputes, for the step alpha, what Sparse reads per coordinate
-// from C, W and Mu into one array of records (32 bytes per coordinate,
-// allocated once): on a large d the three or four arrays are as many
-// cache misses per coordinate, the record one. Sparse uses the records
-// when called with this alpha (bit for bit) and is otherwise the plain
-// loop; the results are the same bits either way. The caller must call
-// Pack again after changing Reg, C, W or Mu, or Unpack: the records are a
-// copy. A held x stays held. O(d): one pass over C, W, Mu and the records
-// (at d = 2^24, 512 MB of records; see BenchmarkVRPack).
-func (v *VRStep) Pack(alpha float64) {
+// Pack lays what Sparse reads per coordinate from C, W and Mu out in one
+// array of records (32 bytes per coordinate, allocated once): on a large
+// d the three or four arrays are as many cache misses per coordinate, the
+// record one. Sparse then uses the records at any step, with the same
+// bits as the plain loop. The caller must call Pack again after changing
+// Reg, C or W, and Pack or PackMuOn after changing Mu, or Unpack: the
+// records are a copy. A held x stays held. O(d): one pass over C, W, Mu
+// and the records (at d = 2^24, 512 MB of records; see BenchmarkVRPack).
+func (v *VRStep) Pack() {
 	d := len(v.Mu)
 	if len(v.pk) != d {
 		if v.held {
@@ -125,36 +131,33 @@ func (v *VRStep) Pack(alpha float64) {
 		v.pk = newRecords(d)
 	}
 	pk, mu := v.pk, v.Mu[:d]
-	ok := true // every prox step > 0: the inline proxes are ProxScalar's
+	ok := true // every c_j and w_j > 0: the inline proxes may apply
 	if v.C != nil && v.W != nil {
 		// The master's case, without the two tests per coordinate.
 		c, w := v.C[:d], v.W[:d]
 		for j := range pk {
 			e := &pk[j]
-			e.a = alpha / c[j]
-			e.aw = e.a * w[j]
+			e.c, e.w = c[j], w[j]
 			e.wmu = w[j] * mu[j]
-			if !(e.aw > 0) {
+			if !(e.c > 0 && e.w > 0) {
 				ok = false
 			}
 		}
 	} else {
 		for j := range pk {
 			e := &pk[j]
-			w := 1.0
-			if v.W != nil {
-				w = v.W[j]
-			}
-			e.a = alpha
+			e.c, e.w = 1, 1
 			if v.C != nil {
-				e.a /= v.C[j]
+				e.c = v.C[j]
 			}
-			e.aw = e.a * w
-			e.wmu = w * mu[j]
-			ok = ok && e.aw > 0
+			if v.W != nil {
+				e.w = v.W[j]
+			}
+			e.wmu = e.w * mu[j]
+			ok = ok && e.c > 0 && e.w > 0
 		}
 	}
-	v.pkAlpha = alpha
+	v.okAlpha, v.badAlpha = math.Inf(1), 0
 	v.pkMode = packGeneric
 	if ok {
 		switch v.Reg.Kind {
@@ -168,6 +171,41 @@ func (v *VRStep) Pack(alpha float64) {
 			v.pkMode = packElastic
 		}
 	}
+}
+
+// PackMuOn rewrites the records' w_j mu_j on idx after Mu changed there
+// only (for the master: the union of the old and the new mu~'s supports),
+// O(len(idx)) instead of Pack's O(d).
+func (v *VRStep) PackMuOn(idx []int32) {
+	if len(v.pk) != len(v.Mu) {
+		panic("solver: VRStep.PackMuOn without records of len(Mu)")
+	}
+	pk, mu := v.pk, v.Mu
+	for _, j := range idx {
+		e := &pk[j]
+		e.wmu = e.w * mu[j]
+	}
+}
+
+// mode is the packed loop for the step alpha: pkMode when every prox step
+// alpha w_j / c_j is > 0, else the generic loop (ProxScalar). The check is
+// O(d), made only for a step below every one checked before.
+func (v *VRStep) mode(alpha float64) packMode {
+	switch {
+	case v.pkMode == packGeneric || alpha >= v.okAlpha:
+		return v.pkMode
+	case alpha <= v.badAlpha:
+		return packGeneric
+	}
+	for j := range v.pk {
+		e := &v.pk[j]
+		if !(alpha/e.c*e.w > 0) {
+			v.badAlpha = alpha
+			return packGeneric
+		}
+	}
+	v.okAlpha = alpha
+	return v.pkMode
 }
 
 // Unpack drops Pack's records (Sparse reads C, W and Mu again), and with
@@ -227,6 +265,22 @@ func (v *VRStep) SetX(src []float64) {
 	}
 }
 
+// CopyXOn copies the held x on idx into dst (len d); it stays held.
+func (v *VRStep) CopyXOn(dst []float64, idx []int32) {
+	pk := v.pk
+	for _, j := range idx {
+		dst[j] = pk[j].x
+	}
+}
+
+// SetXOn overwrites the records' x on idx with src's entries there.
+func (v *VRStep) SetXOn(src []float64, idx []int32) {
+	pk := v.pk
+	for _, j := range idx {
+		pk[j].x = src[j]
+	}
+}
+
 // Dense applies the dense step with the gradient difference diff (len d)
 // scaled by s.
 func (v *VRStep) Dense(x, diff []float64, alpha, s float64) {
@@ -269,11 +323,11 @@ func (v *VRStep) Sparse(x []float64, idx []int32, val []float64, alpha, s float6
 		panic("solver: VRStep.Sparse len(idx) != len(val)")
 	}
 	val = val[:len(idx)]
-	if v.pk != nil && math.Float64bits(v.pkAlpha) == math.Float64bits(alpha) {
+	if v.pk != nil {
 		if v.held {
-			v.sparseHeld(x, idx, val, s)
+			v.sparseHeld(x, idx, val, alpha, s, v.mode(alpha))
 		} else {
-			v.sparsePacked(x, idx, val, s)
+			v.sparsePacked(x, idx, val, alpha, s, v.mode(alpha))
 		}
 		return
 	}
@@ -310,72 +364,82 @@ func (v *VRStep) SparseMu(x, mu []float64, idx []int32, val []float64, alpha, s 
 }
 
 // sparsePacked is Sparse on Pack's records: the same expressions, with
-// a, a w_j and w_j mu_j read from one record and x_j from x.
-func (v *VRStep) sparsePacked(x []float64, idx []int32, val []float64, s float64) {
+// c_j, w_j and w_j mu_j read from one record and x_j from x.
+func (v *VRStep) sparsePacked(x []float64, idx []int32, val []float64, alpha, s float64, mode packMode) {
 	pk := v.pk
 	val = val[:len(idx)]
-	switch lam, lam2 := v.Reg.Lambda, v.Reg.Lambda2; v.pkMode {
+	switch lam, lam2 := v.Reg.Lambda, v.Reg.Lambda2; mode {
 	case packL1:
 		for k, j := range idx {
 			e := &pk[j]
-			x[j] = soft(x[j]-e.a*(s*val[k]+e.wmu), e.aw*lam)
+			a := alpha / e.c
+			x[j] = soft(x[j]-a*(s*val[k]+e.wmu), a*e.w*lam)
 		}
 	case packL2:
 		for k, j := range idx {
 			e := &pk[j]
-			x[j] = (x[j] - e.a*(s*val[k]+e.wmu)) * (1 / (1 + e.aw*lam))
+			a := alpha / e.c
+			x[j] = (x[j] - a*(s*val[k]+e.wmu)) * (1 / (1 + a*e.w*lam))
 		}
 	case packElastic:
 		for k, j := range idx {
 			e := &pk[j]
-			x[j] = soft(x[j]-e.a*(s*val[k]+e.wmu), e.aw*lam) * (1 / (1 + e.aw*lam2))
+			a := alpha / e.c
+			aw := a * e.w
+			x[j] = soft(x[j]-a*(s*val[k]+e.wmu), aw*lam) * (1 / (1 + aw*lam2))
 		}
 	case packNone:
 		for k, j := range idx {
 			e := &pk[j]
-			x[j] -= e.a * (s*val[k] + e.wmu)
+			x[j] -= alpha / e.c * (s*val[k] + e.wmu)
 		}
 	default:
 		for k, j := range idx {
 			e := &pk[j]
-			x[j] = v.Reg.ProxScalar(x[j]-e.a*(s*val[k]+e.wmu), e.aw)
+			a := alpha / e.c
+			x[j] = v.Reg.ProxScalar(x[j]-a*(s*val[k]+e.wmu), a*e.w)
 		}
 	}
 }
 
 // sparseHeld is sparsePacked with x held in the records: one record, one
 // cache line, per coordinate.
-func (v *VRStep) sparseHeld(x []float64, idx []int32, val []float64, s float64) {
+func (v *VRStep) sparseHeld(x []float64, idx []int32, val []float64, alpha, s float64, mode packMode) {
 	if x != nil {
 		panic("solver: VRStep.Sparse: x is held, pass nil")
 	}
 	pk := v.pk
 	val = val[:len(idx)]
-	switch lam, lam2 := v.Reg.Lambda, v.Reg.Lambda2; v.pkMode {
+	switch lam, lam2 := v.Reg.Lambda, v.Reg.Lambda2; mode {
 	case packL1:
 		for k, j := range idx {
 			e := &pk[j]
-			e.x = soft(e.x-e.a*(s*val[k]+e.wmu), e.aw*lam)
+			a := alpha / e.c
+			e.x = soft(e.x-a*(s*val[k]+e.wmu), a*e.w*lam)
 		}
 	case packL2:
 		for k, j := range idx {
 			e := &pk[j]
-			e.x = (e.x - e.a*(s*val[k]+e.wmu)) * (1 / (1 + e.aw*lam))
+			a := alpha / e.c
+			e.x = (e.x - a*(s*val[k]+e.wmu)) * (1 / (1 + a*e.w*lam))
 		}
 	case packElastic:
 		for k, j := range idx {
 			e := &pk[j]
-			e.x = soft(e.x-e.a*(s*val[k]+e.wmu), e.aw*lam) * (1 / (1 + e.aw*lam2))
+			a := alpha / e.c
+			aw := a * e.w
+			e.x = soft(e.x-a*(s*val[k]+e.wmu), aw*lam) * (1 / (1 + aw*lam2))
 		}
 	case packNone:
 		for k, j := range idx {
 			e := &pk[j]
-			e.x -= e.a * (s*val[k] + e.wmu)
+			e.x -= alpha / e.c * (s*val[k] + e.wmu)
 		}
 	default:
 		for k, j := range idx {
 			e := &pk[j]
-			e.x = v.Reg.ProxScalar(e.x-e.a*(s*val[k]+e.wmu), e.aw)
+			a := alpha / e.c
+			e.x = v.Reg.ProxScalar(e.x-a*(s*val[k]+e.wmu), a*e.w)
 		}
 	}
 }
@@ -489,11 +553,11 @@ func (s *SVRG) snapshot() float64 {
 // tests: the plain loop, which must give the same bits).
 var svrgPack = true
 
-// pack lays the sparse step out for the step in use (VRStep.Pack), after
-// mu~ or the step changed.
+// pack lays the sparse step out (VRStep.Pack) after mu~ changed (the
+// records do not depend on the step).
 func (s *SVRG) pack() {
 	if s.cfg.Sparse && svrgPack {
-		s.step.Pack(s.alpha)
+		s.step.Pack()
 	}
 }
 
@@ -509,7 +573,6 @@ func (s *SVRG) Step() float64 {
 		// The step is too large: back to the snapshot, a smaller step,
 		// a new cycle.
 		s.alpha = s.rate.Reject()
-		s.pack()
 		copy(s.X, s.Snap)
 		s.Reverts++
 		s.nextSnap = s.T + s.every

@@ -51,10 +51,11 @@ func vrPackData(rng *rand.Rand, d int) (c, w, mu, x []float64) {
 
 // TestVRStepPackedBitIdentical: Sparse on Pack's records writes the same
 // bits as the plain loop (kept verbatim in oldVRSparse), for every
-// separable kind, with and without a metric and weights, at the packed
-// step and at another one (the plain fallback), and after Mu changed and
-// Pack ran again; with a zero weight (a zero prox step: ProxScalar's own
-// path) as well.
+// separable kind, with and without a metric and weights, at steps that
+// change from update to update (the records do not depend on it), at
+// steps so small that some prox steps round to zero (the generic loop)
+// and back, and after Mu changed and Pack or PackMuOn ran again; with a
+// zero weight (a zero prox step: ProxScalar's own path) as well.
 func TestVRStepPackedBitIdentical(t *testing.T) {
 	const d = 3000
 	rng := rand.New(rand.NewPCG(5, 9))
@@ -75,30 +76,50 @@ func TestVRStepPackedBitIdentical(t *testing.T) {
 				if shape == "zero-weight" {
 					w[7], w[100] = 0, 0
 				}
+				c[5] = 1e300 // the tiny steps below round a_5 to zero
 				ref := VRStep{Reg: reg, C: st.C, W: st.W, Mu: mu}
 				held := VRStep{Reg: reg, C: st.C, W: st.W, Mu: mu}
 				alpha := 0.37
-				st.Pack(alpha)
-				held.Pack(alpha)
+				st.Pack()
+				held.Pack()
 				held.Hold(x0)
 				xa, xb, xh := slices.Clone(x0), slices.Clone(x0), make([]float64, d)
-				for round := range 60 {
+				for round := range 80 {
 					idx, val := vrPackBatch(rng, d, 200)
 					step, s := alpha, 0.25+rng.Float64()
-					if round%5 == 4 {
-						step = 2 * alpha // not packed: the plain loop
+					switch {
+					case round%5 == 4:
+						step = 2 * alpha
+					case round%5 == 3:
+						step = alpha * (0.5 + rng.Float64())
+					case round >= 60 && round%2 == 0:
+						// a_j w_j underflows on the largest c_j: the
+						// generic loop, then back (odd rounds).
+						step = 1e-300 * math.Exp(-20*rng.Float64())
 					}
-					if round == 30 {
+					switch round {
+					case 30:
 						for j := range mu {
 							mu[j] = rng.NormFloat64()
 						}
-						st.Pack(alpha)
-						held.Pack(alpha) // x stays held
+						st.Pack()
+						held.Pack() // x stays held
+					case 45:
+						// mu~ changes on a few coordinates only.
+						changed, _ := vrPackBatch(rng, d, 300)
+						for _, j := range changed {
+							mu[j] = rng.NormFloat64()
+						}
+						st.PackMuOn(changed)
+						held.PackMuOn(changed)
 					}
 					st.Sparse(xa, idx, val, step, s)
 					held.Sparse(nil, idx, val, step, s)
 					oldVRSparse(&ref, xb, idx, val, step, s)
 					held.CopyX(xh)
+					if round == 79 && shape != "euclid" && shape != "zero-weight" && reg.Kind <= RegElastic && held.badAlpha == 0 {
+						t.Fatal("no step took the generic loop for a zero prox step")
+					}
 					for j := range xa {
 						if math.Float64bits(xa[j]) != math.Float64bits(xb[j]) {
 							t.Fatalf("round %d: x[%d] = %v (%#x) packed, %v (%#x) plain", round, j, xa[j], math.Float64bits(xa[j]), xb[j], math.Float64bits(xb[j]))
@@ -128,7 +149,7 @@ func TestVRStepHold(t *testing.T) {
 	c, w, mu, x0 := vrPackData(rng, d)
 	reg := Reg{Kind: RegL1, Lambda: 1e-3}
 	st := VRStep{Reg: reg, C: c, W: w, Mu: mu}
-	st.Pack(0.5)
+	st.Pack()
 	x := slices.Clone(x0)
 	st.Hold(x)
 	if !st.Held() {
@@ -152,7 +173,7 @@ func TestVRStepHold(t *testing.T) {
 			t.Fatalf("x[%d] = %v (AppendX), %v (X), want %v", j, got[k+1], st.X(int(j)), want[j])
 		}
 	}
-	st.Pack(0.5)
+	st.Pack()
 	st.Release(x)
 	if st.Held() || !slices.Equal(x, want) {
 		t.Fatal("Release did not give back the stepped x")
@@ -162,6 +183,21 @@ func TestVRStepHold(t *testing.T) {
 	st.CopyX(x)
 	if !slices.Equal(x, x0) {
 		t.Fatal("SetX then CopyX does not round-trip")
+	}
+	// SetXOn and CopyXOn touch idx only.
+	y := slices.Clone(x0)
+	for _, j := range idx {
+		y[j] = float64(j) + 0.5
+	}
+	st.SetXOn(y, idx)
+	got2 := make([]float64, d)
+	st.CopyXOn(got2, idx)
+	st.CopyX(x)
+	for j := range x {
+		in := slices.Contains(idx, int32(j))
+		if x[j] != y[j] || in && got2[j] != y[j] || !in && got2[j] != 0 {
+			t.Fatalf("x[%d] = %v (held), %v (CopyXOn), want %v (in idx: %v)", j, x[j], got2[j], y[j], in)
+		}
 	}
 }
 
@@ -212,6 +248,33 @@ func sparse24(pk []rec24, lam float64, x []float64, idx []int32, val []float64, 
 	}
 }
 
+// recA is the held record before the records stopped depending on the
+// step: x_j and a = alpha / c_j, a w_j, w_j mu_j (no division in the
+// loop, a full Pack at each new step). Kept for BenchmarkVRSparse.
+type recA struct{ x, a, aw, wmu float64 }
+
+// packA builds recA records for alpha around x.
+func packA(v *VRStep, x []float64, alpha float64) []recA {
+	pk := make([]recA, len(v.Mu))
+	for j := range pk {
+		e := &pk[j]
+		e.x = x[j]
+		e.a = alpha / v.C[j]
+		e.aw = e.a * v.W[j]
+		e.wmu = v.W[j] * v.Mu[j]
+	}
+	return pk
+}
+
+// sparseA is the l1 loop on recA records, as sparseHeld was.
+func sparseA(pk []recA, lam float64, idx []int32, val []float64, s float64) {
+	val = val[:len(idx)]
+	for k, j := range idx {
+		e := &pk[j]
+		e.x = soft(e.x-e.a*(s*val[k]+e.wmu), e.aw*lam)
+	}
+}
+
 // BenchmarkVRSparse measures the sparse svrg step with the diag metric, the
 // support weights and l1 at d = 2^20 and 2^24 on text-like supports (64 rows
 // of 100 nonzeros with popularity 1/j: about 3,800 coordinates at 2^20,
@@ -219,8 +282,10 @@ func sparse24(pk []rec24, lam float64, x []float64, idx []int32, val []float64, 
 // same run: the plain loop over C, W, Mu and x; rec24, the 24-byte records
 // and a separate x (the layout before Hold); packed, the 32-byte records
 // and a separate x; held, the 32-byte records with x in them (Hold: one
-// cache line per coordinate). It reports ns per coordinate and each
-// layout's ratio to rec24.
+// cache line per coordinate); heldA, held's layout before the records
+// stopped depending on the step (a and a w_j stored, no division per
+// coordinate). It reports ns per coordinate and each layout's ratio to
+// rec24.
 func BenchmarkVRSparse(b *testing.B) {
 	for _, d := range []int{1 << 20, 1 << 24} {
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -244,18 +309,20 @@ func BenchmarkVRSparse(b *testing.B) {
 		plain := VRStep{Reg: reg, C: c, W: w, Mu: mu}
 		pk := pack24(&plain, 0.9)
 		packed := VRStep{Reg: reg, C: c, W: w, Mu: mu}
-		packed.Pack(0.9)
+		packed.Pack()
 		held := VRStep{Reg: reg, C: c, W: w, Mu: mu}
-		held.Pack(0.9)
+		held.Pack()
 		held.Hold(x)
+		pkA := packA(&plain, x, 0.9)
 		steps := map[string]func(idx []int32, val []float64){
 			"plain":  func(idx []int32, val []float64) { plain.Sparse(x, idx, val, 0.9, 1e-3) },
 			"rec24":  func(idx []int32, val []float64) { sparse24(pk, reg.Lambda, x, idx, val, 1e-3) },
 			"packed": func(idx []int32, val []float64) { packed.Sparse(x, idx, val, 0.9, 1e-3) },
 			"held":   func(idx []int32, val []float64) { held.Sparse(nil, idx, val, 0.9, 1e-3) },
+			"heldA":  func(idx []int32, val []float64) { sparseA(pkA, reg.Lambda, idx, val, 1e-3) },
 		}
 		perCoord := map[string]float64{}
-		for _, layout := range []string{"plain", "rec24", "packed", "held"} {
+		for _, layout := range []string{"plain", "rec24", "packed", "held", "heldA"} {
 			runtime.GC()
 			b.Run(fmt.Sprintf("d=%d/%s", d, layout), func(b *testing.B) {
 				step := steps[layout]
@@ -328,7 +395,7 @@ func BenchmarkVRPack(b *testing.B) {
 		st := VRStep{Reg: Reg{Kind: RegL1, Lambda: 1e-5}, C: c, W: w, Mu: mu}
 		b.Run(fmt.Sprintf("d=%d", d), func(b *testing.B) {
 			for b.Loop() {
-				st.Pack(0.9)
+				st.Pack()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(d), "ns/coord")
 		})
