@@ -371,11 +371,7 @@ func BenchmarkMasterVRKeyed(b *testing.B) {
 	for _, d := range []int{1 << 20, 1 << 24} {
 		a, y := zipfCSR(16384, d, 100, 1)
 		grads := keyedGrads(a, y, 256)
-		rng := rand.New(rand.NewPCG(1, 2))
-		metric, wts := make([]float64, d), make([]float64, d)
-		for j := range d {
-			metric[j], wts[j] = math.Exp(rng.NormFloat64()), 1+10*rng.Float64()
-		}
+		metric, wts := benchMetric(d)
 		full := grads[0] // any sparse vector will do as a shard's mean gradient
 		full.Keys = nil
 		rate := map[bool]float64{}
@@ -384,13 +380,7 @@ func BenchmarkMasterVRKeyed(b *testing.B) {
 			b.Run(fmt.Sprintf("d=%d/hold=%v", d, hold), func(b *testing.B) {
 				const P = 3
 				vrHold = hold
-				vc := &VRConfig{Alpha: 0.5, Metric: metric, Sparse: true, Weights: wts, Every: 3125, FullShare: []float64{0, 1. / 3, 1. / 3, 1. / 3}}
-				m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 1e-5},
-					Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.5}, Average: solver.Averager{Kind: solver.AvgLast},
-					Pull: PullKeys, VR: vc})
-				if err != nil {
-					b.Fatal(err)
-				}
+				m := benchMasterVR(b, P, 0.5, metric, wts)
 				rr := newRoundRobin(m, P, grads, full)
 				for range 2 * P { // the first snapshot, activated
 					if err := rr.step(); err != nil {
@@ -677,25 +667,14 @@ func BenchmarkMasterVRCycle(b *testing.B) {
 		grads := keyedGrads(a, y, 256)
 		full := shardPart(d, 66667, 100, 3)
 		full.Keys = grads[0].Keys // a part names its next batch's keys, as a worker's does
-		rng := rand.New(rand.NewPCG(1, 2))
-		metric, wts := make([]float64, d), make([]float64, d)
-		for j := range d {
-			metric[j], wts[j] = math.Exp(rng.NormFloat64()), 1+10*rng.Float64()
-		}
+		metric, wts := benchMetric(d)
 		rate := map[bool]float64{}
 		for _, sup := range []bool{false, true} {
 			runtime.GC()
 			b.Run(fmt.Sprintf("d=%d/support=%v", d, sup), func(b *testing.B) {
-				const P, every = 3, 3125
+				const P = 3
 				vrSupport = sup
-				vc := &VRConfig{Alpha: 0.05, Metric: metric, Sparse: true, Weights: wts, Every: every,
-					FullShare: []float64{0, 1. / 3, 1. / 3, 1. / 3}}
-				m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, d), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 1e-5},
-					Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: 0.05}, Average: solver.Averager{Kind: solver.AvgLast},
-					Pull: PullKeys, VR: vc})
-				if err != nil {
-					b.Fatal(err)
-				}
+				m := benchMasterVR(b, P, 0.05, metric, wts)
 				rr := newRoundRobin(m, P, grads, full)
 				cycle := func() int64 {
 					a0, _ := m.VRSnapshots()
@@ -724,4 +703,33 @@ func BenchmarkMasterVRCycle(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchMetric draws the master benchmarks' metric and support weights.
+func benchMetric(d int) (metric, wts []float64) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	metric, wts = make([]float64, d), make([]float64, d)
+	for j := range d {
+		metric[j], wts[j] = math.Exp(rng.NormFloat64()), 1+10*rng.Float64()
+	}
+	return metric, wts
+}
+
+// benchMasterVR is the master benchmarks' svrg master: P workers sharing
+// the rows, the sparse step with metric and weights at the constant step
+// alpha, l1, a refresh every 3125 updates (d1m with batch 64), the last
+// iterate, keyed pull.
+func benchMasterVR(b *testing.B, P int, alpha float64, metric, wts []float64) *Master {
+	share := make([]float64, P+1)
+	for w := 1; w <= P; w++ {
+		share[w] = 1 / float64(P)
+	}
+	vc := &VRConfig{Alpha: alpha, Metric: metric, Sparse: true, Weights: wts, Every: 3125, FullShare: share}
+	m, err := NewMaster(MasterConfig{Workers: P, X0: make([]float64, len(metric)), Reg: solver.Reg{Kind: solver.RegL1, Lambda: 1e-5},
+		Schedule: solver.Schedule{Kind: solver.StepConst, Alpha0: alpha}, Average: solver.Averager{Kind: solver.AvgLast},
+		Pull: PullKeys, VR: vc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
 }
